@@ -1,0 +1,167 @@
+"""Playing the WeChat server: build a user's message, sign (and encrypt) it as WeChat does, POST
+it to a bot's callback, and read the reply as the user would see it.
+
+Used by ``newsbot send``, by the local WeChat emulator and by the tests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import httpx
+
+from bot.envelope import Envelope, parse_xml, sign
+
+_msgid_counter = int(time.time() * 1000)
+
+
+def next_msgid() -> str:
+    global _msgid_counter
+    _msgid_counter += 1
+    return str(_msgid_counter)
+
+
+def message_xml(
+    *,
+    user: str,
+    account: str = "gh_newsbot",
+    text: str | None = None,
+    event: str | None = None,
+    key: str = "",
+    msgtype: str | None = None,
+    msgid: str | None = None,
+    create_time: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> str:
+    """The XML WeChat would POST for a text message, an event, or another message type."""
+    ct = int(time.time()) if create_time is None else create_time
+    fields: dict[str, str] = {"ToUserName": account, "FromUserName": user, "CreateTime": str(ct)}
+    if event:
+        fields["MsgType"] = "event"
+        fields["Event"] = event
+        if key:
+            fields["EventKey"] = key
+    else:
+        fields["MsgType"] = msgtype or "text"
+        if text is not None:
+            fields["Content"] = text
+        fields["MsgId"] = msgid or next_msgid()
+    fields.update(extra or {})
+    inner = "".join(
+        f"<{k}>{v}</{k}>" if k == "CreateTime" else f"<{k}><![CDATA[{v}]]></{k}>"
+        for k, v in fields.items()
+    )
+    return f"<xml>{inner}</xml>"
+
+
+@dataclass
+class SignedRequest:
+    params: dict[str, str]
+    body: bytes
+
+
+def sign_request(
+    xml: str,
+    token: str,
+    *,
+    appid: str = "",
+    aes_key: str | None = None,
+    encrypt: bool = False,
+    compat: bool = False,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> SignedRequest:
+    """Query parameters and body as WeChat sends them in plain, compatibility or safe mode."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or str(secrets.randbelow(10**10))
+    params = {"signature": sign(token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    if not encrypt:
+        return SignedRequest(params, xml.encode("utf-8"))
+    env = Envelope(token, appid, aes_key)
+    sealed = parse_xml(env.encrypt(xml, nonce, ts).encode("utf-8"))
+    enc = sealed["Encrypt"]
+    params.update(
+        {"encrypt_type": "aes", "msg_signature": sign(token, ts, nonce, enc), "openid": "o"}
+    )
+    if compat:
+        inner = xml[len("<xml>") : -len("</xml>")]
+        body = f"<xml>{inner}<Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
+    else:
+        to_user = parse_xml(xml.encode("utf-8")).get("ToUserName", "")
+        body = f"<xml><ToUserName><![CDATA[{escape(to_user)}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
+    return SignedRequest(params, body.encode("utf-8"))
+
+
+@dataclass
+class BotReply:
+    """A bot's answer as the user sees it."""
+
+    status: int
+    kind: str  # text, news, success, error, or another MsgType
+    text: str = ""
+    articles: list[dict[str, str]] = field(default_factory=list)
+    raw: str = ""
+
+    def render(self) -> str:
+        if self.kind == "text":
+            return self.text
+        if self.kind == "news":
+            return "\n\n".join(
+                f"【{a.get('Title', '')}】\n{a.get('Description', '')}\n{a.get('Url', '')}".strip()
+                for a in self.articles
+            )
+        if self.kind == "success":
+            return "(no reply)"
+        return f"HTTP {self.status}: {self.raw}"
+
+
+def read_reply(
+    status: int, body: str, token: str, appid: str = "", aes_key: str | None = None
+) -> BotReply:
+    """Decode a bot's HTTP answer (decrypting a safe-mode reply and checking its signature)."""
+    if status != 200:
+        return BotReply(status, "error", raw=body)
+    if body.strip() in ("", "success"):
+        return BotReply(status, "success", raw=body)
+    d = parse_xml(body.encode("utf-8"))
+    if "Encrypt" in d:
+        if sign(token, d.get("TimeStamp", ""), d.get("Nonce", ""), d["Encrypt"]) != d.get(
+            "MsgSignature"
+        ):
+            return BotReply(status, "error", raw="reply signature does not verify")
+        body = Envelope(token, appid, aes_key).decrypt(d["Encrypt"])
+        d = parse_xml(body.encode("utf-8"))
+    kind = d.get("MsgType", "")
+    if kind == "text":
+        return BotReply(status, "text", text=d.get("Content", ""), raw=body)
+    if kind == "news":
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(body)
+        arts = [{c.tag: c.text or "" for c in item} for item in root.iter("item")]
+        return BotReply(status, "news", articles=arts, raw=body)
+    return BotReply(status, kind or "unknown", raw=body)
+
+
+def post(
+    url: str,
+    xml: str,
+    token: str,
+    *,
+    appid: str = "",
+    aes_key: str | None = None,
+    encrypt: bool = False,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+) -> BotReply:
+    """Sign (and encrypt) ``xml``, POST it to the bot at ``url``, return the decoded reply."""
+    req = sign_request(xml, token, appid=appid, aes_key=aes_key, encrypt=encrypt)
+    if client is None:
+        with httpx.Client(timeout=timeout) as c:
+            r = c.post(url, params=req.params, content=req.body)
+    else:
+        r = client.post(url, params=req.params, content=req.body)
+    return read_reply(r.status_code, r.text, token, appid, aes_key)

@@ -1,0 +1,89 @@
+"""The ``newsbot`` command line. Each command is thin: it calls what the service calls.
+
+Subcommands live in sibling modules that attach themselves to ``main``; ``COMMAND_MODULES``
+lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from bot.config import Config, ConfigError, load_config
+
+
+@dataclass
+class CliState:
+    config_path: str | None
+    db_path: str | None
+    _config: Config | None = None
+    _store: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+            if self.db_path:
+                self._config.values["store"]["path"] = os.path.abspath(self.db_path)
+        return self._config
+
+    def store(self) -> Any:
+        """The article store named by ``--db`` or ``[store] path``."""
+        if self._store is None:
+            from store.db import open_store
+
+            self._store = open_store(self.config.resolve(self.config.store["path"]))
+        return self._store
+
+
+class NewsbotGroup(click.Group):
+    """Turns the project's own errors into a clear message and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from store.db import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, StoreError) as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=NewsbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="NEWSBOT_CONFIG",
+    help="TOML config file (default: $NEWSBOT_CONFIG, else safe local defaults).",
+)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Article store file; overrides [store] path.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="newsbot")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbose: bool) -> None:
+    """newsbot: the WeChat Official Account bot for party-building and community news.
+
+    \b
+    Example:
+      newsbot serve --demo          # serve on 127.0.0.1:8080 with sample stories
+      newsbot send 帮助              # talk to it as a WeChat user would
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = CliState(config_path, db_path)
+
+
+COMMAND_MODULES = ("serve", "send")
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"bot.cli.{_name}")

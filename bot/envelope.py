@@ -1,0 +1,178 @@
+"""The WeChat envelope: signatures, safe-mode crypto, parsing the inbound XML, sealing replies.
+
+Parsing uses the standard library's expat parser after refusing any DTD: WeChat never sends
+one, and refusing it up front shuts out entity expansion ("billion laughs") and external
+entities before the parser sees them. Crypto is wechatpy's ``PrpCrypto``; signatures are
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from typing import Mapping
+
+from wechatpy.crypto import PrpCrypto
+from wechatpy.exceptions import InvalidAppIdException
+
+from handlers.base import Message
+
+
+class EnvelopeError(Exception):
+    """A request that is refused; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def sign(*parts: str) -> str:
+    """WeChat's signature: sha1 over the sorted, concatenated parts."""
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+
+
+def signature_ok(expected_parts: tuple[str, ...], given: str | None) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(sign(*expected_parts).encode(), given.encode("ascii", "replace"))
+
+
+def _refuse_dtd(body: bytes) -> None:
+    head = body.lstrip()[:1]
+    if head and head != b"<":
+        raise EnvelopeError(400, "body is not XML")
+    lowered = body.lower()
+    if b"<!doctype" in lowered or b"<!entity" in lowered:
+        raise EnvelopeError(400, "XML with a DTD is refused")
+
+
+def parse_xml(body: bytes) -> dict[str, str]:
+    """Parse a flat ``<xml>…</xml>`` document into a dict of its children's text."""
+    _refuse_dtd(body)
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        raise EnvelopeError(400, f"malformed XML: {e}") from None
+    if root.tag != "xml":
+        raise EnvelopeError(400, "root element is not <xml>")
+    return {child.tag: (child.text or "") for child in root}
+
+
+def message_from_dict(d: Mapping[str, str]) -> Message:
+    mtype = d.get("MsgType", "").strip().lower()
+    if not mtype:
+        raise EnvelopeError(400, "MsgType missing")
+    try:
+        create_time = int(d.get("CreateTime", "0") or 0)
+    except ValueError:
+        raise EnvelopeError(400, "CreateTime is not a number") from None
+    content = d.get("Content", "")
+    if mtype == "voice":
+        content = d.get("Recognition", "") or ""
+    return Message(
+        type=mtype,
+        source=d.get("FromUserName", ""),
+        target=d.get("ToUserName", ""),
+        create_time=create_time,
+        id=d.get("MsgId", "") or d.get("MsgID", "") if mtype != "event" else "",
+        content=content,
+        event=d.get("Event", "").lower() if mtype == "event" else "",
+        key=d.get("EventKey", "") or "",
+        raw=dict(d),
+    )
+
+
+class Envelope:
+    """Opens inbound requests and seals replies for one account."""
+
+    def __init__(
+        self, token: str, appid: str, encoding_aes_key: str | None, replay_window: int = 300
+    ) -> None:
+        self.token = token
+        self.appid = appid
+        self.replay_window = replay_window
+        self._key: bytes | None = None
+        if encoding_aes_key:
+            try:
+                self._key = base64.b64decode(encoding_aes_key + "=")
+            except (binascii.Error, ValueError):
+                self._key = None
+
+    # -- inbound --------------------------------------------------------------------------------
+    def _check_time(self, timestamp: str, now: float | None) -> None:
+        if not self.replay_window:
+            return
+        try:
+            ts = int(timestamp)
+        except (TypeError, ValueError):
+            raise EnvelopeError(403, "timestamp missing or not a number") from None
+        now = time.time() if now is None else now
+        if abs(now - ts) > self.replay_window:
+            raise EnvelopeError(403, "timestamp outside the replay window")
+
+    def verify_url(self, query: Mapping[str, str]) -> str:
+        """GET verification: the ``echostr`` to echo, or an :class:`EnvelopeError`."""
+        parts = (self.token, query.get("timestamp", ""), query.get("nonce", ""))
+        if not signature_ok(parts, query.get("signature")):
+            raise EnvelopeError(403, "bad signature")
+        return query.get("echostr", "")
+
+    def open(
+        self, query: Mapping[str, str], body: bytes, now: float | None = None
+    ) -> tuple[Message, bool]:
+        """Check, decrypt and parse one POST. Returns the message and whether it was encrypted."""
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        if not encrypted:
+            if not signature_ok((self.token, timestamp, nonce), query.get("signature")):
+                raise EnvelopeError(403, "bad signature")
+            self._check_time(timestamp, now)
+            return message_from_dict(parse_xml(body)), False
+        outer = parse_xml(body)
+        encrypt = outer.get("Encrypt", "")
+        if not encrypt:
+            raise EnvelopeError(400, "Encrypt missing in safe mode")
+        if not signature_ok((self.token, timestamp, nonce, encrypt), query.get("msg_signature")):
+            raise EnvelopeError(403, "bad msg_signature")
+        self._check_time(timestamp, now)
+        if self._key is None:
+            raise EnvelopeError(400, "encrypted message but no EncodingAESKey configured")
+        try:
+            plain = PrpCrypto(self._key).decrypt(encrypt, self.appid)
+        except InvalidAppIdException:
+            raise EnvelopeError(400, "message is for another appid") from None
+        except Exception:  # noqa: BLE001 - any cipher/padding/length failure is the sender's fault
+            raise EnvelopeError(400, "cannot decrypt message") from None
+        data = plain if isinstance(plain, bytes) else plain.encode("utf-8")
+        return message_from_dict(parse_xml(data)), True
+
+    # -- outbound -------------------------------------------------------------------------------
+    def seal(self, reply_xml: str, encrypted: bool, nonce: str = "", timestamp: str = "") -> str:
+        """The body to answer with: the reply as is, or wrapped in safe mode."""
+        if not encrypted or reply_xml == "success" or self._key is None:
+            return reply_xml
+        return self.encrypt(reply_xml, nonce or secrets.token_hex(8), timestamp)
+
+    def encrypt(self, xml: str, nonce: str, timestamp: str = "") -> str:
+        timestamp = timestamp or str(int(time.time()))
+        assert self._key is not None
+        enc = PrpCrypto(self._key).encrypt(xml, self.appid)
+        enc = enc.decode() if isinstance(enc, bytes) else enc
+        signature = sign(self.token, timestamp, nonce, enc)
+        return (
+            f"<xml><Encrypt><![CDATA[{enc}]]></Encrypt>"
+            f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+        )
+
+    def decrypt(self, encrypt: str) -> str:
+        """Decrypt an ``Encrypt`` value (used by ``newsbot send`` and the emulator)."""
+        assert self._key is not None
+        plain = PrpCrypto(self._key).decrypt(encrypt, self.appid)
+        return plain.decode("utf-8") if isinstance(plain, bytes) else plain

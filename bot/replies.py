@@ -1,0 +1,93 @@
+"""Reply values and the one place they become XML, with WeChat's limits enforced.
+
+Handlers return ``None`` (no passive reply: ``success``), a ``str`` or :class:`Text`, an
+:class:`Article` or :class:`News`. :func:`render` applies the limits:
+
+* text: at most ``TEXT_LIMIT`` bytes of UTF-8 (WeChat drops longer passive replies silently);
+* news: one article when the user sent a message (WeChat shows only the first since
+  2018-10-12), up to eight for events such as a menu click.
+
+The XML is written here rather than by wechatpy's reply classes, which do not escape ``]]>``
+inside CDATA: one story containing it would otherwise break the whole reply.
+"""
+
+from __future__ import annotations
+
+import time
+from handlers.base import Article, Message, News, Reply, Text
+
+TEXT_LIMIT = 2000  # bytes of UTF-8; about 2048 is what WeChat accepts
+TITLE_LIMIT = 64  # characters
+DESCRIPTION_LIMIT = 120  # characters
+NEWS_LIMIT_MESSAGE = 1
+NEWS_LIMIT_EVENT = 8
+_USER_MESSAGES = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link"})
+ELLIPSIS = "…"
+
+
+def clip_bytes(text: str, limit: int = TEXT_LIMIT) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes on a character boundary, marked with an ellipsis."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    cut = raw[: limit - len(ELLIPSIS.encode())].decode("utf-8", "ignore")
+    return cut.rstrip() + ELLIPSIS
+
+
+def clip_chars(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def cdata(text: str) -> str:
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def normalise(reply: Reply, msg: Message) -> Text | News | None:
+    """Coerce a handler's return value and enforce the limits; ``None`` means ``success``."""
+    if reply is None:
+        return None
+    if isinstance(reply, str):
+        reply = Text(reply)
+    if isinstance(reply, Article):
+        reply = News([reply])
+    if isinstance(reply, Text):
+        content = reply.content.strip()
+        return Text(clip_bytes(content)) if content else None
+    if isinstance(reply, News):
+        limit = NEWS_LIMIT_MESSAGE if msg.type in _USER_MESSAGES else NEWS_LIMIT_EVENT
+        arts = [
+            Article(
+                clip_chars(a.title, TITLE_LIMIT),
+                clip_chars(a.description, DESCRIPTION_LIMIT),
+                a.url,
+                a.picurl,
+            )
+            for a in reply.articles[:limit]
+        ]
+        return News(arts) if arts else None
+    raise TypeError(f"handler returned {type(reply).__name__}, not a reply value")
+
+
+def to_xml(reply: Text | News | None, msg: Message, now: int | None = None) -> str:
+    if reply is None:
+        return "success"
+    head = (
+        f"<xml><ToUserName>{cdata(msg.source)}</ToUserName>"
+        f"<FromUserName>{cdata(msg.target)}</FromUserName>"
+        f"<CreateTime>{int(time.time()) if now is None else now}</CreateTime>"
+    )
+    if isinstance(reply, Text):
+        return head + f"<MsgType><![CDATA[text]]></MsgType><Content>{cdata(reply.content)}</Content></xml>"
+    items = "".join(
+        f"<item><Title>{cdata(a.title)}</Title><Description>{cdata(a.description)}</Description>"
+        f"<PicUrl>{cdata(a.picurl)}</PicUrl><Url>{cdata(a.url)}</Url></item>"
+        for a in reply.articles
+    )
+    return (
+        head + f"<MsgType><![CDATA[news]]></MsgType><ArticleCount>{len(reply.articles)}"
+        f"</ArticleCount><Articles>{items}</Articles></xml>"
+    )
+
+
+def render(reply: Reply, msg: Message, now: int | None = None) -> str:
+    return to_xml(normalise(reply, msg), msg, now)

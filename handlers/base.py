@@ -1,0 +1,166 @@
+"""What every handler module needs: the message, the context, reply values, and ``Routes``.
+
+A handler is ``def handler(msg: Message, ctx: Context) -> Reply``. It is declared with a
+``Routes`` decorator and filters; ``bot.router`` compiles the declarations into one dispatch.
+Handlers never parse XML and never touch HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Union
+
+
+@dataclass
+class Message:
+    """One inbound message or event."""
+
+    type: str  # text, image, voice, video, shortvideo, location, link, event, ...
+    source: str  # the user's openid (FromUserName)
+    target: str  # the account (ToUserName)
+    create_time: int
+    id: str = ""  # MsgId; empty for events
+    content: str = ""  # text content, or a voice message's Recognition
+    event: str = ""  # lower-case event name when type == "event"
+    key: str = ""  # EventKey
+    raw: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dedup_key(self) -> str:
+        """Retry identity: MsgId + sender for messages; sender + time + event + key for events."""
+        if self.id:
+            return f"msg:{self.source}:{self.id}"
+        return f"evt:{self.source}:{self.create_time}:{self.event}:{self.key}"
+
+
+# -- reply values --------------------------------------------------------------------------------
+@dataclass
+class Text:
+    content: str
+
+
+@dataclass
+class Article:
+    title: str
+    description: str = ""
+    url: str = ""
+    picurl: str = ""
+
+
+@dataclass
+class News:
+    articles: list[Article] = field(default_factory=list)
+
+
+Reply = Union[None, str, Text, Article, News]
+
+
+@dataclass
+class Context:
+    """What a handler may use besides the message. ``config`` is the loaded config, ``state``
+    the shared state backend, ``store`` the article store, ``api`` the outbound WeChat client
+    (``None`` when not configured), ``match`` the regex match of a ``regex=`` route."""
+
+    user: str
+    is_admin: bool
+    config: Any
+    state: Any
+    store: Any
+    api: Any = None
+    match: re.Match[str] | None = None
+    now: float = field(default_factory=time.time)
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Message, Context], Reply]
+
+
+@dataclass(frozen=True)
+class Route:
+    func: Handler
+    name: str
+    type: frozenset[str] | None = None
+    event: frozenset[str] | None = None
+    key: frozenset[str] | None = None
+    keyword: frozenset[str] | None = None
+    regex: re.Pattern[str] | None = None
+    admin: bool = False
+    priority: int = 0
+
+
+def _set(v: str | Iterable[str] | None, lower: bool = True) -> frozenset[str] | None:
+    if v is None:
+        return None
+    items = [v] if isinstance(v, str) else list(v)
+    return frozenset(i.lower() if lower else i for i in items)
+
+
+class Routes:
+    """Collects handler declarations of one module; ``bot.router.Router`` compiles them.
+
+    Filters (all given ones must hold): ``type`` (message types), ``event`` (event names),
+    ``key`` (EventKey values), ``keyword`` (the whole text, after trimming and case folding),
+    ``regex`` (``fullmatch`` on the trimmed text), ``admin`` (only admins' messages). Higher
+    ``priority`` is tried first, then declaration order.
+    """
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self.default_handler: Handler | None = None
+        self.observers: list[Callable[[Message, Context], None]] = []
+
+    def add(
+        self,
+        func: Handler,
+        *,
+        type: str | Iterable[str] | None = None,  # noqa: A002 - mirrors WeChat's MsgType
+        event: str | Iterable[str] | None = None,
+        key: str | Iterable[str] | None = None,
+        keyword: str | Iterable[str] | None = None,
+        regex: str | None = None,
+        admin: bool = False,
+        priority: int = 0,
+        name: str | None = None,
+    ) -> Handler:
+        if keyword is not None or regex is not None:
+            type = type or "text"
+        if event is not None or key is not None:
+            type = type or "event"
+        self.routes.append(
+            Route(
+                func=func,
+                name=name or func.__name__,
+                type=_set(type),
+                event=_set(event),
+                key=_set(key, lower=False),
+                keyword=_set(keyword),
+                regex=re.compile(regex, re.S) if regex else None,
+                admin=admin,
+                priority=priority,
+            )
+        )
+        return func
+
+    def __call__(self, **filters: Any) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`add`: ``@routes(keyword=("帮助", "help"))``."""
+
+        def deco(func: Handler) -> Handler:
+            return self.add(func, **filters)
+
+        return deco
+
+    def observe(self, func: Callable[[Message, Context], None]) -> Callable[[Message, Context], None]:
+        """Run ``func(msg, ctx)`` for every message before dispatch (e.g. to note when a user
+        last spoke). An observer that raises is logged and does not stop the message."""
+        self.observers.append(func)
+        return func
+
+    def default(self, func: Handler) -> Handler:
+        """The handler for text nobody else claims."""
+        self.default_handler = func
+        return func
+
+
+Observer = Callable[[Message, Context], None]

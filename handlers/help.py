@@ -1,0 +1,32 @@
+"""Help: what the account understands, and the welcome on follow."""
+
+from __future__ import annotations
+
+from handlers.base import Context, Message, Routes
+
+routes = Routes()
+
+HELP_TEXT = """欢迎关注！本号提供党建与社区新闻，您可以：
+· 发送关键词搜索新闻，如：花园口、网格员、养老
+· 回复序号查看该条详情；回复“下一页”或“更多”翻页
+· 最新 / 最新党建 / 最新社区：看最新报道
+· 订阅 党建|社区|全部：每天早上收到新闻摘要
+· 退订：取消订阅；我的订阅：查看订阅
+· 帮助：再次显示本说明"""
+
+WELCOME_TEXT = "感谢关注！\n" + HELP_TEXT.split("\n", 1)[1]
+
+
+@routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能"), priority=50)
+def help_text(msg: Message, ctx: Context) -> str:
+    return HELP_TEXT
+
+
+@routes(event="click", key="HELP", priority=50)
+def help_click(msg: Message, ctx: Context) -> str:
+    return HELP_TEXT
+
+
+@routes(event="subscribe", priority=10)
+def welcome(msg: Message, ctx: Context) -> str:
+    return WELCOME_TEXT

@@ -1,0 +1,1 @@
+"""Everything persisted and everything about text: schema, articles, ingestion, search."""

@@ -1,0 +1,206 @@
+"""The SQLite store: connection set-up, schema and migrations.
+
+Migrations are plain functions in ``MIGRATIONS``; the store's version is the number applied,
+kept in the ``schema_version`` table. Opening an older file upgrades it in one transaction;
+opening a file written by a newer newsbot is refused. Append new migrations, never edit old ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used as asked; the message says why."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["articles"].create(
+        {
+            "id": int,
+            "title": str,
+            "subtitle": str,
+            "kicker": str,
+            "authors": str,  # JSON list of names
+            "body": str,  # JSON list of paragraphs
+            "captions": str,  # JSON list of captions
+            "categories": str,  # JSON list: 党建, 社区
+            "category_override": str,  # JSON list set by an admin; wins over the model
+            "source": str,
+            "url": str,
+            "picurl": str,
+            "published": str,
+            "added_at": str,
+            "updated_at": str,
+            "content_hash": str,
+            "story_key": str,  # source + title: a re-imported, edited story updates this row
+            "summary": str,  # ~100 characters, for a news card
+            "summary_long": str,  # ~250 characters, for a text reply
+        },
+        pk="id",
+        not_null={"title", "added_at", "updated_at", "content_hash"},
+        defaults={"authors": "[]", "body": "[]", "captions": "[]", "categories": "[]"},
+    )
+    db["articles"].create_index(["content_hash"], unique=True)
+    db["articles"].create_index(["story_key"])
+    db["articles"].create_index(["added_at"])
+    db["subscribers"].create(
+        {
+            "openid": str,
+            "categories": str,  # JSON list of categories the user receives
+            "following": int,  # 0 after the unsubscribe event
+            "subscribed_at": str,
+            "updated_at": str,
+            "last_seen": float,  # unix time of the user's last message (48 h window)
+        },
+        pk="openid",
+        defaults={"categories": "[]", "following": 1},
+    )
+    db["digests"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running, done, empty, failed
+            "channel": str,
+            "since": str,
+            "article_ids": str,  # JSON
+            "report": str,  # JSON
+        },
+        pk="id",
+    )
+    db["push_log"].create(
+        {"digest_id": int, "openid": str, "status": str, "reason": str, "at": str},
+        pk=("digest_id", "openid"),
+    )
+    db["audit"].create(
+        {
+            "id": int,
+            "at": str,
+            "admin": str,
+            "action": str,
+            "article_id": int,
+            "before": str,
+            "after": str,
+        },
+        pk="id",
+    )
+    db["admins"].create({"openid": str, "added_at": str, "added_by": str}, pk="openid")
+    db["query_log"].create(
+        {"id": int, "at": str, "user": str, "query": str, "hits": int}, pk="id"
+    )
+    db["query_log"].create_index(["at"])
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if not db["schema_version"].exists():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int:
+    """Bring ``db`` to the newest schema; returns the version."""
+    current = schema_version(db)
+    target = len(MIGRATIONS)
+    if current > target:
+        raise StoreError(
+            f"{path or 'store'} has schema version {current}, newer than this newsbot "
+            f"understands ({target}); upgrade newsbot to open it"
+        )
+    if current == target:
+        return current
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(db)  # another process may have migrated meanwhile
+        if not db["schema_version"].exists():
+            db["schema_version"].create({"version": int, "applied_at": str}, pk="version")
+        for version in range(current + 1, target + 1):
+            MIGRATIONS[version - 1](db)
+            db["schema_version"].insert({"version": version, "applied_at": now_iso()})
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return target
+
+
+def connect(path: str | os.PathLike[str]) -> sqlite_utils.Database:
+    """A connection with the store's pragmas: WAL, a busy timeout, NORMAL sync."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"cannot open store {path}: {e}") from None
+    return sqlite_utils.Database(conn)
+
+
+class Store:
+    """The article store at ``path``: one connection per thread, migrated on open."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            raise StoreError(f"folder of store {self.path} does not exist")
+        self._local = threading.local()
+        try:
+            migrate(self.db, self.path)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path} is not a newsbot store: {e}") from None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+        return db
+
+    def transaction(self) -> _Transaction:
+        """``with store.transaction():`` all or nothing, across the tables."""
+        return _Transaction(self.db.conn)
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.outer = not self.conn.in_transaction
+        if self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        if self.outer:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def open_store(path: str | os.PathLike[str]) -> Store:
+    return Store(path)
