@@ -80,6 +80,8 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    for noisy in ("httpx", "httpcore", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = CliState(config_path, db_path)
 
 

@@ -1,0 +1,60 @@
+"""The README's first command, as a newcomer runs it: serve on loopback, then `newsbot send 帮助`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from handlers.help import HELP_TEXT
+from tests.conftest import free_port
+
+NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
+
+
+def test_serve_demo_then_send_help(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    server = subprocess.Popen(
+        [*NEWSBOT, "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        sent = subprocess.run(
+            [*NEWSBOT, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.strip() == HELP_TEXT.strip()
+        assert (tmp_path / "newsbot.db").exists()  # the store lives in the working directory
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def test_send_to_a_bot_that_is_not_running(tmp_path: Path) -> None:
+    port = free_port()
+    r = subprocess.run(
+        [*NEWSBOT, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 1
+    assert "cannot reach the bot" in r.stderr and "Traceback" not in r.stderr
