@@ -141,6 +141,15 @@ def create_app(services: Services) -> Starlette:
         _log_line(msg, name, outcome, None)
 
     async def wechat(request: Request) -> Response:
+        """Never a 500 or a traceback out: an unexpected failure is logged and answered
+        ``success`` (no passive reply), so WeChat shows the user no error."""
+        try:
+            return await handle(request)
+        except Exception:  # noqa: BLE001 - the last line of defence
+            errlog.exception("unexpected failure on %s", request.url.path)
+            return PlainTextResponse("success")
+
+    async def handle(request: Request) -> Response:
         started = time.perf_counter()
         query = request.query_params
         if request.method == "GET":
