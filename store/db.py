@@ -104,7 +104,17 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _digest_push_log(db: sqlite_utils.Database) -> None:
+    """Digest resume: the scheduled slot (one digest per slot), and per-delivery plan data."""
+    db["digests"].add_column("slot", str)  # local date of a scheduled run; NULL for manual runs
+    db.execute("CREATE UNIQUE INDEX idx_digests_slot ON digests(slot) WHERE slot IS NOT NULL")
+    db["push_log"].add_column("categories", str)  # JSON: what this recipient gets
+    db["push_log"].add_column("attempts", int, not_null_default=0)
+    db["push_log"].add_column("clientmsgid", str)  # idempotency key sent with the message
+    db["push_log"].create_index(["digest_id", "status"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _digest_push_log]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
