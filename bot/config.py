@@ -71,6 +71,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "admin": {
         "openids": Key(list, [], "openids of the account's admins"),
+        "draft_ttl": Key(int, 1800, "seconds an admin's unfinished #添加 draft is kept"),
+        "fetch_timeout": Key(float, 3.0, "seconds #链接 may spend fetching a page, in all"),
+        "fetch_max_bytes": Key(int, 2000000, "largest page #链接 will fetch, in bytes"),
+        "fetch_private": Key(bool, False, "let #链接 fetch loopback and private addresses"),
     },
     "search": {
         "page_size": Key(int, 5, "stories per page of a search reply"),
