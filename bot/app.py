@@ -27,7 +27,7 @@ from bot.config import Config, load_config
 from bot.envelope import Envelope, EnvelopeError
 from bot.replies import normalise, to_xml
 from bot.router import Router
-from bot.state import ClaimStatus, StateBackend, open_state
+from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable, open_state
 from handlers.base import Context, Message, Reply
 
 log = logging.getLogger("newsbot.access")
@@ -121,6 +121,28 @@ def create_app(services: Services) -> Starlette:
             value, outcome = normalise("抱歉，系统开小差了，请稍后再试。", msg), "error"
         return to_xml(value, msg), name, outcome, value
 
+    # The state backend down (Redis unreachable) must not fail the webhook: the message is
+    # handled without dedup (a retry may then run the handler again) and a warning is logged.
+    def claim_key(key: str) -> Claim:
+        try:
+            return services.state.claim(key, lease=budget + 5)
+        except StateUnavailable as e:
+            errlog.warning("state backend down, handling %s without dedup: %s", key, e)
+            return Claim(ClaimStatus.OWNER)
+
+    def remember(key: str, answer: str) -> None:
+        try:
+            services.state.finish(key, answer, dedup_ttl)
+        except StateUnavailable as e:
+            errlog.warning("state backend down, reply to %s not kept for retries: %s", key, e)
+
+    async def wait_answer(key: str) -> str | None:
+        try:
+            return await services.state.wait_async(key, budget)
+        except StateUnavailable as e:
+            errlog.warning("state backend down while waiting for %s: %s", key, e)
+            return None
+
     def finish_late(key: str, msg: Message, fut: asyncio.Future[Any]) -> None:
         pending.discard(fut)
         try:
@@ -128,7 +150,7 @@ def create_app(services: Services) -> Starlette:
         except Exception:  # noqa: BLE001 - logged; nothing else can be done this late
             errlog.exception("late handler failed user=%s", msg.source)
             return
-        services.state.finish(key, "success", dedup_ttl)
+        remember(key, "success")
         if value is not None and services.late_reply is not None:
             try:
                 services.late_reply(msg, value)
@@ -170,12 +192,12 @@ def create_app(services: Services) -> Starlette:
             return PlainTextResponse(e.reason, status_code=e.status)
         nonce = query.get("nonce", "")
         key = msg.dedup_key
-        claim = services.state.claim(key, lease=budget + 5)
+        claim = claim_key(key)
         if claim.status is ClaimStatus.DONE:
             _log_line(msg, "-", "retry", started)
             return _xml(envelope.seal(claim.answer or "success", encrypted, nonce))
         if claim.status is ClaimStatus.PENDING:
-            answer = await services.state.wait_async(key, budget)
+            answer = await wait_answer(key)
             _log_line(msg, "-", "retry-wait", started)
             return _xml(envelope.seal(answer or "success", encrypted, nonce))
         loop = asyncio.get_running_loop()
@@ -187,7 +209,7 @@ def create_app(services: Services) -> Starlette:
             fut.add_done_callback(lambda f: finish_late(key, msg, f))
             _log_line(msg, "-", "over-budget", started)
             return _xml("success")
-        services.state.finish(key, xml, dedup_ttl)
+        remember(key, xml)
         _log_line(msg, name, outcome, started)
         return _xml(envelope.seal(xml, encrypted, nonce))
 

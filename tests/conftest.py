@@ -136,3 +136,71 @@ class LiveServer:
 def live_bot(services: Services) -> Iterator[Bot]:
     with LiveServer(create_app(services)) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         yield Bot(c, services.config)
+
+
+# -- Redis for the state-backend tests ----------------------------------------------------------
+def _redis_ping(url: str) -> bool:
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as r:
+            return bool(r.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A Redis URL: ``$NEWSBOT_TEST_REDIS_URL`` (CI starts one), else a private ``redis-server``
+    on a free loopback port, stopped at the end. Without the binary: skip, or fail under CI."""
+    import os
+    import shutil
+    import subprocess
+
+    url = os.environ.get("NEWSBOT_TEST_REDIS_URL")
+    if url:
+        if not _redis_ping(url):
+            pytest.fail(f"NEWSBOT_TEST_REDIS_URL={url} does not answer PING")
+        yield url
+        return
+    exe = shutil.which("redis-server")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (CI must run the Redis backend tests)")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_ping(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+_redis_db = iter(range(10**9))
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """The test's own Redis database (1-15 in turn), flushed before and after."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import redis
+
+    url = urlunsplit(urlsplit(redis_server)._replace(path=f"/{1 + next(_redis_db) % 15}"))
+    with redis.Redis.from_url(url) as r:
+        r.flushdb()
+    yield url
+    with redis.Redis.from_url(url) as r:
+        r.flushdb()

@@ -1,23 +1,38 @@
 """Shared state: what every worker process (and host) of one account must agree on.
 
 The contract every backend keeps (one test suite, ``tests/test_state_contract.py``, runs it
-against each of them):
+against each of them). All rules hold across threads, processes and, for Redis, hosts. Keys,
+values and answers are ``str``; times are seconds (floats allowed).
 
-* **Message claims** (retry dedup). ``claim(key, lease)`` is atomic across processes and returns
-  a :class:`Claim`: ``OWNER`` when the caller must handle the message (first arrival, or the
-  previous owner's lease ran out without an answer), ``DONE`` with the stored answer, or
-  ``PENDING`` while another worker holds an unexpired lease. ``finish(key, answer, ttl)`` stores
-  the answer for ``ttl`` seconds; ``answer(key)`` reads it (``None`` while pending or unknown);
-  ``wait(key, timeout)`` polls for it.
-* **Values with expiry**: ``get`` / ``set(key, value, ttl)`` / ``delete``. ``ttl=None`` keeps the
-  value until deleted. An expired value reads as ``None``. ``set_if_absent`` is atomic.
-* **Locks**: ``acquire(name, owner, ttl)`` succeeds when the lock is free, expired, or already
-  held by ``owner`` (which extends it); ``release(name, owner)`` only frees a lock ``owner``
-  holds and says whether it did. A lock whose holder died frees itself after ``ttl``.
-* **Counters**: ``incr(key, ttl)`` adds one atomically and returns the new count; the first
-  increment starts the ``ttl``.
+* **Message claims** (retry dedup). ``claim(key, lease)`` is atomic: of any number of
+  concurrent callers exactly one gets ``OWNER``. It returns a :class:`Claim`: ``OWNER`` when
+  the caller must handle the message (first arrival, the previous owner's lease ran out
+  without an answer, or the stored answer expired), ``DONE`` with the stored answer, or
+  ``PENDING`` while another caller holds an unexpired lease. ``finish(key, answer, ttl)``
+  stores the answer for ``ttl`` seconds (also when the lease had run out: the last answer
+  wins); ``answer(key)`` reads it (``None`` while pending, unknown or expired);
+  ``wait(key, timeout)`` polls for it and returns ``None`` if it does not come in time.
+* **Values with expiry**: ``get`` / ``set(key, value, ttl)`` / ``delete``. ``ttl=None`` keeps
+  the value until deleted; ``set`` replaces the value and its expiry. An expired value reads as
+  ``None``; deleting a missing key is not an error. ``set_if_absent`` is atomic: of concurrent
+  callers exactly one stores its value and gets ``True``; an expired value counts as absent.
+* **Counters** share the values' keys: ``incr(key, ttl)`` adds one atomically and returns the
+  new count; the first increment (of a missing or expired key) starts the ``ttl``, later ones
+  keep it. ``get`` reads a counter as its decimal string. ``incr`` of a value that is not an
+  integer raises ``ValueError``.
+* **Locks** have their own names (a lock ``x`` and a value ``x`` are unrelated):
+  ``acquire(name, owner, ttl)`` succeeds when the lock is free, expired, or already held by
+  ``owner`` (which extends it to ``ttl`` from now); ``release(name, owner)`` only frees a lock
+  ``owner`` holds and says whether it did (``False`` for another owner's lock or one that has
+  expired). A lock whose holder died frees itself after ``ttl``.
+* Claims, values and locks are three separate namespaces.
+* **Failure**: a backend that cannot reach its server raises :class:`StateUnavailable` (quickly,
+  within a couple of seconds), never a driver's own exception. The webhook then answers
+  without dedup and logs a warning rather than failing the request.
 
-Values are ``str``. Backends are picked by ``[state] backend`` (``sqlite`` or ``redis``).
+Backends are picked by ``[state] backend``: ``sqlite`` (one WAL file shared by the processes of
+one host) or ``redis`` (``[state] url``; shared by several hosts; keys under
+``newsbot:<appid>:``).
 """
 
 from __future__ import annotations
@@ -31,6 +46,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.config import Config
+
+
+class StateUnavailable(Exception):
+    """The backend's server cannot be reached; the message says which and why."""
 
 
 class ClaimStatus(Enum):
@@ -108,7 +127,7 @@ def open_state(config: Config) -> StateBackend:
     if backend == "redis":
         from bot.state.redis import RedisState
 
-        return RedisState(config.state["url"])
+        return RedisState(config.state["url"], prefix=f"newsbot:{config.wechat['appid']}:")
     from bot.state.sqlite import SQLiteState
 
     return SQLiteState(config.resolve(config.state["path"]))

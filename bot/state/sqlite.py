@@ -139,7 +139,10 @@ class SQLiteState(StateBackend):
 
     def release(self, name: str, owner: str) -> bool:
         with self._tx() as db:
-            cur = db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+            cur = db.execute(
+                "DELETE FROM locks WHERE name = ? AND owner = ? AND expires_at >= ?",
+                (name, owner, time.time()),
+            )
             return cur.rowcount > 0
 
     def close(self) -> None:

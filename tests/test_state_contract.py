@@ -1,0 +1,479 @@
+"""The state backend contract (the docstring of ``bot.state``), run against every backend.
+
+Each test gets a fresh backend: a new SQLite file, or its own Redis database. Expiry is shown by
+waiting past a short ttl; nothing here asserts how long anything took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from bot.app import build_services
+from bot.config import Config
+from bot.state import ClaimStatus, StateBackend, StateUnavailable
+from bot.state.redis import RedisState
+from bot.state.sqlite import SQLiteState
+
+from handlers.help import HELP_TEXT
+from tests.conftest import ROOT, Bot, free_port
+
+BACKENDS = ("sqlite", "redis")
+SHORT = 0.3  # a ttl short enough to wait out
+PAST = 0.5  # sleeping this long outlives SHORT
+
+
+@pytest.fixture(params=BACKENDS)
+def spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(backend name, where its data lives) for this test."""
+    if request.param == "sqlite":
+        return "sqlite", str(tmp_path / "state.db")
+    return "redis", request.getfixturevalue("redis_url")
+
+
+def open_backend(spec: tuple[str, str]) -> StateBackend:
+    kind, where = spec
+    return SQLiteState(where) if kind == "sqlite" else RedisState(where, prefix="t:")
+
+
+@pytest.fixture
+def opener(spec: tuple[str, str]) -> Iterator[Callable[[], StateBackend]]:
+    """Opens another handle on the same state, as another worker process would."""
+    opened: list[StateBackend] = []
+
+    def make() -> StateBackend:
+        b = open_backend(spec)
+        opened.append(b)
+        return b
+
+    yield make
+    for b in opened:
+        b.close()
+
+
+@pytest.fixture
+def state(opener: Callable[[], StateBackend]) -> StateBackend:
+    return opener()
+
+
+# -- message claims ---------------------------------------------------------------------------
+def test_first_claim_owns_then_others_see_pending_then_done(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    other = opener()
+    assert state.claim("m1", lease=30).status is ClaimStatus.OWNER
+    assert other.claim("m1", lease=30).status is ClaimStatus.PENDING
+    assert other.answer("m1") is None
+    state.finish("m1", "<xml>答复</xml>", ttl=60)
+    got = other.claim("m1", lease=30)
+    assert got.status is ClaimStatus.DONE
+    assert got.answer == "<xml>答复</xml>"
+    assert other.answer("m1") == "<xml>答复</xml>"
+
+
+def test_unknown_message_has_no_answer(state: StateBackend) -> None:
+    assert state.answer("never-seen") is None
+
+
+def test_claims_of_different_messages_are_independent(state: StateBackend) -> None:
+    assert state.claim("a", lease=30).status is ClaimStatus.OWNER
+    assert state.claim("b", lease=30).status is ClaimStatus.OWNER
+
+
+def test_lease_that_runs_out_without_answer_is_claimed_again(state: StateBackend) -> None:
+    assert state.claim("m", lease=SHORT).status is ClaimStatus.OWNER
+    time.sleep(PAST)
+    assert state.claim("m", lease=30).status is ClaimStatus.OWNER
+    assert state.claim("m", lease=30).status is ClaimStatus.PENDING
+
+
+def test_answer_expires_after_its_ttl(state: StateBackend) -> None:
+    state.claim("m", lease=30)
+    state.finish("m", "reply", ttl=SHORT)
+    assert state.claim("m", lease=30).status is ClaimStatus.DONE
+    time.sleep(PAST)
+    assert state.answer("m") is None
+    assert state.claim("m", lease=30).status is ClaimStatus.OWNER
+
+
+def test_finish_after_lease_ran_out_last_answer_wins(state: StateBackend) -> None:
+    state.claim("m", lease=SHORT)
+    time.sleep(PAST)
+    state.claim("m", lease=30)  # a second owner
+    state.finish("m", "second", ttl=60)
+    state.finish("m", "first, late", ttl=60)
+    assert state.claim("m", lease=30) == state.claim("m", lease=30)
+    assert state.answer("m") == "first, late"
+
+
+def test_empty_answer_is_still_an_answer(state: StateBackend) -> None:
+    state.claim("m", lease=30)
+    state.finish("m", "", ttl=60)
+    got = state.claim("m", lease=30)
+    assert got.status is ClaimStatus.DONE
+    assert got.answer == ""
+
+
+def test_wait_returns_the_answer_another_worker_stores(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    other = opener()
+    state.claim("m", lease=30)
+    threading.Timer(0.2, other.finish, args=("m", "late answer", 60)).start()
+    assert state.wait("m", timeout=10) == "late answer"
+
+
+def test_wait_gives_up_with_none(state: StateBackend) -> None:
+    state.claim("m", lease=30)
+    assert state.wait("m", timeout=SHORT) is None
+
+
+def test_wait_async_returns_the_answer(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    other = opener()
+    state.claim("m", lease=30)
+
+    async def scenario() -> str | None:
+        async def later() -> None:
+            await asyncio.sleep(0.2)
+            other.finish("m", "async answer", 60)
+
+        task = asyncio.create_task(later())
+        got = await state.wait_async("m", timeout=10)
+        await task
+        return got
+
+    assert asyncio.run(scenario()) == "async answer"
+
+
+# -- values ----------------------------------------------------------------------------------
+def test_values_set_get_delete(state: StateBackend, opener: Callable[[], StateBackend]) -> None:
+    other = opener()
+    assert state.get("k") is None
+    state.set("k", "第一页")
+    assert other.get("k") == "第一页"
+    state.set("k", "")
+    assert other.get("k") == ""
+    other.delete("k")
+    assert state.get("k") is None
+    state.delete("never-set")  # not an error
+
+
+def test_value_expires_after_ttl(state: StateBackend) -> None:
+    state.set("k", "v", ttl=SHORT)
+    state.set("forever", "v")
+    assert state.get("k") == "v"
+    time.sleep(PAST)
+    assert state.get("k") is None
+    assert state.get("forever") == "v"
+
+
+def test_set_replaces_value_and_expiry(state: StateBackend) -> None:
+    state.set("k", "old", ttl=SHORT)
+    state.set("k", "new")
+    state.set("j", "old")
+    state.set("j", "new", ttl=SHORT)
+    time.sleep(PAST)
+    assert state.get("k") == "new"
+    assert state.get("j") is None
+
+
+def test_set_if_absent(state: StateBackend) -> None:
+    assert state.set_if_absent("k", "first") is True
+    assert state.set_if_absent("k", "second") is False
+    assert state.get("k") == "first"
+
+
+def test_set_if_absent_treats_expired_as_absent(state: StateBackend) -> None:
+    assert state.set_if_absent("k", "first", ttl=SHORT) is True
+    time.sleep(PAST)
+    assert state.set_if_absent("k", "second", ttl=60) is True
+    assert state.get("k") == "second"
+
+
+# -- counters --------------------------------------------------------------------------------
+def test_incr_counts_and_reads_as_string(state: StateBackend) -> None:
+    assert [state.incr("n") for _ in range(3)] == [1, 2, 3]
+    assert state.get("n") == "3"
+    state.set("m", "41")
+    assert state.incr("m") == 42
+
+
+def test_incr_ttl_starts_at_first_increment(state: StateBackend) -> None:
+    assert state.incr("n", ttl=SHORT) == 1
+    assert state.incr("n", ttl=60) == 2  # later ttls do not extend the window
+    time.sleep(PAST)
+    assert state.get("n") is None
+    assert state.incr("n", ttl=60) == 1
+
+
+def test_incr_keeps_a_value_without_expiry(state: StateBackend) -> None:
+    state.incr("n")
+    state.incr("n", ttl=SHORT)
+    time.sleep(PAST)
+    assert state.get("n") == "2"
+
+
+def test_incr_of_text_raises_value_error(state: StateBackend) -> None:
+    state.set("k", "not a number")
+    with pytest.raises(ValueError):
+        state.incr("k")
+
+
+# -- locks -----------------------------------------------------------------------------------
+def test_lock_has_one_holder(state: StateBackend, opener: Callable[[], StateBackend]) -> None:
+    other = opener()
+    assert state.acquire("digest", "worker-a", ttl=30) is True
+    assert other.acquire("digest", "worker-b", ttl=30) is False
+    assert state.acquire("digest", "worker-a", ttl=30) is True  # the holder renews
+
+
+def test_only_the_holder_releases(state: StateBackend, opener: Callable[[], StateBackend]) -> None:
+    other = opener()
+    state.acquire("digest", "worker-a", ttl=30)
+    assert other.release("digest", "worker-b") is False
+    assert other.acquire("digest", "worker-b", ttl=30) is False
+    assert state.release("digest", "worker-a") is True
+    assert state.release("digest", "worker-a") is False
+    assert other.acquire("digest", "worker-b", ttl=30) is True
+
+
+def test_lock_of_a_dead_holder_frees_itself(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    other = opener()
+    state.acquire("digest", "dead", ttl=SHORT)
+    time.sleep(PAST)
+    assert other.acquire("digest", "alive", ttl=30) is True
+    assert state.release("digest", "dead") is False  # too late: it is not held any more
+    assert other.acquire("digest", "dead", ttl=30) is False
+
+
+def test_renewal_extends_the_lock(state: StateBackend) -> None:
+    state.acquire("digest", "a", ttl=SHORT)
+    state.acquire("digest", "a", ttl=60)
+    time.sleep(PAST)
+    assert state.acquire("digest", "b", ttl=30) is False
+
+
+def test_release_of_an_expired_lock_says_false(state: StateBackend) -> None:
+    state.acquire("digest", "a", ttl=SHORT)
+    time.sleep(PAST)
+    assert state.release("digest", "a") is False
+
+
+def test_claims_values_and_locks_are_separate_namespaces(state: StateBackend) -> None:
+    state.set("x", "value")
+    assert state.claim("x", lease=30).status is ClaimStatus.OWNER
+    assert state.acquire("x", "me", ttl=30) is True
+    state.finish("x", "answer", ttl=60)
+    assert state.get("x") == "value"
+    state.delete("x")
+    assert state.answer("x") == "answer"
+    assert state.acquire("x", "you", ttl=30) is False
+
+
+# -- atomicity: threads and processes --------------------------------------------------------
+def test_threads_racing_for_one_claim_give_exactly_one_owner(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    handles = [state, opener(), opener()]
+    n = 24
+    start = threading.Barrier(n)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def race(i: int) -> None:
+        b = handles[i % len(handles)]
+        start.wait()
+        got = [
+            b.claim("hot", lease=30).status.value,
+            "set" if b.set_if_absent("once", str(i)) else "-",
+            "lock" if b.acquire("leader", f"w{i}", ttl=30) else "-",
+        ]
+        for _ in range(10):
+            b.incr("hits")
+        with lock:
+            results.extend(got)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("owner") == 1
+    assert results.count("pending") == n - 1
+    assert results.count("set") == 1
+    assert results.count("lock") == 1
+    assert state.get("hits") == str(n * 10)
+
+
+# Run in a separate interpreter: open the backend, wait for the go file, race, print results.
+_RACER = """
+import json, os, sys, time
+sys.path.insert(0, {root!r})
+if {kind!r} == "sqlite":
+    from bot.state.sqlite import SQLiteState
+    b = SQLiteState({where!r})
+else:
+    from bot.state.redis import RedisState
+    b = RedisState({where!r}, prefix="t:")
+b.get("warm-up")
+print("ready", flush=True)
+while not os.path.exists({go!r}):
+    time.sleep(0.001)
+me = str(os.getpid())
+out = {{
+    "pid": me,
+    "claim": b.claim("hot", lease=30).status.value,
+    "set": b.set_if_absent("once", me),
+    "lock": b.acquire("leader", me, ttl=30),
+    "counts": [b.incr("hits") for _ in range(20)],
+}}
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_processes_racing_give_exactly_one_winner(
+    spec: tuple[str, str], state: StateBackend, tmp_path: Path
+) -> None:
+    kind, where = spec
+    go = tmp_path / "go"
+    code = _RACER.format(root=str(ROOT), kind=kind, where=where, go=str(go))
+    n = 6
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(n)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        go.touch()
+        outs = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0] * n
+    assert sorted(o["claim"] for o in outs) == ["owner"] + ["pending"] * (n - 1)
+    set_winners = [o["pid"] for o in outs if o["set"]]
+    assert len(set_winners) == 1
+    assert state.get("once") == set_winners[0]
+    holders = [o["pid"] for o in outs if o["lock"]]
+    assert len(holders) == 1
+    losers = [o["pid"] for o in outs if not o["lock"]]
+    assert not any(state.release("leader", pid) for pid in losers)
+    assert state.release("leader", holders[0]) is True
+    counts = sorted(c for o in outs for c in o["counts"])
+    assert counts == list(range(1, n * 20 + 1))  # every increment seen exactly once
+
+
+# -- Redis unreachable -----------------------------------------------------------------------
+@pytest.fixture
+def dead_redis() -> Iterator[RedisState]:
+    b = RedisState(f"redis://127.0.0.1:{free_port()}/0", cooldown=0.2)
+    yield b
+    b.close()
+
+
+def test_unreachable_redis_raises_state_unavailable(dead_redis: RedisState) -> None:
+    calls: list[Callable[[], object]] = [
+        lambda: dead_redis.claim("m", lease=5),
+        lambda: dead_redis.finish("m", "a", ttl=5),
+        lambda: dead_redis.answer("m"),
+        lambda: dead_redis.get("k"),
+        lambda: dead_redis.set("k", "v"),
+        lambda: dead_redis.set_if_absent("k", "v"),
+        lambda: dead_redis.delete("k"),
+        lambda: dead_redis.incr("k"),
+        lambda: dead_redis.acquire("l", "me", ttl=5),
+        lambda: dead_redis.release("l", "me"),
+    ]
+    for call in calls:
+        with pytest.raises(StateUnavailable, match="unreachable"):
+            call()
+        time.sleep(0.25)  # past the cooldown: each call really tries the server
+
+
+def test_unavailable_message_hides_the_password() -> None:
+    b = RedisState(f"redis://:s3cret@127.0.0.1:{free_port()}/0")
+    with pytest.raises(StateUnavailable) as err:
+        b.get("k")
+    assert "s3cret" not in str(err.value)
+    assert "127.0.0.1" in str(err.value)
+
+
+def test_bad_redis_url_is_a_clear_error() -> None:
+    with pytest.raises(StateUnavailable, match="url"):
+        RedisState("http://not-redis/0")
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    probe = RedisState(f"redis://127.0.0.1:{port}/0", cooldown=0)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            probe.get("probe")
+            break
+        except StateUnavailable:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    probe.close()
+    return proc
+
+
+def test_redis_backend_recovers_after_an_outage(redis_server: str) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs the redis-server binary to stop and restart a server")
+    port = free_port()
+    proc = _start_redis(port)
+    b = RedisState(f"redis://127.0.0.1:{port}/0", cooldown=0.2)
+    try:
+        b.set("k", "v")
+        proc.terminate()
+        proc.wait(timeout=10)
+        with pytest.raises(StateUnavailable):
+            b.get("k")
+        with pytest.raises(StateUnavailable, match="recently failed"):
+            b.get("k")  # within the cooldown: fails at once, without a connection attempt
+        proc = _start_redis(port)
+        time.sleep(0.3)
+        assert b.get("k") is None  # a fresh server (no persistence), reachable again
+        b.set("k", "back")
+        assert b.get("k") == "back"
+    finally:
+        b.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# -- the webhook with its state backend down -------------------------------------------------
+def test_webhook_answers_without_dedup_while_redis_is_down(
+    config: Config, make_bot: Callable[..., Bot], dead_redis: RedisState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bot = make_bot(build_services(config, state=dead_redis))
+    with caplog.at_level(logging.WARNING, logger="newsbot.app"):
+        first = bot.send("帮助", msgid="777")
+        again = bot.send("帮助", msgid="777")
+    assert first.status == again.status == 200
+    assert first.text == again.text == HELP_TEXT
+    assert "without dedup" in caplog.text
