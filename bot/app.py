@@ -277,4 +277,12 @@ def _log_line(msg: Message, handler: str, outcome: str, started: float | None) -
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory`` (used by ``newsbot serve --workers N``)."""
     config = load_config(os.environ.get("NEWSBOT_CONFIG") or None)
+    if not logging.getLogger().handlers:
+        # A worker process started by uvicorn: log like the CLI does, at [log] level.
+        logging.basicConfig(
+            level=config.log["level"],
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+        for noisy in ("httpx", "httpcore", "jieba"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     return create_app(build_services(config))

@@ -48,6 +48,14 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
         if obj.config_path:
             os.environ["NEWSBOT_CONFIG"] = os.path.abspath(obj.config_path)
         os.environ["NEWSBOT_STORE_PATH"] = str(cfg.resolve(cfg.store["path"]))
+        # --host/--port reach the workers too (article links are built from them).
+        os.environ["NEWSBOT_SERVER_HOST"], os.environ["NEWSBOT_SERVER_PORT"] = host, str(port)
+        if hooks.get("prepare"):
+            services = build_services(cfg)
+            for prepare in hooks["prepare"]:
+                prepare(services)
+            services.close()
+        click.echo(f"newsbot: serving on http://{host}:{port} with {workers} workers", err=True)
         for k, v in hooks.get("env", {}).items():
             os.environ[k] = v
         uvicorn.run(
