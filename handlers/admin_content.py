@@ -1,0 +1,242 @@
+"""Managing stored stories: ``#链接`` (import a web page), ``#删除`` + ``#确认``, ``#改标题``,
+``#分类``, ``#列表``, ``#查看``. Every change is audited in the transaction that makes it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from handlers.admin_base import (
+    CONFIRM_KEY,
+    CONFIRM_TTL,
+    CONFIRMABLE,
+    AdminError,
+    ask_confirmation,
+    cats_label,
+    command,
+    require_article,
+    snapshot,
+    split_id,
+    state_drop,
+    state_get,
+)
+from handlers.admin_draft import TITLE_MAX, save_story
+from handlers.base import Context, Message
+
+LIST_DEFAULT = 10
+LIST_MAX = 30
+LIST_BYTES = 1800  # the reply layer clips text at 2000 bytes; stop listing before that
+CATEGORY_WORDS = {"党建": ["党建"], "社区": ["社区"], "无": [], "自动": None}
+_URL = re.compile(r"\S+")
+
+
+@command(
+    "链接", "网址", "url", "link",
+    usage="#链接 网址",
+    summary="从网页导入一篇文章（公众号文章或新闻网站）",
+    detail=(
+        "抓取网页（限时几秒、限大小，只接受网页，不接受 PDF 等文件），提取标题和正文，"
+        "连同网址一起保存。同一网址再次导入会更新原稿件。"
+    ),
+    mutates=True,
+)
+def link(args: str, msg: Message, ctx: Context) -> str:
+    from store.extract import extract_html
+    from store.webfetch import FetchError, fetch_html
+
+    m = _URL.match(args)
+    if not m:
+        raise AdminError("请给出网址。用法：#链接 https://mp.weixin.qq.com/s/…")
+    url = m.group(0)
+    if not re.match(r"https?://", url, re.I):
+        raise AdminError("链接无效：只支持 http:// 或 https:// 开头的网址。")
+    conf = ctx.config.admin
+    try:
+        page = fetch_html(
+            url,
+            timeout=conf["fetch_timeout"],
+            max_bytes=conf["fetch_max_bytes"],
+            allow_private=conf["fetch_private"],
+        )
+    except FetchError as e:
+        raise AdminError(str(e)) from None
+    a = extract_html(page.html, url)
+    if a is None or not a.title.strip() or not a.body:
+        raise AdminError("没能从该网页提取出文章正文（可能不是文章页）。可复制正文用 #添加 发送。")
+    a.url = url
+    a.title = a.title.strip()[:TITLE_MAX]
+    return save_story(ctx, a, action="link")
+
+
+@command(
+    "删除", "删", "del",
+    usage="#删除 编号",
+    summary="删除一篇稿件（需 #确认）",
+    detail=f"先回复稿件标题请您核对，{CONFIRM_TTL // 60} 分钟内发送 #确认 才会删除；#取消 放弃。",
+)
+def delete(args: str, msg: Message, ctx: Context) -> str:
+    aid, _ = split_id(args, "#删除 编号")
+    a = require_article(ctx, aid)
+    # added_at pins the very story shown: SQLite may give a deleted story's id to a new one
+    return ask_confirmation(ctx, "delete", f"删除 #{aid}《{a.title}》", id=aid, added_at=a.added_at)
+
+
+def _do_delete(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
+    from store import articles, audit
+
+    aid = int(pending["id"])
+    store = ctx.store
+    with store.transaction():
+        a = require_article(ctx, aid)
+        if a.added_at != pending.get("added_at"):
+            raise AdminError(f"#{aid} 已不是待删除的那篇稿件，未删除。请重新发送 #删除 {aid}。")
+        articles.delete(store, aid)
+        audit.record(store, ctx.user, "delete", article_id=aid, before=snapshot(a))
+    return f"已删除 #{aid}《{a.title}》。"
+
+
+CONFIRMABLE["delete"] = _do_delete
+
+
+@command(
+    "确认", "确定", "yes",
+    usage="#确认",
+    summary="执行待确认的操作（删除、推送）",
+    detail="执行最近一次 #删除 或 #推送 的请求（限时，过期需重新发送）。",
+    mutates=True,
+)
+def confirm(args: str, msg: Message, ctx: Context) -> str:
+    pending = state_get(ctx, CONFIRM_KEY)
+    if pending is None:
+        raise AdminError("没有待确认的操作（可能已过期或已执行）。请重新发送 #删除 编号 或 #推送。")
+    state_drop(ctx, CONFIRM_KEY)
+    act = CONFIRMABLE.get(str(pending.get("action")))
+    if act is None:
+        raise AdminError("待确认的操作无法识别，已放弃。")
+    return act(pending, msg, ctx)
+
+
+@command(
+    "改标题", "改", "title",
+    usage="#改标题 编号 新标题",
+    summary="修改稿件标题",
+    detail=f"新标题 {TITLE_MAX} 字以内。",
+    mutates=True,
+)
+def retitle(args: str, msg: Message, ctx: Context) -> str:
+    from store import articles, audit
+    from store.db import StoreError
+
+    aid, title = split_id(args, "#改标题 编号 新标题")
+    title = " ".join(title.split())
+    if not title:
+        raise AdminError("缺少新标题。用法：#改标题 编号 新标题")
+    if len(title) > TITLE_MAX:
+        raise AdminError(f"新标题太长（{len(title)} 字，上限 {TITLE_MAX} 字）。")
+    store = ctx.store
+    with store.transaction():
+        a = require_article(ctx, aid)
+        if a.title == title:
+            return f"#{aid} 的标题已是《{title}》，未做改动。"
+        try:
+            articles.update(store, aid, title=title)
+        except StoreError as e:
+            raise AdminError(f"未修改：{e}") from None
+        audit.record(store, ctx.user, "retitle", article_id=aid,
+                     before={"title": a.title}, after={"title": title})
+    return f"已修改 #{aid} 的标题：\n《{a.title}》→《{title}》"
+
+
+@command(
+    "分类", "类", "cat",
+    usage="#分类 编号 党建|社区|无|自动",
+    summary="设定稿件分类（党建、社区、两者、无）",
+    detail=(
+        "例：#分类 12 党建；#分类 12 党建 社区（两类都属）；#分类 12 无（不进任何分类）；"
+        "#分类 12 自动（恢复自动分类）。人工设定优先于自动分类，决定每日推送的栏目。"
+    ),
+    mutates=True,
+)
+def categorise(args: str, msg: Message, ctx: Context) -> str:
+    from store import articles, audit
+
+    usage = "#分类 编号 党建|社区|无|自动"
+    aid, rest = split_id(args, usage)
+    words = [w for w in re.split(r"[\s,，、|/]+", rest) if w]
+    if not words:
+        raise AdminError(f"缺少分类。用法：{usage}")
+    unknown = [w for w in words if w not in CATEGORY_WORDS]
+    if unknown:
+        raise AdminError(f"不认识的分类：{'、'.join(unknown)}。可选：党建、社区、无、自动。")
+    override: list[str] | None
+    if "自动" in words:
+        override = None
+    else:
+        chosen = {c for w in words for c in (CATEGORY_WORDS[w] or [])}
+        override = [c for c in ("党建", "社区") if c in chosen]
+    store = ctx.store
+    with store.transaction():
+        a = require_article(ctx, aid)
+        before = {"category_override": a.category_override, "effective": a.effective_categories}
+        articles.update(store, aid, category_override=override)
+        b = articles.get(store, aid)
+        after = {"category_override": b.category_override, "effective": b.effective_categories}
+        audit.record(store, ctx.user, "categorise", article_id=aid, before=before, after=after)
+    how = "自动分类" if override is None else "人工设定"
+    return (
+        f"已设定 #{aid}《{a.title}》的分类：{cats_label(b.effective_categories)}（{how}）。"
+        f"\n原为：{cats_label(a.effective_categories)}"
+    )
+
+
+@command(
+    "列表", "列", "ls", "list",
+    usage=f"#列表 [条数，默认 {LIST_DEFAULT}]",
+    summary="最近添加的稿件及编号",
+)
+def list_(args: str, msg: Message, ctx: Context) -> str:
+    from store import articles
+
+    n = LIST_DEFAULT
+    if args:
+        if not args.isdigit() or int(args) < 1:
+            raise AdminError(f"条数应是正整数。用法：#列表 {LIST_DEFAULT}")
+        n = min(int(args), LIST_MAX)
+    items = articles.latest(ctx.store, limit=n)
+    if not items:
+        return "还没有稿件。发送 #添加 或 #链接 添加。"
+    total = articles.count(ctx.store)
+    lines = [f"最近 {len(items)} 篇（共 {total} 篇）："]
+    size = len(lines[0].encode())
+    for a in items:
+        line = f"#{a.id} [{cats_label(a.effective_categories)}] {a.title}"
+        size += len(line.encode()) + 1
+        if size > LIST_BYTES:
+            lines.append("……（更多请减少条数或用 #查看 编号）")
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@command("查看", "看", "show", usage="#查看 编号", summary="查看一篇稿件的详情")
+def show(args: str, msg: Message, ctx: Context) -> str:
+    aid, _ = split_id(args, "#查看 编号")
+    a = require_article(ctx, aid)
+    chars = sum(len(p) for p in a.body)
+    how = "人工设定" if a.category_override is not None else "自动"
+    lines = [
+        f"#{a.id}《{a.title}》",
+        f"分类：{cats_label(a.effective_categories)}（{how}）",
+        f"来源：{a.source or '-'}",
+    ]
+    if a.url:
+        lines.append(f"原文：{a.url}")
+    if a.authors:
+        lines.append(f"作者：{'、'.join(a.authors)}")
+    lines += [
+        f"正文：{chars} 字，{len(a.body)} 段",
+        f"添加：{a.added_at[:16].replace('T', ' ')}（UTC）",
+        f"摘要：{a.summary or '-'}",
+        f"页面：{ctx.config.public_url}/articles/{a.id}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""``#统计``: what the account holds and what readers look for (and do not find).
+
+Messages are counted per local day by an observer in the shared state (one counter per day,
+kept two days); searches and their hit counts come from the store's ``query_log``, filled by the
+search handler.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handlers.admin_base import command
+from handlers.base import Context, Message
+
+TOP_QUERIES = 5
+COUNTER_TTL = 2 * 86400
+
+
+def local_day(config: Any, now: float) -> datetime:
+    """Midnight of the current local day (the digest's time zone), as an aware datetime."""
+    tz = ZoneInfo(config.digest["timezone"])
+    local = datetime.fromtimestamp(now, tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _utc_iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def message_counter_key(config: Any, now: float) -> str:
+    return f"stats:messages:{local_day(config, now).date().isoformat()}"
+
+
+def count_message(msg: Message, ctx: Context) -> None:
+    """Observer: one more message today (retries are deduplicated before dispatch)."""
+    ctx.state.incr(message_counter_key(ctx.config, ctx.now), COUNTER_TTL)
+
+
+def _category_counts(db: Any) -> tuple[int, dict[str, int], int]:
+    total = int(db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+    by_cat = dict(
+        db.execute(
+            "SELECT value, COUNT(*) FROM articles,"
+            " json_each(COALESCE(articles.category_override, articles.categories))"
+            " GROUP BY value"
+        ).fetchall()
+    )
+    none = int(
+        db.execute(
+            "SELECT COUNT(*) FROM articles"
+            " WHERE COALESCE(category_override, categories, '[]') = '[]'"
+        ).fetchone()[0]
+    )
+    return total, by_cat, none
+
+
+def _last_digest(db: Any) -> str:
+    row = db.execute(
+        "SELECT started_at, finished_at, status, report FROM digests ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return "尚未推送过"
+    started, _finished, status, report = row
+    text = f"{(started or '')[:16].replace('T', ' ')} UTC，{status or '-'}"
+    try:
+        rep = json.loads(report) if report else {}
+    except ValueError:
+        rep = {}
+    parts = []
+    if isinstance(rep, dict):
+        for key, label in (("sent", "送达"), ("skipped", "跳过"), ("failed", "失败")):
+            v = rep.get(key)
+            if isinstance(v, (list, dict)):
+                v = len(v)
+            if isinstance(v, int):
+                parts.append(f"{label} {v}")
+    return text + (f"（{'，'.join(parts)}）" if parts else "")
+
+
+def _top(db: Any, since: str, zero_only: bool) -> list[tuple[str, int]]:
+    sql = "SELECT query, COUNT(*) AS n FROM query_log WHERE at >= ?"
+    if zero_only:
+        sql += " AND hits = 0"
+    sql += " GROUP BY query ORDER BY n DESC, MAX(at) DESC LIMIT ?"
+    return [(q, int(n)) for q, n in db.execute(sql, (since, TOP_QUERIES)).fetchall()]
+
+
+def _fmt_top(items: list[tuple[str, int]]) -> str:
+    return "；".join(f"{q}（{n}）" for q, n in items) if items else "无"
+
+
+@command("统计", "stats", usage="#统计", summary="稿件、订阅、推送与读者搜索的统计")
+def stats(args: str, msg: Message, ctx: Context) -> str:
+    from store import subscribers
+
+    db = ctx.store.db
+    total, by_cat, none = _category_counts(db)
+    following = int(db.execute("SELECT COUNT(*) FROM subscribers WHERE following = 1").fetchone()[0])
+    day = local_day(ctx.config, ctx.now)
+    today = _utc_iso(day)
+    week = _utc_iso(day - timedelta(days=6))
+    messages = int(ctx.state.get(message_counter_key(ctx.config, ctx.now)) or 0)
+    searches = int(db.execute("SELECT COUNT(*) FROM query_log WHERE at >= ?", (today,)).fetchone()[0])
+    lines = [
+        f"稿件 {total} 篇：党建 {by_cat.get('党建', 0)}，社区 {by_cat.get('社区', 0)}，未分类 {none}",
+        f"订阅推送 {subscribers.count(ctx.store)} 人（已知的关注者 {following} 人）",
+        f"上次推送：{_last_digest(db)}",
+        f"今日消息 {messages} 条，其中搜索 {searches} 次",
+        f"近 7 天热门搜索：{_fmt_top(_top(db, week, zero_only=False))}",
+        f"近 7 天没搜到的：{_fmt_top(_top(db, week, zero_only=True))}",
+    ]
+    return "\n".join(lines)
