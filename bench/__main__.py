@@ -1,0 +1,161 @@
+"""``python3 -m bench``: every measurement in one go, a table, and bench/results/latest.json.
+
+    python3 -m bench                      # the full run (a few minutes)
+    python3 -m bench --duration 5 --skip sub,memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench import fixtures, load, report, runs
+from bench.procs import Server, free_port
+
+PARTS = ("werobot", "safe", "cold", "memory", "sub")
+
+
+def _row(r: dict[str, Any], what: str) -> dict[str, Any]:
+    return {**r, "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000, "what": what}
+
+
+def _server(name: str, argv: list[str], workdir: Path, **kw: Any) -> Server:
+    port = free_port()
+    return Server(name, argv(port) if callable(argv) else argv, port,
+                  log=workdir / f"{name}.log", **kw)
+
+
+def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[dict, dict]:
+    kw = {"workdir": workdir, "duration": args.duration, "warmup": args.warmup,
+          "connections": args.connections}
+    rows: dict[str, Any] = {}
+    probes: dict[str, Any] = {}
+
+    with _server("ceiling", fixtures.ceiling_argv, workdir, cwd=fixtures.ROOT) as s:
+        s.wait_ready("/")
+        rows["ceiling"] = _row(runs.webhook(s, mode="plain", expect="success", **kw),
+                               "A: bare ASGI 'success', same uvicorn")
+
+    cfg = fixtures.write_config(workdir, "plain", seed)
+    with _server("newsbot", lambda p: fixtures.newsbot_argv(cfg, p), workdir) as s:
+        s.wait_ready()
+        probes["plain"] = runs.probe(s, load.KEYWORDS)
+        rows["newsbot"] = _row(runs.webhook(s, mode="plain", expect="<xml>", **kw),
+                               "newsbot serve, plain, a search each")
+
+    if "safe" not in args.skip:
+        count = int(rows["newsbot"]["rps"] * (args.duration + 1) * 1.5) + 2000
+        cfg = fixtures.write_config(workdir, "safe", seed)
+        with _server("newsbot-safe", lambda p: fixtures.newsbot_argv(cfg, p), workdir) as s:
+            s.wait_ready()
+            probes["safe"] = runs.probe(s, load.KEYWORDS, encrypt=True)
+            rows["newsbot-safe"] = _row(
+                runs.webhook(s, mode="safe", expect="<Encrypt>", safe_count=count, **kw),
+                "the same, safe mode (AES)",
+            )
+
+    venv_dir = None if "werobot" in args.skip else fixtures.werobot_venv()
+    if "werobot" in args.skip:
+        pass
+    elif venv_dir is None:
+        rows["werobot"] = {"error": "WeRoBot's virtualenv could not be made"}
+    else:
+        for name, session, what in (
+            ("werobot", "off", "B: WeRoBot, gunicorn sync, fixed text"),
+            ("werobot-session", "on", "B with its default SQLite session"),
+        ):
+            env = {"BENCH_TOKEN": fixtures.ACCOUNT.token, "BENCH_WEROBOT_SESSION": session}
+            with _server(name, lambda p: fixtures.werobot_argv(venv_dir, p), workdir,
+                         cwd=workdir, env=env) as s:
+                s.wait_ready("/")
+                rows[name] = _row(runs.webhook(s, mode="plain", expect="<xml>", **kw), what)
+    return rows, probes
+
+
+def sub_bench(path: Path, timeout: float) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, str(path)], cwd=fixtures.ROOT, capture_output=True,
+                           text=True, timeout=timeout)
+        out, code = p.stdout + (p.stderr[-2000:] if p.returncode else ""), p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, code = f"{(e.stdout or b'')!s:.4000}\n(stopped after {timeout:.0f} s)", -1
+    return {"exit": code, "seconds": time.perf_counter() - t0, "output": out[-6000:]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, stores)")
+    args = ap.parse_args(argv)
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if unknown := args.skip - set(PARTS):
+        ap.error(f"unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="newsbot-bench-"))
+    results: dict[str, Any] = {
+        "machine": {
+            "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "nproc": os.cpu_count(), "python": platform.python_version(),
+            "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "generator": load.generator(),
+        },
+        "params": {"duration": args.duration, "warmup": args.warmup,
+                   "connections": args.connections},
+    }
+    try:
+        seed = workdir / "seed.db"
+        results["stores"] = {"seed": fixtures.seed_store(seed)}
+        rows, probes = webhook_rows(args, workdir, seed)
+        results["webhook"], results["probes"] = rows, probes
+        ratios: dict[str, float] = {}
+        nb = rows["newsbot"]["rps"]
+        if rows.get("ceiling", {}).get("rps"):
+            ratios["newsbot_over_ceiling"] = nb / rows["ceiling"]["rps"]
+        if rows.get("werobot", {}).get("rps"):
+            ratios["newsbot_over_werobot"] = nb / rows["werobot"]["rps"]
+        if rows.get("newsbot-safe", {}).get("rps"):
+            ratios["safe_over_plain"] = rows["newsbot-safe"]["rps"] / nb
+        results["ratios"] = ratios
+        if "cold" not in args.skip:
+            results["cold_start"] = runs.cold_start(workdir, seed)
+        if "memory" not in args.skip:
+            big = fixtures.big_store(workdir)
+            if big is None:
+                results["memory"] = {"skipped": "no 100,000-story generator in bench/search_bench.py"}
+            else:
+                results["stores"]["big"] = big["info"]
+                results["memory"] = runs.memory(workdir, big["path"], load.KEYWORDS)
+        if "sub" not in args.skip:
+            subs = {}
+            for name in ("search_bench.py", "digest_bench.py"):
+                if (p := fixtures.sibling_bench(name)) is not None:
+                    subs[name] = sub_bench(p, timeout=900)
+            results["sub_benches"] = subs
+    finally:
+        results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        results["workdir"] = str(workdir) if args.keep else None
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["targets"] = report.check(results)
+    path = report.save(results)
+    report.print_report(results)
+    print(f"\nwritten to {path.relative_to(fixtures.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
