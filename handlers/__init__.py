@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers import admin, fallback, latest, search, subscriptions
 from handlers import help as help_
 from handlers.base import Routes
 
 # Modules whose ``routes`` make up the bot, in priority order of declaration.
-MODULES = (help_,)
+MODULES = (
+    help_,
+    subscriptions,
+    latest,
+    search,  # holds the default: text no other route claims
+    fallback,
+    admin,  # admins' #commands (admin-only routes; others' #… stays a search)
+)
 
 
 def route_sets() -> list[Routes]:

@@ -10,11 +10,14 @@ HELP_TEXT = """欢迎关注！本号提供党建与社区新闻，您可以：
 · 发送关键词搜索新闻，如：花园口、网格员、养老
 · 回复序号查看该条详情；回复“下一页”或“更多”翻页
 · 最新 / 最新党建 / 最新社区：看最新报道
-· 订阅 党建|社区|全部：每天早上收到新闻摘要
-· 退订：取消订阅；我的订阅：查看订阅
+· 订阅：每天早上收到新闻摘要（订阅 党建 / 订阅 社区：只要一类）
+· 退订：取消全部（退订 党建 / 退订 社区：取消一类）；我的订阅：查看
 · 帮助：再次显示本说明"""
 
-WELCOME_TEXT = "感谢关注！\n" + HELP_TEXT.split("\n", 1)[1]
+WELCOME_TEXT = (
+    "感谢关注！发送“订阅”，每天早上收到党建和社区新闻摘要"
+    "（只要一类：订阅 党建 / 订阅 社区）。\n" + HELP_TEXT.split("\n", 1)[1]
+)
 
 
 @routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能"), priority=50)
@@ -29,4 +32,13 @@ def help_click(msg: Message, ctx: Context) -> str:
 
 @routes(event="subscribe", priority=10)
 def welcome(msg: Message, ctx: Context) -> str:
+    from store import subscribers
+
+    # a returning follower keeps the categories chosen before (handlers.subscriptions)
+    sub = subscribers.get(ctx.store, ctx.user)
+    if sub is not None and sub.categories:
+        return (
+            f"欢迎回来！您之前订阅的{'、'.join(sub.categories)}已恢复，每天早上照常推送摘要。\n"
+            + HELP_TEXT.split("\n", 1)[1]
+        )
     return WELCOME_TEXT

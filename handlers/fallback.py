@@ -1,0 +1,68 @@
+"""What the account cannot read: pictures, stickers, places, links, videos, files, and voice that
+WeChat could not turn into text. Each gets a short, friendly pointer to what does work.
+
+Voice with ``Recognition`` never lands here: its text is routed like typed text (the router lets
+voice match text routes), so it reaches the search like any keyword.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from typing import Any
+
+from handlers.base import Context, Message, Reply, Routes
+
+routes = Routes()
+
+NOT_UNDERSTOOD = "收到啦！不过我只看得懂文字。发送关键词（如：养老、网格员）就能搜索新闻，发送“帮助”查看全部用法。"
+
+_ANSWERS = {
+    "image": "图片我暂时看不懂。",
+    "voice": "这段语音没能识别成文字，请再说一次，或者直接打字。",
+    "video": "视频我暂时看不懂。",
+    "location": "收到您的位置，谢谢！不过我还不能按位置找新闻。",
+    "link": "链接我暂时打不开。",
+    "file": "文件我暂时打不开。",
+}
+_TAIL = "发送关键词（如：养老、网格员）就能搜索新闻，发送“帮助”查看全部用法。"
+
+# WeChat sends its built-in stickers as text: "[微笑]", "[Smile]" or "/::)"-style codes.
+_STICKER_CODE = re.compile(r"\[[^\[\]\s]{1,8}\]|/:[^\s/]{1,8}")
+
+
+def is_emoticon(text: str) -> bool:
+    """Text made only of sticker codes, emoji, punctuation and spaces: nothing to search for."""
+    rest = _STICKER_CODE.sub("", text)
+    return not any(unicodedata.category(ch)[0] in "LN" for ch in rest)
+
+
+@routes(type=("image", "video", "location", "link", "file"), priority=20)
+def not_understood(msg: Message, ctx: Context) -> str:
+    return _ANSWERS.get(msg.type, "") + _TAIL
+
+
+# Voice with Recognition text has content and never fully matches this (it goes to the text
+# routes and the search); only voice without any recognised text does.
+@routes(type="voice", regex=r"\s*", priority=20)
+def voice_unrecognised(msg: Message, ctx: Context) -> str:
+    return _ANSWERS["voice"] + _TAIL
+
+
+# WeChat's speech recognition ends a sentence with a full stop ("下一页。"); without it the
+# words would miss the command routes. Re-route the trimmed text through the same router.
+@routes(type="voice", regex=r"(.*?\S)[\s。！？!?.，,、~～…]+", priority=90)
+def voice_trimmed(msg: Message, ctx: Context) -> Reply:
+    router = ctx.services.get("router")
+    text = ctx.match.group(1) if ctx.match else msg.content
+    clean = replace(msg, content=text)
+    found = router.match(clean, ctx) if router is not None else None
+    if found is None:
+        return NOT_UNDERSTOOD
+    func, _ = found
+    return func(clean, ctx)
+
+
+def setup(services: Any) -> None:
+    services.extra["router"] = services.router

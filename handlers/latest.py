@@ -1,0 +1,34 @@
+"""The newest stories: 最新, 最新党建, 最新社区 as a numbered list to page through and pick from;
+the menu buttons as news cards (a menu click may be answered with up to eight)."""
+
+from __future__ import annotations
+
+from handlers import listing
+from handlers.base import Context, Message, News, Reply, Routes
+from store import articles
+
+routes = Routes()
+
+CLICK_CARDS = 8
+CLICK_KEYS = {"LATEST": "", "LATEST_DANGJIAN": "党建", "LATEST_SHEQU": "社区"}
+
+
+def _empty(category: str) -> str:
+    what = f"{category}新闻" if category else "新闻"
+    return f"暂时还没有{what}，请稍后再来看看。发送“帮助”查看其他用法。"
+
+
+@routes(regex=r"最新\s*(党建|社区)?(?:新闻|报道)?", priority=40)
+def latest_text(msg: Message, ctx: Context) -> Reply:
+    category = (ctx.match.group(1) if ctx.match else None) or ""
+    shown = listing.show(ctx, listing.Listing(kind="latest", category=category), 0)
+    return shown if shown is not None else _empty(category)
+
+
+@routes(event="click", key=tuple(CLICK_KEYS), priority=40)
+def latest_click(msg: Message, ctx: Context) -> Reply:
+    category = CLICK_KEYS[msg.key]
+    found = articles.latest(ctx.store, limit=CLICK_CARDS, category=category or None)
+    if not found:
+        return _empty(category)
+    return News([listing.card(ctx.config, a) for a in found])

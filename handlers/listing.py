@@ -1,0 +1,181 @@
+"""Numbered lists a subscriber can page through and pick from, and the state behind them.
+
+A list is either the hits of a search or the latest stories (of a category). What the user last
+saw lives in the shared state backend under ``conv:<openid>`` for ``[state] session_ttl``
+seconds: the kind of list, its query or category, the page shown and the ids shown so far, in
+the order they were numbered. Numbers run on across pages (page 2 of five starts at 6), so a
+number the user reads anywhere in the chat still means the story printed next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from handlers.base import Article as Card
+from handlers.base import Context
+from store import articles
+from store import search as engine
+
+log = logging.getLogger("newsbot.listing")
+TEXT_BUDGET = 1900  # bytes; bot.replies clips at 2000, a list must never reach that
+CARD_DESCRIPTION = 120  # characters of a card's description that bot.replies keeps
+SUMMARY_CHARS = 40  # one line of summary under each title
+STATE_PREFIX = "conv:"
+
+
+def article_url(config: Any, a: Any) -> str:
+    """The story's own URL, or its page on this service."""
+    return a.url or f"{config.public_url}/articles/{a.id}"
+
+
+def card(config: Any, a: Any) -> Card:
+    return Card(title=a.title, description=a.summary or a.summary_long, url=article_url(config, a),
+                picurl=a.picurl or "")
+
+
+def page_size(config: Any) -> int:
+    return max(1, min(int(config.search["page_size"]), 10))
+
+
+@dataclass
+class Listing:
+    """What a user is browsing: ``kind`` is ``search`` (``query``) or ``latest`` (``category``)."""
+
+    kind: str
+    query: str = ""
+    category: str = ""
+    page: int = 0
+    ids: list[int] = field(default_factory=list)
+    total: int = 0  # matches of a search; 0 when unknown (latest)
+    mode: str = "all"  # the search's mode: all terms, or any term (fallback)
+    last: bool = False  # the page shown is the last one
+
+    def remember(self, page: int, ids: list[int], size: int) -> None:
+        start = page * size
+        self.ids = self.ids[:start] + [0] * max(0, start - len(self.ids)) + ids
+        self.page = page
+
+
+def load(ctx: Context) -> Listing | None:
+    try:
+        raw = ctx.state.get(STATE_PREFIX + ctx.user)
+    except Exception:  # noqa: BLE001 - state backend down: answer as if the list expired
+        log.warning("conversation state unreadable user=%s", ctx.user, exc_info=True)
+        return None
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return Listing(**data)
+    except (ValueError, TypeError):
+        return None  # written by another version: as if expired
+
+
+def save(ctx: Context, listing: Listing) -> None:
+    ttl = ctx.config.state["session_ttl"]
+    try:
+        ctx.state.set(STATE_PREFIX + ctx.user, json.dumps(asdict(listing), ensure_ascii=False), ttl)
+    except Exception:  # noqa: BLE001 - the list is still answered; only picks/paging are lost
+        log.warning("conversation state not saved user=%s", ctx.user, exc_info=True)
+
+
+def clear(ctx: Context) -> None:
+    try:
+        ctx.state.delete(STATE_PREFIX + ctx.user)
+    except Exception:  # noqa: BLE001
+        log.warning("conversation state not cleared user=%s", ctx.user, exc_info=True)
+
+
+@dataclass
+class Item:
+    id: int
+    title: str
+    summary: str
+
+
+def _nbytes(s: str) -> int:
+    return len(s.encode("utf-8"))
+
+
+def clip_bytes(s: str, limit: int) -> str:
+    if _nbytes(s) <= limit:
+        return s
+    out = s.encode("utf-8")[: max(0, limit - 3)].decode("utf-8", "ignore").rstrip()
+    return out + "…" if out else ""
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
+
+
+def render(header: str, items: list[Item], first_number: int, footer: str,
+           budget: int = TEXT_BUDGET) -> str:
+    """``header``, then ``n. title`` and a one-line summary per item, then ``footer``; each item
+    gets an equal share of what is left of ``budget`` bytes, so the whole always fits."""
+    fixed = _nbytes(header) + _nbytes(footer) + 2 * 2  # the blank lines around the items
+    share = max(24, (budget - fixed) // max(1, len(items)) - 1)
+    lines = []
+    for i, it in enumerate(items):
+        head = clip_bytes(f"{first_number + i}. {_one_line(it.title)}", share)
+        summary = _one_line(it.summary)
+        if len(summary) > SUMMARY_CHARS:
+            summary = summary[: SUMMARY_CHARS - 1].rstrip() + "…"
+        room = share - _nbytes(head) - 1
+        summary = clip_bytes(summary, room) if room >= 12 else ""
+        lines.append(head + ("\n" + summary if summary else ""))
+    return f"{header}\n\n" + "\n".join(lines) + f"\n\n{footer}"
+
+
+def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, Any]:
+    """Items of ``page`` of ``listing``, whether it is the last page, and the search results
+    (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
+    size = page_size(ctx.config)
+    if listing.kind == "search":
+        res = engine.search(ctx.store, listing.query, limit=size, offset=page * size)
+        listing.total, listing.mode = res.total, res.mode
+        items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
+        return items, page * size + len(items) >= res.total, res
+    rows = articles.latest(ctx.store, limit=size + 1, category=listing.category or None,
+                           offset=page * size)
+    items = [Item(int(a.id), a.title, a.summary) for a in rows[:size]]
+    return items, len(rows) <= size, None
+
+
+def header(listing: Listing, page: int, size: int) -> str:
+    if listing.kind == "search":
+        pages = max(1, -(-listing.total // size))
+        where = f"（第 {page + 1}/{pages} 页）" if pages > 1 else ""
+        q = clip_bytes(_one_line(listing.query), 60)
+        if listing.mode == "any":
+            return f"没有同时包含“{q}”各个词的新闻，以下 {listing.total} 条包含其中一部分{where}："
+        return f"“{q}”找到 {listing.total} 条新闻{where}："
+    what = f"最新{listing.category}报道" if listing.category else "最新报道"
+    return f"{what}（第 {page + 1} 页）：" if page else f"{what}："
+
+
+def footer(listing: Listing, last: bool) -> str:
+    n = len(listing.ids)
+    hint = "回复 1 查看摘要和链接" if n == 1 else f"回复序号（1–{n}）查看摘要和链接"
+    if last:
+        return hint + "。\n以上是全部结果。" if listing.page else hint + "。"
+    return hint + "；回复“下一页”或“更多”看后面的。"
+
+
+def present(ctx: Context, listing: Listing, page: int, items: list[Item], last: bool) -> str:
+    """Render ``page`` (already fetched) and remember it as the user's current list."""
+    size = page_size(ctx.config)
+    listing.remember(page, [it.id for it in items], size)
+    listing.last = last
+    save(ctx, listing)
+    return render(header(listing, page, size), items, page * size + 1, footer(listing, last))
+
+
+def show(ctx: Context, listing: Listing, page: int) -> str | None:
+    """Fetch, render and remember ``page``; ``None`` when there is nothing on it."""
+    items, last, _ = fetch(ctx, listing, page)
+    if not items:
+        return None
+    return present(ctx, listing, page, items, last)

@@ -1,0 +1,99 @@
+"""Article pages: ``GET /articles/{id}`` renders a story as a small, phone-first HTML page.
+
+The reply cards and lists link here when a story has no URL of its own. Everything from the
+store is HTML-escaped; an id that is malformed or unknown gets a 404 page in the same look.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any
+
+from store import articles
+
+_ID = re.compile(r"[0-9]{1,12}")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+DEFAULT_SITE_NAME = "党建社区新闻"
+
+
+@lru_cache(maxsize=1)
+def _template() -> Template:
+    text = (resources.files("handlers") / "templates" / "page.html").read_text(encoding="utf-8")
+    return Template(text)
+
+
+def site_name(config: Any) -> str:
+    pages = getattr(config, "values", {}).get("pages", {})
+    return pages.get("site_name") or DEFAULT_SITE_NAME
+
+
+def display_date(value: str | None) -> str:
+    """``2019-06-21...`` as 2019年6月21日; other text (a printed date) as it is."""
+    if not value:
+        return ""
+    m = _ISO_DATE.match(value)
+    if not m:
+        return value.strip()
+    y, mo, d = (int(g) for g in m.groups())
+    return f"{y}年{mo}月{d}日"
+
+
+def _page(config: Any, title: str, content: str, footer: str) -> str:
+    name = escape(site_name(config))
+    return _template().substitute(
+        page_title=escape(title) + " - " + name, site_name=name, content=content, footer=footer
+    )
+
+
+def _paragraphs(items: list[str]) -> str:
+    return "\n".join(f"<p>{escape(p.strip())}</p>" for p in items if p.strip())
+
+
+def render_story(config: Any, a: articles.Article) -> str:
+    meta = []
+    if a.authors:
+        meta.append(f'<span class="people">{escape("　".join(a.authors))}</span>')
+    date = display_date(a.published) or display_date(a.added_at)
+    if date:
+        meta.append(f'<span class="date">{escape(date)}</span>')
+    tags = "".join(f'<i class="tag">{escape(c)}</i>' for c in a.effective_categories)
+    parts = ['<main><article>']
+    if a.kicker:
+        parts.append(f'<p class="kicker">{escape(a.kicker)}</p>')
+    parts.append(f'<h1 id="title">{escape(a.title)}</h1>')
+    if a.subtitle:
+        parts.append(f'<p class="subtitle">{escape(a.subtitle)}</p>')
+    parts.append(f'<div class="meta">{"".join(meta)}{tags}</div>')
+    if a.picurl.startswith(("https://", "http://")):
+        parts.append(f'<img class="lead-image" src="{escape(a.picurl)}" alt="">')
+    parts.append(f'<div class="body" id="body">{_paragraphs(a.body)}</div>')
+    if a.captions:
+        parts.append(
+            f'<aside class="captions"><h2>图片说明</h2>{_paragraphs(a.captions)}</aside>'
+        )
+    parts.append("</article></main>")
+    footer = f"来源：{escape(a.source)}" if a.source else escape(site_name(config))
+    return _page(config, a.title, "\n".join(parts), footer)
+
+
+def render_missing(config: Any) -> str:
+    content = (
+        '<main class="missing"><h1>页面不存在</h1>'
+        "<p>这篇报道不存在或已经下线。</p>"
+        "<p>回到公众号发送关键词，可以搜索其他新闻。</p></main>"
+    )
+    return _page(config, "页面不存在", content, escape(site_name(config)))
+
+
+def render_article_page(store: Any, raw_id: str, config: Any) -> tuple[int, str]:
+    """``(status, html)`` for the story ``raw_id``: 200 with the story, or 404."""
+    if not _ID.fullmatch(raw_id or ""):
+        return 404, render_missing(config)
+    a = articles.get(store, int(raw_id))
+    if a is None:
+        return 404, render_missing(config)
+    return 200, render_story(config, a)

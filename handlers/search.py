@@ -1,0 +1,151 @@
+"""Search: any text no other route claims is a query; numbers pick, 下一页 / 更多 page on.
+
+One clear winner (the only match, or a top score at least ``WINNER_RATIO`` times the next one
+on a search that matched every term) is answered with a news card; several hits with a
+numbered list the user can page through and pick from (see ``handlers.listing``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from handlers import fallback, listing
+from handlers.base import Context, Message, Reply, Routes
+from store import articles
+from store.db import now_iso
+
+log = logging.getLogger("newsbot.search")
+routes = Routes()
+
+WINNER_RATIO = 2.0
+QUERY_LOG_CHARS = 200
+
+NOTHING_FOUND = (
+    "没有找到与“{q}”相关的新闻。\n"
+    "可以试试：\n"
+    "· 换一个更短的词，如 花园口、网格员、养老\n"
+    "· 发送“最新”看最新报道（或“最新党建”“最新社区”）\n"
+    "· 发送“帮助”查看全部用法"
+)
+NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新”，再回复序号查看详情。"
+NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
+
+
+def _minutes(ctx: Context) -> int:
+    return max(1, round(ctx.config.state["session_ttl"] / 60))
+
+
+def log_query(ctx: Context, query: str, hits: int) -> None:
+    """One row per query for the admins' statistics; a failure must not cost the reply."""
+    try:
+        ctx.store.db["query_log"].insert(
+            {"at": now_iso(), "user": ctx.user, "query": query[:QUERY_LOG_CHARS], "hits": hits}
+        )
+    except Exception:  # noqa: BLE001 - statistics are best effort
+        log.exception("query log failed user=%s", ctx.user)
+
+
+def clear_winner(res: object) -> bool:
+    hits = res.hits  # type: ignore[attr-defined]
+    if not hits:
+        return False
+    if res.total == 1:  # type: ignore[attr-defined]
+        return True
+    if res.mode != "all" or len(hits) < 2:  # type: ignore[attr-defined]
+        return False
+    top, second = hits[0].score, hits[1].score
+    return top > 0 and top >= WINNER_RATIO * max(second, 0.0)
+
+
+def run_search(ctx: Context, query: str) -> Reply:
+    query = " ".join(query.split())
+    state = listing.Listing(kind="search", query=query)
+    items, last, res = listing.fetch(ctx, state, 0)
+    log_query(ctx, query, res.total)
+    if not items:
+        listing.clear(ctx)
+        return NOTHING_FOUND.format(q=listing.clip_bytes(query, 60))
+    if clear_winner(res):
+        a = articles.get(ctx.store, items[0].id)
+        if a is not None:
+            return _winner_card(ctx, state, a, res.total)
+    return listing.present(ctx, state, 0, items, last)
+
+
+def _winner_card(ctx: Context, state: listing.Listing, a: object, total: int) -> Reply:
+    """The card; the others stay one "更多" away (page -1 is "the card was shown")."""
+    c = listing.card(ctx.config, a)
+    if total > 1:
+        more = f"（另有 {total - 1} 条相关，回复“更多”查看）"
+        room = listing.CARD_DESCRIPTION - len(more)
+        desc = c.description if len(c.description) <= room else c.description[: room - 1] + "…"
+        c.description = desc + more
+    state.ids, state.page, state.last = [int(a.id)], -1, total <= 1  # type: ignore[attr-defined]
+    listing.save(ctx, state)
+    return c
+
+
+@routes.default
+def search(msg: Message, ctx: Context) -> Reply:
+    if fallback.is_emoticon(msg.content):
+        return fallback.NOT_UNDERSTOOD
+    return run_search(ctx, msg.content)
+
+
+@routes(regex=r"\d{1,4}", priority=30)
+def pick(msg: Message, ctx: Context) -> Reply:
+    """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
+    list are searched like any other word."""
+    digits = ctx.match.group(0) if ctx.match else msg.content.strip()
+    n = int(digits)
+    state = listing.load(ctx)
+    if state is None or not state.ids:
+        return run_search(ctx, digits) if len(digits) > 2 else NO_LIST
+    if not 1 <= n <= len(state.ids) or not state.ids[n - 1]:
+        if len(digits) > 2:
+            return run_search(ctx, digits)
+        return f"没有第 {n} 条。请回复 1–{len(state.ids)} 之间的序号，或发送新的关键词。"
+    a = articles.get(ctx.store, state.ids[n - 1])
+    if a is None:
+        return "这条新闻已经下线了。请回复其他序号，或发送新的关键词。"
+    listing.save(ctx, state)  # picking keeps the list alive
+    text = a.summary_long or a.summary
+    return f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
+
+
+@routes(keyword=("下一页", "下页", "更多", "next", "more"), priority=40)
+def next_page(msg: Message, ctx: Context) -> Reply:
+    return _turn(ctx, +1)
+
+
+@routes(keyword=("上一页", "上页", "prev"), priority=40)
+def previous_page(msg: Message, ctx: Context) -> Reply:
+    return _turn(ctx, -1)
+
+
+def _turn(ctx: Context, step: int) -> Reply:
+    state = listing.load(ctx)
+    if state is None:
+        return NO_PAGES.format(minutes=_minutes(ctx))
+    if step > 0 and state.last:
+        return _at_end(state)
+    page = state.page + step
+    if page < 0:
+        return "已经是第一页了。回复“下一页”或“更多”往后看。"
+    shown = listing.show(ctx, state, page)
+    if shown is None:
+        # the list shrank since (stories removed): the previous page was the last one
+        state.last = True
+        listing.save(ctx, state)
+        return _at_end(state)
+    return shown
+
+
+def _at_end(state: listing.Listing) -> str:
+    what = f"“{state.query}”的结果" if state.kind == "search" else "最新报道"
+    n = state.total if state.kind == "search" else len(state.ids)
+    total = f"（共 {n} 条）" if n else ""
+    return (
+        f"已经是最后一页了，{what}都在上面{total}。\n"
+        f"回复序号查看详情，或发送新的关键词。"
+    )

@@ -1,0 +1,116 @@
+"""Digest subscriptions by category, and who follows the account and when they last spoke.
+
+订阅 alone (and the 订阅 menu button) subscribes to every category, because that is what a
+user pressing "subscribe" expects; the reply says so and how to narrow it. 退订 alone drops
+every category. The unfollow event stops all pushes; following again restores the categories
+the user had chosen, and the welcome says so.
+"""
+
+from __future__ import annotations
+
+from handlers.base import Context, Message, Routes
+from store import subscribers
+from store.subscribers import ALL
+
+routes = Routes()
+
+ALL_WORDS = ("全部", "所有", "全", "all")
+CHOICES = "可选：订阅 党建、订阅 社区、订阅 全部"
+
+
+def _names(cats: list[str]) -> str:
+    return "、".join(cats)
+
+
+def _when(ctx: Context) -> str:
+    return f"每天 {ctx.config.digest['time']} "
+
+
+def parse_categories(arg: str) -> list[str] | None:
+    """``党建`` / ``社区`` / ``全部`` (also ``党建 社区``, ``党建,社区``); ``None`` if unknown."""
+    arg = arg.strip()
+    if not arg or arg.lower() in ALL_WORDS:
+        return list(ALL)
+    for sep in "，,、和及+":
+        arg = arg.replace(sep, " ")
+    words = arg.split()
+    if words in (["党建社区"], ["社区党建"]):
+        words = list(ALL)
+    if any(w not in ALL for w in words):
+        return None
+    return [c for c in ALL if c in words]
+
+
+def subscribe_reply(ctx: Context, arg: str) -> str:
+    cats = parse_categories(arg)
+    if cats is None:
+        return f"没有“{arg.strip()[:20]}”这个栏目。{CHOICES}。"
+    before = subscribers.get(ctx.store, ctx.user)
+    had = set(before.categories) if before else set()
+    sub = subscribers.subscribe(ctx.store, ctx.user, cats)
+    new = [c for c in cats if c not in had]
+    if not new:
+        head = f"您已经订阅了{_names(cats)}，无需重复订阅。"
+    else:
+        head = f"订阅成功：{_names(new)}。"
+    text = f"{head}\n{_when(ctx)}会给您推送新报道摘要（当前订阅：{_names(sub.categories)}）。"
+    if not arg.strip() and new:
+        text += "\n“订阅”默认订阅全部栏目；只想看一类，发送“退订 社区”或“退订 党建”。"
+    return text + "\n发送“退订”可随时取消。"
+
+
+@routes(regex=r"订阅\s*(.{0,10})", priority=40)
+def subscribe(msg: Message, ctx: Context) -> str:
+    return subscribe_reply(ctx, ctx.match.group(1) if ctx.match else "")
+
+
+@routes(event="click", key="SUBSCRIBE", priority=40)
+def subscribe_click(msg: Message, ctx: Context) -> str:
+    return subscribe_reply(ctx, "")
+
+
+@routes(regex=r"(?:退订|取消订阅)\s*(.{0,10})", priority=40)
+def unsubscribe(msg: Message, ctx: Context) -> str:
+    arg = ctx.match.group(1) if ctx.match else ""
+    cats = parse_categories(arg)
+    if cats is None:
+        return f"没有“{arg.strip()[:20]}”这个栏目。可选：退订 党建、退订 社区，或只发“退订”全部取消。"
+    cur = subscribers.get(ctx.store, ctx.user)
+    if cur is None or not cur.categories:
+        return "您目前没有订阅。发送“订阅”即可订阅每日新闻摘要。"
+    dropped = [c for c in cats if c in cur.categories]
+    if not dropped:
+        return f"您没有订阅{_names(cats)}（当前订阅：{_names(cur.categories)}）。"
+    sub = subscribers.unsubscribe(ctx.store, ctx.user, cats)
+    left = sub.categories if sub else []
+    if left:
+        return f"已退订{_names(dropped)}。您仍订阅{_names(left)}。"
+    return "已退订，不再给您推送新闻摘要。想再订阅时发送“订阅”即可。"
+
+
+@routes(keyword=("我的订阅", "订阅状态", "查看订阅"), priority=45)
+def my_subscriptions(msg: Message, ctx: Context) -> str:
+    cur = subscribers.get(ctx.store, ctx.user)
+    if cur is None or not cur.categories:
+        return f"您还没有订阅。{CHOICES}，{_when(ctx)}收到新报道摘要。"
+    return (
+        f"您订阅了：{_names(cur.categories)}，{_when(ctx)}收到新报道摘要。\n"
+        "发送“退订”取消全部，或“退订 党建”“退订 社区”取消一类。"
+    )
+
+
+@routes(event="unsubscribe", priority=40)
+def unfollow(msg: Message, ctx: Context) -> None:
+    """The user left the account: nothing may be pushed to them any more."""
+    subscribers.set_following(ctx.store, ctx.user, False)
+    return None
+
+
+@routes.observe
+def note_activity(msg: Message, ctx: Context) -> None:
+    """A user message or menu click opens the 48-hour customer-service window the digest uses;
+    a follow makes the user reachable again (before the welcome reads their subscriptions)."""
+    if msg.type != "event" or msg.event == "click":
+        subscribers.touch(ctx.store, ctx.user)
+    elif msg.event == "subscribe":
+        subscribers.set_following(ctx.store, ctx.user, True)
