@@ -114,7 +114,16 @@ def _digest_push_log(db: sqlite_utils.Database) -> None:
     db["push_log"].create_index(["digest_id", "status"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _digest_push_log]
+def _search_index(db: sqlite_utils.Database) -> None:
+    """The search index (store/search_index.py); stories already stored are indexed now."""
+    from store.search_index import build_from_row, create_tables
+
+    create_tables(db)
+    for row in db["articles"].rows:
+        db["search_docs"].insert(build_from_row(row).row(), pk="article_id")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _digest_push_log, _search_index]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

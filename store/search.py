@@ -1,13 +1,232 @@
-"""Search index over the articles (FTS5 over jieba-segmented text)."""
+"""Search over the articles: FTS5 over jieba-segmented text, ranked by bm25.
+
+Stories are indexed with jieba's search mode (words and their parts) and queries are cut in
+precise mode with the same dictionary, so a query word meets the same word in a story however
+long the story's own compound is. The plan for one query, first that finds something wins:
+
+1. ``all``: every word of the query (AND), ranked by bm25 with the title above the body;
+   when that finds little, the words' synonyms (store/data/synonyms.txt) widen it;
+   ``guo long sheng`` typed by syllable is also tried as ``guolongsheng``;
+2. ``any``: any word (OR), ranked the same way;
+3. ``none``: nothing; the caller offers the latest stories and help.
+
+User text is never FTS5 syntax (see store/query.py), so any input is safe.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Callable
+
+from store import pinyin
 from store.db import Store
+from store.query import Query, joined_pinyin, parse, widened
+from store.search_index import build_from_row
+
+log = logging.getLogger(__name__)
+
+# bm25 column weights, in FTS_COLUMNS order: title, body, names (people, places, pinyin).
+WEIGHTS = (10.0, 1.0, 4.0)
+WIDEN_BELOW = 3  # fewer hits than this for every word: add the synonyms
+MAX_LIMIT = 50
+SNIPPET_CHARS = 80
+
+
+@dataclass
+class Hit:
+    article_id: int
+    title: str
+    summary: str  # the article's short summary (~100 chars)
+    snippet: str  # text around the hit, matched terms marked with 【】
+    score: float  # higher is better
+
+
+@dataclass
+class SearchResults:
+    query: str
+    hits: list[Hit]  # the requested page
+    total: int  # number of matching stories
+    mode: str  # "all" (every term), "any" (fallback), "none" (nothing found)
+    terms: list[str] = field(default_factory=list)  # the terms searched (after synonyms/pinyin)
+
+
+def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchResults:
+    """The stories matching ``query``, best first; ``limit``/``offset`` select the page."""
+    limit = max(0, min(int(limit), MAX_LIMIT))
+    offset = max(0, int(offset))
+    q = parse(query if isinstance(query, str) else "")
+    if not q.slots:
+        return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=[])
+
+    best: tuple[Query, int] | None = None
+    for cand in _all_plans(q):
+        total = _count(store, cand.match_all())
+        if total and (best is None or total > best[1]):
+            best = (cand, total)
+        if best and best[1] >= WIDEN_BELOW:
+            break
+    if best:
+        cand, total = best
+        return _page(store, q.text, cand, cand.match_all(), total, "all", limit, offset)
+
+    wide = widened(q) or q
+    expr = wide.match_any()
+    total = _count(store, expr)
+    if total:
+        return _page(store, q.text, wide, expr, total, "any", limit, offset)
+    return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=q.terms)
+
+
+def _all_plans(q: Query) -> list[Query]:
+    plans = [q]
+    joined = joined_pinyin(q)
+    if joined:
+        plans.append(joined)
+    wide = widened(q)
+    if wide:
+        plans.append(wide)
+    return plans
+
+
+def _count(store: Store, expr: str) -> int:
+    try:
+        row = store.db.execute(
+            "SELECT count(*) FROM search_docs_fts WHERE search_docs_fts MATCH ?", (expr,)
+        ).fetchone()
+    except sqlite3.OperationalError as e:  # a bug in query building, not the user's fault
+        log.error("search expression %r failed: %s", expr, e)
+        return 0
+    return int(row[0])
+
+
+def _page(store: Store, text: str, q: Query, expr: str, total: int, mode: str, limit: int,
+          offset: int) -> SearchResults:
+    w = ", ".join(str(x) for x in WEIGHTS)
+    rows = store.db.execute(
+        f"SELECT rowid, bm25(search_docs_fts, {w}) AS r FROM search_docs_fts"
+        " WHERE search_docs_fts MATCH ? ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
+        (expr, limit, offset),
+    ).fetchall()
+    hits = _hits(store, q, [(int(r[0]), -float(r[1])) for r in rows])
+    return SearchResults(query=text, hits=hits, total=total, mode=mode, terms=q.terms)
+
+
+def _hits(store: Store, q: Query, scored: list[tuple[int, float]]) -> list[Hit]:
+    if not scored:
+        return []
+    ids = [i for i, _ in scored]
+    marks = ",".join("?" * len(ids))
+    cur = store.db.execute(
+        "SELECT a.id, a.title, a.summary, a.body, a.captions, a.subtitle, d.name_words"
+        f" FROM articles a LEFT JOIN search_docs d ON d.article_id = a.id WHERE a.id IN ({marks})",
+        ids,
+    )
+    found = {int(r[0]): r for r in cur.fetchall()}
+    tokens = q.tokens
+    out: list[Hit] = []
+    for aid, score in scored:
+        r = found.get(aid)
+        if r is None:
+            continue
+        _, title, summary, body, captions, subtitle, name_words = r
+        paragraphs = [subtitle or ""] + _json_list(body) + _json_list(captions)
+        out.append(
+            Hit(
+                article_id=aid,
+                title=title,
+                summary=summary or "",
+                snippet=snippet(paragraphs, _marks(tokens, name_words or "")) or (summary or ""),
+                score=score,
+            )
+        )
+    return out
+
+
+def _json_list(v: str | None) -> list[str]:
+    import json
+
+    if not v:
+        return []
+    try:
+        data = json.loads(v)
+    except ValueError:
+        return []
+    return [str(x) for x in data] if isinstance(data, list) else []
+
+
+def _marks(tokens: list[str], name_words: str) -> list[str]:
+    """What to highlight: the query's tokens, and the names whose pinyin the user typed."""
+    marks = [t for t in tokens if t]
+    ascii_tokens = {t for t in tokens if t.isascii()}
+    if ascii_tokens:
+        for w in name_words.split():
+            if ascii_tokens.intersection(pinyin.keys(w)):
+                marks.append(w)
+    return marks
+
+
+def snippet(paragraphs: list[str], marks: list[str], width: int = SNIPPET_CHARS) -> str:
+    """About ``width`` characters around the first place the paragraph richest in ``marks``
+    mentions one, every mark wrapped in 【】; empty when no paragraph mentions any."""
+    marks = sorted({m for m in marks if m}, key=len, reverse=True)
+    if not marks:
+        return ""
+    pattern = re.compile("|".join(re.escape(m) for m in marks), re.IGNORECASE)
+    best: tuple[int, int, str, int] | None = None  # (-distinct marks, index, text, first pos)
+    for i, p in enumerate(paragraphs):
+        found = list(pattern.finditer(p))
+        if not found:
+            continue
+        key = (-len({m.group(0).lower() for m in found}), i, p, found[0].start())
+        if best is None or key[:2] < best[:2]:
+            best = key
+    if best is None:
+        return ""
+    _, _, text, pos = best
+    start = max(0, pos - width // 4)
+    end = min(len(text), start + width)
+    start = max(0, min(start, end - width))
+    piece = text[start:end]
+    piece = pattern.sub(lambda m: f"【{m.group(0)}】", piece)
+    return ("…" if start > 0 else "") + piece + ("…" if end < len(text) else "")
 
 
 def index_article(store: Store, article_id: int) -> None:
-    """(Re)index one article. The FTS5 index arrives with the search module proper."""
+    """(Re)index one article; called by store.articles inside its write transaction."""
+    row = store.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+    if row is None:
+        remove_article(store, article_id)
+        return
+    cols = [d[0] for d in store.db.execute("SELECT * FROM articles LIMIT 0").description]
+    doc = build_from_row(dict(zip(cols, row)))
+    store.db["search_docs"].upsert(doc.row(), pk="article_id")
 
 
 def remove_article(store: Store, article_id: int) -> None:
-    """Drop one article from the index."""
+    """Drop one article from the index (the FTS rows follow by trigger)."""
+    store.db.execute("DELETE FROM search_docs WHERE article_id = ?", (article_id,))
+
+
+def rebuild(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
+    """Reindex every article in one transaction; ``progress(done, total)`` after each batch.
+    Returns the number of stories indexed."""
+    db = store.db
+    total = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+    done = 0
+    with store.transaction():
+        db.execute("DELETE FROM search_docs")
+        cur = db.execute("SELECT * FROM articles ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        while True:
+            rows = cur.fetchmany(500)
+            if not rows:
+                break
+            docs = [build_from_row(dict(zip(cols, r))).row() for r in rows]
+            db["search_docs"].insert_all(docs, pk="article_id")
+            done += len(docs)
+            if progress:
+                progress(done, total)
+    return done

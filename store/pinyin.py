@@ -1,0 +1,66 @@
+"""Pinyin keys for people, places and title words, so ``guolongsheng`` or ``glsh`` finds a story.
+
+Each Chinese word of two or more characters gets three keys: the full pinyin run together
+(``guolongsheng``), the initials with zh/ch/sh kept (``glsh``) and the first letters (``gls``).
+Readings are pypinyin's most common ones; words are cached, since names repeat across stories.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin
+
+_HAN = re.compile(r"^[\u4e00-\u9fff]{2,6}$")
+# Tags in jieba's dictionary for people (nr*) and places (ns).
+_NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns"})
+
+
+@lru_cache(maxsize=65536)
+def keys(word: str) -> tuple[str, ...]:
+    """The pinyin keys of a Chinese word; empty for anything else."""
+    if not _HAN.match(word):
+        return ()
+    full = lazy_pinyin(word, style=Style.NORMAL, errors="ignore")
+    if len(full) != len(word):
+        return ()
+    initials = lazy_pinyin(word, style=Style.INITIALS, strict=False, errors="ignore")
+    inits = "".join(i or f[0] for i, f in zip(initials, full))
+    firsts = "".join(f[0] for f in full)
+    return tuple(dict.fromkeys(("".join(full), inits, firsts)))
+
+
+@lru_cache(maxsize=1)
+def name_words() -> frozenset[str]:
+    """Words jieba's dictionary tags as people or places, plus the project's place names."""
+    import jieba
+
+    from store.segment import USER_DICT
+
+    found: set[str] = set()
+    paths = [os.path.join(os.path.dirname(jieba.__file__), "dict.txt")]
+    from importlib import resources
+
+    user = resources.files("store") / "data" / USER_DICT
+    if user.is_file():
+        paths.append(str(user))
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 3 and parts[2] in _NAME_TAGS:
+                        found.add(parts[0])
+        except OSError:
+            continue
+    return frozenset(found)
+
+
+def is_name(word: str, known: dict[str, int]) -> bool:
+    """A person or place: tagged so in the dictionary, or a 2-4 character word that jieba's
+    dictionary does not know (found by its HMM, which is how unknown names surface)."""
+    if not _HAN.match(word) or len(word) > 4:
+        return False
+    return word in name_words() or not known.get(word)

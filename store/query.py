@@ -1,0 +1,170 @@
+"""Turning what a user typed into safe FTS5 match expressions.
+
+User text never reaches FTS5 as syntax: it is normalised (NFKC, lower case), cut into words by
+jieba's precise mode, reduced to runs of letters and digits (so quotes, ``*``, ``-``, ``:``,
+parentheses and the words AND/OR/NOT/NEAR can only ever be searched as plain words), and every
+word is emitted as a double-quoted FTS5 string.
+
+A query is a list of *slots* (one per word the user typed); a slot holds one or more
+*alternatives* (the word itself, its synonyms); an alternative is one or more tokens that must
+all occur in the story. "All" mode ANDs the slots, "any" mode ORs everything.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from store.segment import cut_for_query
+
+MAX_QUERY_CHARS = 100  # a WeChat keyword; longer input is cut, not refused
+MAX_SLOTS = 8
+
+# Separators for the index and queries alike: anything but letters and digits (FTS5's unicode61
+# treats "_" as a separator too, so it is one here).
+_WORD = re.compile(r"[^\W_]+")
+_ASCII_LETTERS = re.compile(r"^[a-z]+$")
+
+# Function words that match nearly every story and say nothing about what the user wants.
+STOPWORDS = frozenset(
+    "的 了 和 与 及 是 在 有 我 你 他 她 它 们 这 那 也 都 就 把 被 对 为 以 之 于 而 或 从 到 "
+    "吗 呢 吧 啊 呀 么 个 些 请 给 要 想 看 找 一下 什么 怎么 哪些 哪个 关于 有关 一些 "
+    "a an the of and or not to in on for".split()
+)
+
+
+def normalise(text: str) -> str:
+    """Full-width forms folded, lower case, control characters dropped."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in text if ch.isprintable() or ch.isspace()).lower()
+
+
+def words(tokens: list[str] | tuple[str, ...]) -> list[str]:
+    """Index/query tokens reduced to letter-and-digit runs, exactly as FTS5 will see them."""
+    out: list[str] = []
+    for t in tokens:
+        out.extend(_WORD.findall(t.lower()))
+    return out
+
+
+def fts_string(token: str) -> str:
+    """One token as an FTS5 string literal (tokens are letter/digit runs, but quote anyway)."""
+    return '"' + token.replace('"', '""') + '"'
+
+
+@dataclass
+class Query:
+    text: str  # the user's text, trimmed and cut to MAX_QUERY_CHARS
+    slots: list[list[tuple[str, ...]]] = field(default_factory=list)
+
+    @property
+    def terms(self) -> list[str]:
+        """Every alternative searched, as readable words (multi-token ones joined)."""
+        seen: list[str] = []
+        for slot in self.slots:
+            for alt in slot:
+                w = "".join(alt)
+                if w not in seen:
+                    seen.append(w)
+        return seen
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every distinct token of every alternative (for highlighting)."""
+        seen: list[str] = []
+        for slot in self.slots:
+            for alt in slot:
+                for t in alt:
+                    if t not in seen:
+                        seen.append(t)
+        return seen
+
+    def match_all(self) -> str:
+        return " AND ".join(_slot_expr(s) for s in self.slots)
+
+    def match_any(self) -> str:
+        return " OR ".join(_alt_expr(a) for s in self.slots for a in s)
+
+
+def _alt_expr(alt: tuple[str, ...]) -> str:
+    if len(alt) == 1:
+        return fts_string(alt[0])
+    return "(" + " AND ".join(fts_string(t) for t in alt) + ")"
+
+
+def _slot_expr(slot: list[tuple[str, ...]]) -> str:
+    if len(slot) == 1:
+        return _alt_expr(slot[0])
+    return "(" + " OR ".join(_alt_expr(a) for a in slot) + ")"
+
+
+def parse(text: str) -> Query:
+    """The user's text as a :class:`Query`; never raises, may have no slots."""
+    text = (text or "").strip()[:MAX_QUERY_CHARS]
+    q = Query(text=text)
+    toks = words(list(cut_for_query(normalise(text))))
+    kept = [t for t in toks if t not in STOPWORDS] or toks
+    seen: set[str] = set()
+    for t in kept:
+        if t not in seen:
+            seen.add(t)
+            q.slots.append([(t,)])
+        if len(q.slots) >= MAX_SLOTS:
+            break
+    return q
+
+
+def is_pinyin_like(q: Query) -> bool:
+    """All slots plain ASCII letters: the user may have typed pinyin, maybe split by syllable."""
+    return bool(q.slots) and all(
+        len(s) == 1 and len(s[0]) == 1 and _ASCII_LETTERS.match(s[0][0]) for s in q.slots
+    )
+
+
+def joined_pinyin(q: Query) -> Query | None:
+    """``guo long sheng`` -> one slot ``guolongsheng``; None when not applicable."""
+    if len(q.slots) < 2 or not is_pinyin_like(q):
+        return None
+    return Query(text=q.text, slots=[[("".join(s[0][0] for s in q.slots),)]])
+
+
+@lru_cache(maxsize=1)
+def synonym_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """word -> the tokenised alternatives of its group (itself included), from synonyms.txt."""
+    path = resources.files("store") / "data" / "synonyms.txt"
+    groups: dict[str, tuple[tuple[str, ...], ...]] = {}
+    if not path.is_file():
+        return groups
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        members = [m for m in re.split(r"[\s/,，、]+", line) if m]
+        alts: list[tuple[str, ...]] = []
+        for m in members:
+            toks = tuple(t for t in words(list(cut_for_query(normalise(m)))) if t not in STOPWORDS)
+            if toks and toks not in alts:
+                alts.append(toks)
+        for m in members:
+            key = "".join(words(list(cut_for_query(normalise(m)))))
+            groups[key] = tuple(alts)
+    return groups
+
+
+def widened(q: Query) -> Query | None:
+    """``q`` with each word's synonyms as alternatives; None when no word has any."""
+    groups = synonym_groups()
+    changed = False
+    slots: list[list[tuple[str, ...]]] = []
+    for slot in q.slots:
+        alts = list(slot)
+        for alt in slot:
+            for syn in groups.get("".join(alt), ()):
+                if syn not in alts:
+                    alts.append(syn)
+                    changed = True
+        slots.append(alts)
+    return Query(text=q.text, slots=slots) if changed else None
