@@ -1,0 +1,191 @@
+"""The digest schedule: an APScheduler cron at [digest] time in [digest] timezone.
+
+Every worker process (on every host) runs a :class:`DigestScheduler`, but only the holder of a
+leader lock in the shared state backend schedules the digest. The holder renews the lock every
+``lock_ttl / 3`` seconds; when it dies, the lock expires and another process takes over on its
+next renewal tick.
+
+Late runs: a fire time missed by less than [digest] misfire_grace runs late, once. While the
+leader is up, APScheduler does this itself (``misfire_grace_time``, ``coalesce``). A process that
+becomes leader (start, restart, takeover) hands APScheduler the last fire time if it lies
+within the grace, so a digest due while no leader was alive still goes out. Never twice: each
+run carries its slot (the local date of the fire time), and ``run_digest`` refuses a slot that
+already has a digest (a unique index in the store), whichever process asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Config
+from bot.state import StateBackend
+
+log = logging.getLogger("newsbot.scheduler")
+
+LOCK_NAME = "digest-scheduler"
+
+Job = Callable[[str], Any]  # called with the slot (local date of the fire time)
+
+
+def daily_trigger(config: Config) -> CronTrigger:
+    hour, minute = (int(p) for p in config.digest["time"].split(":"))
+    return CronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(config.digest["timezone"]))
+
+
+def last_fire_time(
+    trigger: BaseTrigger, now: datetime, grace: float
+) -> datetime | None:
+    """The latest fire time of ``trigger`` in ``(now - grace, now]``, if any."""
+    found = None
+    t = trigger.get_next_fire_time(None, now - timedelta(seconds=grace))
+    while t is not None and t <= now:
+        found = t
+        t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+    return found
+
+
+class DigestScheduler:
+    """One process's scheduler; see the module docstring for leadership and misfires."""
+
+    def __init__(
+        self,
+        config: Config,
+        state: StateBackend,
+        job: Job,
+        *,
+        trigger: BaseTrigger | None = None,
+        lock_ttl: float = 30.0,
+        renew_every: float | None = None,
+        owner: str | None = None,
+        lock_name: str = LOCK_NAME,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.job = job
+        self.tz: tzinfo = ZoneInfo(config.digest["timezone"])
+        self.trigger = trigger or daily_trigger(config)
+        self.grace = int(config.digest["misfire_grace"])
+        self.lock_ttl = lock_ttl
+        self.renew_every = renew_every or lock_ttl / 3
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lock_name = lock_name
+        self.leader = False
+        self.runs = 0  # digest jobs this process started
+        self._lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(timezone=self.tz)
+
+    # -- life ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.scheduler.start()
+        self.scheduler.add_job(
+            self._tick, IntervalTrigger(seconds=self.renew_every, timezone=self.tz),
+            id="leader", next_run_time=datetime.now(self.tz), max_instances=1, coalesce=True,
+            misfire_grace_time=None,
+        )
+        log.info("scheduler %s started: digest at %s %s", self.owner,
+                 self.config.digest["time"], self.config.digest["timezone"])
+
+    def stop(self, release: bool = True) -> None:
+        """Stop scheduling; ``release=False`` leaves the lock to expire (as a crash would)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        with self._lock:
+            if self.leader and release:
+                try:
+                    self.state.release(self.lock_name, self.owner)
+                except Exception:  # noqa: BLE001 - the lock expires by itself anyway
+                    log.exception("scheduler %s: could not release the lock", self.owner)
+            self.leader = False
+
+    # -- leadership ----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        try:
+            held = self.state.acquire(self.lock_name, self.owner, self.lock_ttl)
+        except Exception:  # noqa: BLE001 - state backend down: do not act as leader blind
+            log.exception("scheduler %s: state backend unavailable", self.owner)
+            held = False
+        with self._lock:
+            if held and not self.leader:
+                self.leader = True
+                self._schedule_digest()
+            elif not held and self.leader:
+                self.leader = False
+                if self.scheduler.get_job("digest"):
+                    self.scheduler.remove_job("digest")
+                log.warning("scheduler %s: lost the leader lock", self.owner)
+
+    def _schedule_digest(self) -> None:
+        now = datetime.now(self.tz)
+        missed = last_fire_time(self.trigger, now, self.grace)
+        kwargs: dict[str, Any] = {}
+        if missed is not None:
+            kwargs["next_run_time"] = missed  # APScheduler runs it now: within the grace
+        self.scheduler.add_job(
+            self._run, self.trigger, id="digest", replace_existing=True, max_instances=1,
+            coalesce=True, misfire_grace_time=self.grace, **kwargs,
+        )
+        log.info("scheduler %s: leader%s", self.owner,
+                 f", catching up the run due at {missed.isoformat()}" if missed else "")
+
+    def _run(self) -> None:
+        if not self.leader:
+            return
+        fired = last_fire_time(self.trigger, datetime.now(self.tz), max(self.grace, 3600))
+        slot = (fired or datetime.now(self.tz)).astimezone(self.tz).date().isoformat()
+        self.runs += 1
+        try:
+            self.job(slot)
+        except Exception:  # noqa: BLE001 - the next day's run goes on; the log shows why
+            log.exception("scheduler %s: digest for %s failed", self.owner, slot)
+
+
+def scheduled_digest(services: Any) -> Job:
+    """The job the service runs: the day's digest through the outbound client."""
+
+    def job(slot: str) -> None:
+        from handlers.digest import DigestBusy, run_digest
+
+        api = services.api
+        if api is None:
+            from bot.wxapi import WeChatAPI
+
+            api = services.api = WeChatAPI(services.config, services.state)
+        try:
+            report = run_digest(services.store, api, services.config, slot=slot)
+        except DigestBusy as e:
+            log.warning("digest for %s not started: %s", slot, e)
+            return
+        log.info("digest for %s: %s", slot, report.summary().replace("\n", " | "))
+
+    return job
+
+
+def attach(services: Any) -> None:
+    """Start a scheduler with the service (when [digest] enabled) and stop it with it."""
+    if not services.config.digest["enabled"]:
+        return
+    running: list[DigestScheduler] = []
+
+    def start(s: Any) -> None:
+        sched = DigestScheduler(s.config, s.state, scheduled_digest(s))
+        sched.start()
+        running.append(sched)
+
+    def stop(s: Any) -> None:
+        while running:
+            running.pop().stop()
+
+    services.extra.setdefault("on_start", []).append(start)
+    services.extra.setdefault("on_stop", []).append(stop)

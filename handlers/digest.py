@@ -1,0 +1,341 @@
+"""The daily digest: the stories added since the last digest, pushed to their subscribers.
+
+``preview`` says what would go to whom; ``run_digest`` sends it and returns a report. Both
+return plain data with a ``summary()`` text, for the CLI, the scheduler and admin commands.
+
+Channels ([digest] channel):
+
+* ``customer_service``: one text per subscriber holding only their categories, to those whose
+  48-hour window is open (``last_seen``); the others are skipped and counted.
+* ``mass``: the subscribers of each category are tagged, then one text mass send per category
+  tag. A subscription account has one mass send a day: a second one is skipped, not tried, and a
+  45028 from the platform is reported, never retried.
+
+Exactly once: the whole plan is written to the push log before the first call, and each row is
+marked before and after its call (see ``store.pushlog``). A later run first finishes any digest
+a crash (or a failure) left unfinished, sending only rows not yet done, and sends uncertain rows
+again with the same ``clientmsgid`` so that the platform drops a repeat. ``slot`` (the local date
+of a scheduled run) makes a scheduled digest run at most once per day.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from handlers.digest_render import Story, customer_service_text, mass_text
+from handlers.digest_send import Progress, push
+from store import articles, pushlog, subscribers
+from store.db import Store
+from store.pushlog import Delivery
+
+log = logging.getLogger("newsbot.digest")
+
+CATEGORIES = subscribers.ALL
+WINDOW = 48 * 3600  # the customer-service window after a user's last message
+LEASE_TTL = 60.0
+REASONS = {
+    "out_of_window": "48 小时内未互动（客服消息窗口已关闭）",
+    "window_budget": "窗口内 5 条客服消息已用完",
+    "not_following": "已取消关注",
+    "mass_quota": "今日群发次数已用完",
+    "api_quota": "接口调用次数已用完",
+    "no_stories": "所订分类今日无新闻",
+    "no_subscribers": "该分类无订阅者",
+}
+
+
+class DigestBusy(Exception):
+    """Another digest run holds the store's run lease; the message names it."""
+
+
+@dataclass
+class Recipient:
+    openid: str  # or tag:<category> on the mass channel
+    categories: list[str]
+    action: str  # send or skip
+    reason: str = ""
+
+
+@dataclass
+class DigestPlan:
+    channel: str
+    since: str | None
+    stories: dict[str, list[Story]]
+    recipients: list[Recipient]
+    texts: dict[str, str]  # "党建,社区" (or a tag) -> the text that goes out
+    unfinished: list[int] = field(default_factory=list)  # digests a run would finish first
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.stories.values())
+
+    def counts(self) -> dict[str, int]:
+        send = sum(1 for r in self.recipients if r.action == "send")
+        return {"stories": len({s.id for v in self.stories.values() for s in v}),
+                "send": send, "skip": len(self.recipients) - send}
+
+    def summary(self) -> str:
+        lines = []
+        if self.unfinished:
+            lines.append(f"先续发未完成的摘要 #{', #'.join(map(str, self.unfinished))}")
+        if self.empty:
+            lines.append(f"没有新闻（自 {self.since or '开始'} 以来），不会推送。")
+            return "\n".join(lines)
+        c = self.counts()
+        per = "，".join(f"{k} {len(v)} 篇" for k, v in self.stories.items() if v)
+        lines.append(f"新闻 {c['stories']} 篇（{per}），渠道 {self.channel}")
+        lines.append(f"将发送 {c['send']}，跳过 {c['skip']}")
+        for reason, n in _count_reasons(r.reason for r in self.recipients if r.action == "skip"):
+            lines.append(f"  跳过：{REASONS.get(reason, reason)} {n}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel, "since": self.since, "unfinished": self.unfinished,
+            "stories": {k: [asdict(s) for s in v] for k, v in self.stories.items()},
+            "recipients": [asdict(r) for r in self.recipients], "texts": self.texts,
+            "counts": self.counts(),
+        }
+
+
+@dataclass
+class DigestReport:
+    digest_id: int | None
+    status: str  # done, failed (rows left to retry), empty, already (slot ran), busy
+    channel: str
+    stories: int = 0
+    total: int = 0
+    sent: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    resumed: list[DigestReport] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> str:
+        lines = [f"续发摘要 #{r.digest_id}：{r._line()}" for r in self.resumed]
+        if self.status == "empty":
+            lines.append(f"摘要 #{self.digest_id}：没有新闻，未推送。")
+        elif self.status == "already":
+            lines.append(f"今日（{self.note}）的定时摘要已运行过，未重复推送。")
+        elif self.digest_id is not None:
+            lines.append(f"摘要 #{self.digest_id}：{self._line()}")
+        return "\n".join(lines)
+
+    def _line(self) -> str:
+        out = f"新闻 {self.stories} 篇，发送 {self.sent}/{self.total}"
+        for label, d in (("跳过", self.skipped), ("失败", self.failed)):
+            for reason, n in sorted(d.items(), key=lambda kv: -kv[1]):
+                out += f"；{label} {n}（{REASONS.get(reason, reason)}）"
+        if self.status == "failed":
+            out += "；失败的将在下次运行时重试"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["resumed"] = [r.to_dict() for r in self.resumed]
+        return d
+
+
+def _count_reasons(reasons: Any) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])
+
+
+# -- what is new -------------------------------------------------------------------------------
+def _story(a: articles.Article, public_url: str) -> Story:
+    return Story(
+        id=int(a.id or 0), title=a.title, url=a.url or f"{public_url}/articles/{a.id}",
+        categories=tuple(a.effective_categories),
+    )
+
+
+def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]], list[int]]:
+    """(since, stories by category newest first, all their ids): stories added after the last
+    digest began, less the ones it carried (a story saved in its very second)."""
+    last = pushlog.latest(store)
+    since = last.started_at if last else None
+    carried = set(last.article_ids) if last else set()
+    sql = "SELECT id FROM articles"
+    args: list[Any] = []
+    if since:
+        sql += " WHERE added_at >= ?"
+        args.append(since)
+    ids = [int(r[0]) for r in store.db.execute(sql + " ORDER BY added_at DESC, id DESC", args)]
+    found = [a for a in articles.many(store, ids) if a.id not in carried]
+    cap = int(config.digest["max_stories"])
+    by_cat: dict[str, list[Story]] = {c: [] for c in CATEGORIES}
+    for a in found:
+        for c in a.effective_categories:
+            if c in by_cat and len(by_cat[c]) < cap:
+                by_cat[c].append(_story(a, config.public_url))
+    chosen = sorted({s.id for v in by_cat.values() for s in v})
+    return since, by_cat, chosen
+
+
+def _plan_rows(
+    store: Store, config: Any, by_cat: dict[str, list[Story]], now: float
+) -> tuple[list[Recipient], dict[str, str]]:
+    channel = config.digest["channel"]
+    subs = subscribers.for_digest(store)
+    recipients: list[Recipient] = []
+    texts: dict[str, str] = {}
+    if channel == "mass":
+        for c in CATEGORIES:
+            if not by_cat[c]:
+                continue
+            members = [s for s in subs if c in s.categories]
+            if members:
+                recipients.append(Recipient(f"tag:{c}", [c], "send"))
+                texts[f"tag:{c}"] = mass_text(by_cat, c)
+            else:
+                recipients.append(Recipient(f"tag:{c}", [c], "skip", "no_subscribers"))
+        return recipients, texts
+    for s in subs:
+        cats = [c for c in s.categories if by_cat.get(c)]
+        if not cats:
+            recipients.append(Recipient(s.openid, list(s.categories), "skip", "no_stories"))
+        elif s.last_seen is None or now - s.last_seen >= WINDOW:
+            recipients.append(Recipient(s.openid, cats, "skip", "out_of_window"))
+        else:
+            recipients.append(Recipient(s.openid, cats, "send"))
+            key = ",".join(cats)
+            if key not in texts:
+                texts[key] = customer_service_text(by_cat, cats)
+    return recipients, texts
+
+
+def preview(store: Store, config: Any, now: float | None = None) -> DigestPlan:
+    """What a digest run now would send, and to whom; changes nothing."""
+    since, by_cat, _ = collect(store, config)
+    recipients, texts = _plan_rows(store, config, by_cat, time.time() if now is None else now)
+    return DigestPlan(
+        channel=config.digest["channel"], since=since, stories=by_cat, recipients=recipients,
+        texts=texts, unfinished=[d.id for d in pushlog.unfinished(store)],
+    )
+
+
+def slot_for(config: Any, when: datetime | None = None) -> str:
+    """The local date a scheduled run belongs to, in [digest] timezone."""
+    tz = ZoneInfo(config.digest["timezone"])
+    return (when or datetime.now(tz)).astimezone(tz).date().isoformat()
+
+
+# -- sending -----------------------------------------------------------------------------------
+def run_digest(
+    store: Store,
+    api: Any,
+    config: Any,
+    *,
+    progress: Progress | None = None,
+    slot: str | None = None,
+    now: float | None = None,
+) -> DigestReport:
+    """Finish any unfinished digest, then send the new one (unless ``slot`` already ran).
+
+    ``api`` is the outbound client (``send_text``, ``mass_send_text``, tags); its exceptions
+    carry ``errcode``. Raises :class:`DigestBusy` when another run is under way."""
+    owner = pushlog.lease_owner()
+    holder = pushlog.take_lease(store, owner, LEASE_TTL)
+    if holder is not None:
+        raise DigestBusy(f"another digest run is under way ({holder})")
+
+    def renew() -> None:
+        pushlog.take_lease(store, owner, LEASE_TTL)
+
+    try:
+        resumed = [_execute(store, api, config, d, progress, renew) for d in pushlog.unfinished(store)]
+        channel = config.digest["channel"]
+        if slot is not None and pushlog.slot_taken(store, slot):
+            return DigestReport(None, "already", channel, resumed=resumed, note=slot)
+        plan = preview(store, config, now)
+        if plan.empty:
+            d = pushlog.start(
+                store, channel=channel, since=plan.since, article_ids=[], recipients=[],
+                slot=slot, status="empty", report={"note": "no new stories"},
+            )
+            if d is None:
+                return DigestReport(None, "already", channel, resumed=resumed, note=slot or "")
+            log.info("digest %s: no new stories since %s, nothing sent", d.id, plan.since)
+            return DigestReport(d.id, "empty", channel, resumed=resumed)
+        ids = sorted({s.id for v in plan.stories.values() for s in v})
+        rows = [
+            Delivery(r.openid, r.categories, "pending" if r.action == "send" else "skipped", r.reason)
+            for r in plan.recipients
+        ]
+        layout = {c: [s.id for s in v] for c, v in plan.stories.items()}
+        d = pushlog.start(
+            store, channel=channel, since=plan.since, article_ids=ids, recipients=rows, slot=slot,
+            report={"plan": layout},
+        )
+        if d is None:
+            return DigestReport(None, "already", channel, resumed=resumed, note=slot or "")
+        report = _execute(store, api, config, d, progress, renew)
+        report.resumed = resumed
+        return report
+    finally:
+        pushlog.drop_lease(store, owner)
+
+
+def _execute(
+    store: Store,
+    api: Any,
+    config: Any,
+    d: pushlog.Digest,
+    progress: Progress | None,
+    renew: Callable[[], None],
+) -> DigestReport:
+    """Send the rows of digest ``d`` still to send; finish it with its report."""
+    started = time.monotonic()
+    # The stories as planned: a resumed digest sends what it set out to send.
+    layout: dict[str, list[int]] = d.report.get("plan") or {}
+    by_cat = {
+        c: [_story(a, config.public_url) for a in articles.many(store, layout.get(c, []))]
+        for c in CATEGORIES
+    }
+    rows = pushlog.due(store, d.id)
+    total = sum(sum(v.values()) for v in pushlog.tally(store, d.id).values())
+    if d.channel == "mass":
+        send = _mass_sender(store, api, config, by_cat, rows)
+    else:
+        texts: dict[tuple[str, ...], str] = {}
+
+        def send(row: Delivery) -> None:
+            key = tuple(row.categories)
+            if key not in texts:
+                texts[key] = customer_service_text(by_cat, row.categories)
+            api.send_text(row.openid, texts[key], clientmsgid=row.clientmsgid)
+
+    log.info("digest %s: %d deliveries to make (%s)", d.id, len(rows), d.channel)
+    push(
+        store, d.id, rows, send, concurrency=int(config.digest["concurrency"]),
+        rate=float(config.digest["rate"]), progress=progress,
+        done_before=total - len(rows), total=total, renew=renew,
+    )
+    tally = pushlog.tally(store, d.id)
+    retry = any(r.status == "failed" for r in pushlog.due(store, d.id))
+    report = DigestReport(
+        digest_id=d.id, status="failed" if retry else "done", channel=d.channel,
+        stories=len(d.article_ids), total=sum(sum(v.values()) for v in tally.values()),
+        sent=sum(tally.get("sent", {}).values()), skipped=dict(tally.get("skipped", {})),
+        failed=dict(tally.get("failed", {})), seconds=round(time.monotonic() - started, 3),
+    )
+    pushlog.finish(store, d.id, report.status, {**report.to_dict(), "plan": layout})
+    log.info("digest %s: %s", d.id, report._line())
+    return report
+
+
+def _mass_sender(
+    store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery]
+) -> Callable[[Delivery], None]:
+    """Tag each category's subscribers, then one mass send per tag, within the daily quota."""
+    from handlers.digest_mass import MassSender
+
+    return MassSender(store, api, config, by_cat, rows).send

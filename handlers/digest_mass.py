@@ -1,0 +1,93 @@
+"""The mass channel: tag each category's subscribers, then one text mass send per tag.
+
+A subscription account gets one successful mass send a day (the console's sends count too).
+The push log knows ours: once one has gone out today (in [digest] timezone) the next is skipped
+without a call. A 45028 from the platform (the console used the quota) is recorded as skipped
+and never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handlers.digest_render import Story, mass_text
+from store import pushlog, subscribers
+from store.db import Store
+from store.pushlog import Delivery
+
+log = logging.getLogger("newsbot.digest")
+
+TAG_PREFIX = "newsbot-"  # tag names the digest owns: newsbot-党建, newsbot-社区
+
+
+class QuotaUsed(Exception):
+    """Today's mass send is used up; carries the platform's code so it is read alike."""
+
+    errcode = 45028
+
+    def __init__(self, errmsg: str) -> None:
+        super().__init__(errmsg)
+        self.errmsg = errmsg
+
+
+def _today_start_utc(config: Any) -> str:
+    tz = ZoneInfo(config.digest["timezone"])
+    local = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+class MassSender:
+    def __init__(
+        self,
+        store: Store,
+        api: Any,
+        config: Any,
+        by_cat: dict[str, list[Story]],
+        rows: list[Delivery],
+    ) -> None:
+        self.api = api
+        self.by_cat = by_cat
+        self.lock = threading.Lock()
+        one_a_day = config.wechat["account_type"] == "subscription"
+        self.left = (1 - pushlog.mass_sent_since(store, _today_start_utc(config))) if one_a_day else None
+        self.tags: dict[str, int] = {}
+        if rows:
+            self._tag(store, [r.categories[0] for r in rows])
+
+    def _tag(self, store: Store, categories: list[str]) -> None:
+        """Make each category's tag hold its current subscribers (tagging is idempotent)."""
+        known = {t.get("name"): int(t["id"]) for t in self.api.get_tags()}
+        subs = subscribers.for_digest(store)
+        for c in categories:
+            name = TAG_PREFIX + c
+            tag_id = known.get(name)
+            if tag_id is None:
+                tag_id = int(self.api.create_tag(name))
+            self.tags[c] = tag_id
+            members = [s.openid for s in subs if c in s.categories]
+            if members:
+                self.api.tag_users(tag_id, members)
+            log.info("digest: tag %s (%s) holds %d subscribers", name, tag_id, len(members))
+
+    def send(self, row: Delivery) -> None:
+        category = row.categories[0]
+        with self.lock:
+            # Spend the day's send before the call; a failed call gives it back.
+            if self.left is not None:
+                if self.left <= 0:
+                    raise QuotaUsed("one mass send a day: already used today")
+                self.left -= 1
+        try:
+            self.api.mass_send_text(
+                mass_text(self.by_cat, category), tag_id=self.tags[category],
+                clientmsgid=row.clientmsgid,
+            )
+        except Exception as e:
+            if self.left is not None and getattr(e, "errcode", None) != 45028:
+                with self.lock:
+                    self.left += 1
+            raise

@@ -1,0 +1,129 @@
+"""Pushing a planned digest: bounded concurrency, a rate limit, the push log kept step by step.
+
+The loop keeps at most ``concurrency`` calls in flight. Before a batch goes out its rows are
+committed as ``sending``; each finished call's outcome is committed before more rows are taken.
+So a crash leaves at most ``concurrency`` uncertain rows, and those are re-sent with their
+``clientmsgid`` (see ``store.pushlog``).
+
+API errors are read by their ``errcode`` (the outbound client's exceptions carry it), so this
+module needs nothing from the bot layer: 45015 / 45047 / 43004 / 45028 skip the recipient for a
+reason; -1 and network errors were already retried by the client and fail the row for a later
+run; any other code fails it for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Callable
+
+from store import pushlog, subscribers
+from store.db import Store
+from store.pushlog import Delivery, Outcome
+
+log = logging.getLogger("newsbot.digest")
+
+# errcode -> (status, reason) for recipients the platform refuses for a known cause
+SKIP_CODES = {
+    45015: "out_of_window",  # no message from the user in 48 h
+    45047: "window_budget",  # the window's 5 messages are used up
+    43004: "not_following",
+    45028: "mass_quota",  # one mass send a day (subscription account)
+    45009: "api_quota",
+}
+# Worth another run: busy, rate-limited, or the account's token (not the recipient) at fault.
+RETRYABLE_CODES = frozenset({-1, 45011, 40001, 40014, 42001, 41001, 40013, 40125, 40164})
+
+Send = Callable[[Delivery], None]
+Progress = Callable[[int, int], None]
+
+
+class RateLimiter:
+    """At most ``rate`` starts per second across threads, evenly spaced (no bursts)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next)
+            self.next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+def classify(exc: BaseException) -> Outcome:
+    """What an exception from the API client means for the row (openid filled in by caller)."""
+    code = getattr(exc, "errcode", None)
+    msg = getattr(exc, "errmsg", "") or str(exc) or type(exc).__name__
+    if code in SKIP_CODES:
+        return Outcome("", "skipped", SKIP_CODES[code])
+    if code is None or code in RETRYABLE_CODES:
+        return Outcome("", "failed", f"unavailable: {msg}"[:200], final=False)
+    return Outcome("", "failed", f"{code}: {msg}"[:200], final=True)
+
+
+def push(
+    store: Store,
+    digest_id: int,
+    rows: list[Delivery],
+    send: Send,
+    *,
+    concurrency: int,
+    rate: float,
+    progress: Progress | None = None,
+    done_before: int = 0,
+    total: int | None = None,
+    renew: Callable[[], None] | None = None,
+) -> None:
+    """Send ``rows`` with ``send`` (which raises on refusal), keeping the push log."""
+    total = total if total is not None else done_before + len(rows)
+    limiter = RateLimiter(rate)
+    todo = list(reversed(rows))
+    inflight: dict[Future[None], Delivery] = {}
+    done = done_before
+    last_renew = time.monotonic()
+
+    def call(row: Delivery) -> None:
+        limiter.wait()
+        send(row)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="digest") as pool:
+        while todo or inflight:
+            room = max(1, concurrency) - len(inflight)
+            if todo and room > 0:
+                batch = [todo.pop() for _ in range(min(room, len(todo)))]
+                pushlog.mark_sending(store, digest_id, [r.openid for r in batch])
+                for r in batch:
+                    inflight[pool.submit(call, r)] = r
+            finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
+            outcomes: list[Outcome] = []
+            gone: list[str] = []
+            for fut in finished:
+                row = inflight.pop(fut)
+                exc = fut.exception()
+                if exc is None:
+                    outcomes.append(Outcome(row.openid, "sent"))
+                    continue
+                o = classify(exc)
+                if o.status == "failed":
+                    log.warning("digest %s: %s failed: %s", digest_id, row.openid, o.reason)
+                if o.reason == "not_following" and not row.openid.startswith("tag:"):
+                    gone.append(row.openid)
+                outcomes.append(Outcome(row.openid, o.status, o.reason, o.final))
+            pushlog.record(store, digest_id, outcomes)
+            for openid in gone:  # the platform knows better than our follow events did
+                subscribers.set_following(store, openid, False)
+            done += len(finished)
+            if progress and finished:
+                progress(done, total)
+            if renew and time.monotonic() - last_renew > 5:
+                renew()
+                last_renew = time.monotonic()
