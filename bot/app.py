@@ -49,6 +49,8 @@ class Services:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
+        if hasattr(self.api, "close"):
+            self.api.close()
         self.state.close()
         if self.store is not None:
             self.store.close()
@@ -63,6 +65,12 @@ def build_services(config: Config, **overrides: Any) -> Services:
     store = overrides.pop("store", None) or open_store(config.resolve(config.store["path"]))
     router = overrides.pop("router", None) or build_router()
     services = Services(config=config, state=state, store=store, router=router, **overrides)
+    from bot.wxapi import WeChatAPI, late_reply_sender
+
+    if services.api is None:
+        services.api = WeChatAPI(config, state)
+    if services.late_reply is None:
+        services.late_reply = late_reply_sender(services.api)
     setup_services(services)
     return services
 

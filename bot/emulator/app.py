@@ -1,0 +1,204 @@
+"""The emulator's HTTP face: WeChat's ``/cgi-bin/...`` API and its own ``/emulator/...`` panel.
+
+Every ``/cgi-bin`` call runs its faults' plan first (latency, error, timeout, drop), then the
+account's rules under the emulator's lock, so concurrent calls see one consistent account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from bot.emulator import directory, messages
+from bot.emulator.faults import Fault
+from bot.emulator.rules import err
+
+if TYPE_CHECKING:
+    from bot.emulator import Emulator
+
+Call = Callable[["Emulator", Request, dict[str, Any], float], dict[str, Any]]
+
+
+def _token(emu: Emulator, req: Request, body: dict[str, Any], now: float) -> dict[str, Any]:
+    q = req.query_params
+    if q.get("grant_type") != "client_credential":
+        return err(47001)
+    return emu.account.fetch_token(q.get("appid", ""), q.get("secret", ""), now)
+
+
+def _stable(emu: Emulator, req: Request, body: dict[str, Any], now: float) -> dict[str, Any]:
+    if body.get("grant_type") != "client_credential":
+        return err(47001)
+    return emu.account.stable_token(str(body.get("appid", "")), str(body.get("secret", "")),
+                                    bool(body.get("force_refresh")), now)
+
+
+# endpoint -> (HTTP method, needs a token, call)
+ENDPOINTS: dict[str, tuple[str, bool, Call]] = {
+    "token": ("GET", False, _token),
+    "stable_token": ("POST", False, _stable),
+    "message/custom/send": ("POST", True, lambda e, r, b, n: messages.custom_send(e.account, b, n)),
+    "message/mass/sendall": ("POST", True,
+                             lambda e, r, b, n: messages.mass_sendall(e.account, b, n)),
+    "message/mass/send": ("POST", True, lambda e, r, b, n: messages.mass_send(e.account, b, n)),
+    "tags/create": ("POST", True, lambda e, r, b, n: directory.tags_create(e.account, b)),
+    "tags/get": ("GET", True, lambda e, r, b, n: directory.tags_get(e.account)),
+    "tags/members/batchtagging": ("POST", True,
+                                  lambda e, r, b, n: directory.batchtagging(e.account, b)),
+    "user/get": ("GET", True, lambda e, r, b, n: directory.user_get(
+        e.account, r.query_params.get("next_openid", ""))),
+    "user/info": ("GET", True, lambda e, r, b, n: directory.user_info(
+        e.account, r.query_params.get("openid", ""))),
+    "menu/create": ("POST", True, lambda e, r, b, n: directory.menu_create(e.account, b)),
+    "menu/get": ("GET", True, lambda e, r, b, n: directory.menu_get(e.account)),
+}
+
+
+class _Dropped(Response):
+    """Announces a body and sends half of it: the server then closes the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"64")]})
+        await send({"type": "http.response.body", "body": b'{"errcode":', "more_body": True})
+
+
+async def _disrupt(fault: Fault, request: Request) -> Response:
+    if fault.kind == "drop":
+        return _Dropped()
+    deadline = time.monotonic() + (fault.seconds or 0.0)
+    while time.monotonic() < deadline:  # hold the line, but let go once the caller hangs up
+        if await request.is_disconnected():
+            break
+        await asyncio.sleep(0.05)
+    return JSONResponse(err(-1))
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def create_app(emu: Emulator) -> Starlette:
+    async def cgi(request: Request) -> Response:
+        endpoint = request.path_params["endpoint"].strip("/")
+        spec = ENDPOINTS.get(endpoint)
+        if spec is None:
+            return JSONResponse({"errcode": 48001, "errmsg": "api unauthorized"}, 404)
+        method, needs_token, call = spec
+        if request.method != method:
+            return JSONResponse(err(-1), 405)
+        raw = await request.body()
+        plan = emu.faults.plan(endpoint)
+        if plan.delay:
+            await asyncio.sleep(plan.delay)
+        fault = plan.fault
+        if fault is not None:
+            emu.count(f"faults:{fault.kind}")
+            if fault.kind == "error":
+                return JSONResponse(err(fault.errcode))
+            if not fault.after:
+                return await _disrupt(fault, request)
+        body = _parse(raw)
+        with emu.lock:
+            now = emu.now()
+            acct = emu.account
+            acct.stats[f"calls:{endpoint}"] += 1
+            if body is None:
+                result = err(47001)
+            elif needs_token and (code := acct.check_token(request.query_params.get(
+                    "access_token"), now)):
+                result = err(code)
+            elif acct.rate_limited(endpoint, now):
+                result = err(45011)
+            else:
+                result = call(emu, request, body, now)
+            if result.get("errcode"):
+                acct.stats[f"errors:{result['errcode']}"] += 1
+        if fault is not None:
+            return await _disrupt(fault, request)
+        return JSONResponse(result)
+
+    async def deliveries(request: Request) -> Response:
+        q = request.query_params
+        since = int(q["since"]) if q.get("since", "").isdigit() else 0
+        with emu.lock:
+            items = [dict(d, index=i) for i, d in enumerate(emu.account.deliveries[since:], since)]
+        if q.get("openid"):
+            items = [d for d in items if d.get("openid") == q["openid"]]
+        if q.get("channel"):
+            items = [d for d in items if d.get("channel") == q["channel"]]
+        return JSONResponse({"count": len(items), "deliveries": items})
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(emu.stats())
+
+    async def users(request: Request) -> Response:
+        return JSONResponse({"users": emu.users()})
+
+    async def user_action(request: Request) -> Response:
+        openid, action = request.path_params["openid"], request.path_params["action"]
+        body = _parse(await request.body()) or {}
+        if action == "follow":
+            emu.follow(openid, opens_window=bool(body.get("window")))
+        elif action == "unfollow":
+            emu.unfollow(openid)
+        elif action == "spoke":
+            emu.user_spoke(openid)
+        elif action in ("say", "event"):
+            if emu.users_side is None:
+                return JSONResponse({"error": "no bot callback configured"}, 409)
+            if action == "say":
+                reply = await run_in_threadpool(emu.say, openid, str(body.get("text", "")))
+            else:
+                reply = await run_in_threadpool(emu.event, openid, str(body.get("event", "")),
+                                                str(body.get("key", "")))
+            return JSONResponse({"kind": reply.kind, "reply": reply.render()})
+        else:
+            return JSONResponse({"error": f"unknown action {action}"}, 404)
+        return JSONResponse({"ok": True})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            emu.clear_faults()
+        elif request.method == "POST":
+            body = _parse(await request.body()) or {}
+            try:
+                emu.faults.add(Fault(**body))
+            except (TypeError, ValueError) as e:
+                return JSONResponse({"error": str(e)}, 400)
+        return JSONResponse({"faults": [f.as_dict() for f in emu.faults.faults]})
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            body = _parse(await request.body()) or {}
+            try:
+                emu.advance(float(body.get("advance", 0)))
+            except (TypeError, ValueError):
+                return JSONResponse({"error": "advance must be a number of seconds"}, 400)
+        return JSONResponse({"now": emu.now(), "offset": emu.offset})
+
+    return Starlette(routes=[
+        Route("/cgi-bin/{endpoint:path}", cgi, methods=["GET", "POST"]),
+        Route("/emulator/deliveries", deliveries, methods=["GET"]),
+        Route("/emulator/stats", stats, methods=["GET"]),
+        Route("/emulator/users", users, methods=["GET"]),
+        Route("/emulator/users/{openid}/{action}", user_action, methods=["POST"]),
+        Route("/emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/emulator/clock", clock, methods=["GET", "POST"]),
+    ])
