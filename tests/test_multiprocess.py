@@ -1,0 +1,176 @@
+"""Several bot processes sharing one state: a SQLite file (one host) or one Redis (many hosts).
+
+Each bot is a real ``newsbot serve`` OS process on its own loopback port. A search is handled
+once per handling, and each handling writes one ``query_log`` row to the shared store: that
+row count is how the tests see how many times a handler really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from bot.callback import BotReply, message_xml, read_reply, sign_request
+from bot.config import Config, load_config
+from store import articles
+from store.articles import Article
+from store.db import open_store
+from tests.conftest import free_port, write_config
+
+NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
+BACKENDS = ("sqlite", "redis")
+
+
+class BotProcess:
+    """``newsbot --config C serve --port P [--workers N]`` as its own OS process."""
+
+    def __init__(self, config_path: Path, *, workers: int = 1, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+        self.log = config_path.parent / f"bot-{self.port}.log"
+        self.proc = subprocess.Popen(
+            [*NEWSBOT, "--config", str(config_path), "serve", "--port", str(self.port),
+             "--workers", str(workers)],
+            env={**clean, **(env or {})},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a kill reaches uvicorn's worker processes too
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"bot on {self.port} did not start:\n{self.output()}")
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def bot_config(tmp_path: Path, backend: str, redis_url: str | None, extra: str = "") -> Path:
+    state = f'backend = "redis"\nurl = "{redis_url}"\n' if backend == "redis" else ""
+    return write_config(tmp_path, state + "\n[digest]\nenabled = false\n" + extra)
+
+
+@pytest.fixture(params=BACKENDS)
+def shared_config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A config whose state is a SQLite file or a Redis database, and a store with stories."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    path = bot_config(tmp_path, request.param, url)
+    cfg = load_config(path, env={})
+    store = open_store(cfg.resolve(cfg.store["path"]))
+    for title, text in STORIES:
+        articles.save(store, Article(title=title, body=[text], source="测试报", categories=["社区"]))
+    store.close()
+    return path
+
+
+# Short stories written for these tests.
+STORIES = [
+    ("网格员走进老旧小区", "网格员每天上门走访独居老人，记下需要帮助的事项，第二天就有回音。"),
+    ("社区食堂开到家门口", "新开的社区食堂为老年人提供午餐，价格实惠，志愿者帮忙送餐上门。"),
+]
+
+
+@pytest.fixture
+def two_bots(shared_config: Path) -> Iterator[list[BotProcess]]:
+    bots = [BotProcess(shared_config), BotProcess(shared_config)]
+    try:
+        for b in bots:
+            b.wait_ready()
+        yield bots
+    finally:
+        for b in bots:
+            b.stop()
+
+
+def post(cfg: Config, url: str, xml: str) -> BotReply:
+    w = cfg.wechat
+    req = sign_request(xml, w["token"], appid=w["appid"], aes_key=w["encoding_aes_key"])
+    r = httpx.post(f"{url}/wechat", params=req.params, content=req.body, timeout=30)
+    return read_reply(r.status_code, r.text, w["token"], w["appid"], w["encoding_aes_key"])
+
+
+def handled(cfg: Config, query: str) -> int:
+    """How many times a search for ``query`` was handled (one query_log row each)."""
+    store = open_store(cfg.resolve(cfg.store["path"]))
+    try:
+        return int(store.db.execute(
+            "SELECT COUNT(*) FROM query_log WHERE query = ?", (query,)
+        ).fetchone()[0])
+    finally:
+        store.close()
+
+
+def test_same_message_to_two_processes_at_once_is_handled_once(
+    shared_config: Path, two_bots: list[BotProcess]
+) -> None:
+    cfg = load_config(shared_config, env={})
+    for round_ in range(5):
+        query = f"网格员 {round_}"
+        xml = message_xml(user="o_user_7", text=query, msgid=f"61000{round_}")
+        # The same signed body goes to both processes at the same moment, as a retry that a
+        # load balancer routes to another worker would.
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(lambda b: post(cfg, b.url, xml), two_bots))
+        assert [r.status for r in replies] == [200, 200]
+        assert replies[0].kind != "success" and replies[0].raw == replies[1].raw
+        assert handled(cfg, query) == 1
+
+
+def test_three_retries_one_handling_three_identical_replies(
+    shared_config: Path, two_bots: list[BotProcess]
+) -> None:
+    cfg = load_config(shared_config, env={})
+    xml = message_xml(user="o_user_8", text="社区食堂", msgid="62000001")
+    replies = [post(cfg, two_bots[i % 2].url, xml) for i in range(3)]
+    assert replies[0].kind in ("text", "news")
+    assert "社区食堂" in replies[0].render()
+    assert replies[0].raw == replies[1].raw == replies[2].raw
+    assert handled(cfg, "社区食堂") == 1
+
+
+def test_serve_with_workers_shares_dedup_between_them(shared_config: Path) -> None:
+    cfg = load_config(shared_config, env={})
+    bot = BotProcess(shared_config, workers=3)
+    try:
+        bot.wait_ready()
+        queries = [f"食堂 {i}" for i in range(8)]
+        for i, q in enumerate(queries):
+            xml = message_xml(user=f"o_user_{i}", text=q, msgid=f"63000{i}")
+            # Six copies at once over separate connections: the workers each take some.
+            with ThreadPoolExecutor(6) as pool:
+                replies = list(pool.map(lambda _: post(cfg, bot.url, xml), range(6)))
+            assert {r.status for r in replies} == {200}
+            assert len({r.raw for r in replies}) == 1 and replies[0].kind != "success"
+        assert [handled(cfg, q) for q in queries] == [1] * len(queries)
+        help_reply = post(cfg, bot.url, message_xml(user="o_user_1", text="帮助"))
+        assert "帮助" in help_reply.text
+    finally:
+        bot.stop()
+    assert "Traceback" not in bot.output()
