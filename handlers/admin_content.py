@@ -77,8 +77,9 @@ def link(args: str, msg: Message, ctx: Context) -> str:
 def delete(args: str, msg: Message, ctx: Context) -> str:
     aid, _ = split_id(args, "#删除 编号")
     a = require_article(ctx, aid)
-    # added_at pins the very story shown: SQLite may give a deleted story's id to a new one
-    return ask_confirmation(ctx, "delete", f"删除 #{aid}《{a.title}》", id=aid, added_at=a.added_at)
+    # the hash pins the very story shown: SQLite may give a deleted story's id to a new one
+    return ask_confirmation(ctx, "delete", f"删除 #{aid}《{a.title}》", id=aid,
+                            content_hash=a.content_hash)
 
 
 def _do_delete(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
@@ -88,8 +89,10 @@ def _do_delete(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
     store = ctx.store
     with store.transaction():
         a = require_article(ctx, aid)
-        if a.added_at != pending.get("added_at"):
-            raise AdminError(f"#{aid} 已不是待删除的那篇稿件，未删除。请重新发送 #删除 {aid}。")
+        if a.content_hash != pending.get("content_hash"):
+            raise AdminError(
+                f"#{aid} 在确认前已被修改或替换，未删除。请重新发送 #删除 {aid} 核对。"
+            )
         articles.delete(store, aid)
         audit.record(store, ctx.user, "delete", article_id=aid, before=snapshot(a))
     return f"已删除 #{aid}《{a.title}》。"
