@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-from store.segment import cut_for_query
+from store.segment import cut_for_query, tokenizer
 
 MAX_QUERY_CHARS = 100  # a WeChat keyword; longer input is cut, not refused
 MAX_SLOTS = 8
@@ -27,6 +27,7 @@ MAX_SLOTS = 8
 # treats "_" as a separator too, so it is one here).
 _WORD = re.compile(r"[^\W_]+")
 _ASCII_LETTERS = re.compile(r"^[a-z]+$")
+_HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 
 # Function words that match nearly every story and say nothing about what the user wants.
 STOPWORDS = frozenset(
@@ -59,6 +60,7 @@ def fts_string(token: str) -> str:
 class Query:
     text: str  # the user's text, trimmed and cut to MAX_QUERY_CHARS
     slots: list[list[tuple[str, ...]]] = field(default_factory=list)
+    labels: dict[tuple[str, ...], str] = field(default_factory=dict)  # how to show an alternative
 
     @property
     def terms(self) -> list[str]:
@@ -66,7 +68,7 @@ class Query:
         seen: list[str] = []
         for slot in self.slots:
             for alt in slot:
-                w = "".join(alt)
+                w = self.labels.get(alt) or " ".join(alt)
                 if w not in seen:
                     seen.append(w)
         return seen
@@ -108,10 +110,16 @@ def parse(text: str) -> Query:
     toks = words(list(cut_for_query(normalise(text))))
     kept = [t for t in toks if t not in STOPWORDS] or toks
     seen: set[str] = set()
+    freq = tokenizer().FREQ
     for t in kept:
         if t not in seen:
             seen.add(t)
-            q.slots.append([(t,)])
+            slot = [(t,)]
+            if len(t) > 2 and not freq.get(t) and _HAN.match(t):
+                # an HMM-made word (often a name): the index also holds its 2-character parts
+                slot.append(tuple(t[i:i + 2] for i in range(len(t) - 1)))
+                q.labels[slot[1]] = t
+            q.slots.append(slot)
         if len(q.slots) >= MAX_SLOTS:
             break
     return q
@@ -128,7 +136,10 @@ def joined_pinyin(q: Query) -> Query | None:
     """``guo long sheng`` -> one slot ``guolongsheng``; None when not applicable."""
     if len(q.slots) < 2 or not is_pinyin_like(q):
         return None
-    return Query(text=q.text, slots=[[("".join(s[0][0] for s in q.slots),)]])
+    return Query(text=q.text, slots=[[("".join(s[0][0] for s in q.slots),)]], labels=q.labels)
+
+
+_SYNONYM_LABELS: dict[tuple[str, ...], str] = {}  # filled with the groups: tokens -> as written
 
 
 @lru_cache(maxsize=1)
@@ -136,6 +147,7 @@ def synonym_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
     """word -> the tokenised alternatives of its group (itself included), from synonyms.txt."""
     path = resources.files("store") / "data" / "synonyms.txt"
     groups: dict[str, tuple[tuple[str, ...], ...]] = {}
+    labels = _SYNONYM_LABELS
     if not path.is_file():
         return groups
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -151,12 +163,14 @@ def synonym_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
         for m in members:
             key = "".join(words(list(cut_for_query(normalise(m)))))
             groups[key] = tuple(alts)
+            labels[tuple(t for t in words(list(cut_for_query(normalise(m)))) if t not in STOPWORDS)] = m
     return groups
 
 
 def widened(q: Query) -> Query | None:
     """``q`` with each word's synonyms as alternatives; None when no word has any."""
     groups = synonym_groups()
+    labels = dict(q.labels)
     changed = False
     slots: list[list[tuple[str, ...]]] = []
     for slot in q.slots:
@@ -165,6 +179,7 @@ def widened(q: Query) -> Query | None:
             for syn in groups.get("".join(alt), ()):
                 if syn not in alts:
                     alts.append(syn)
+                    labels.setdefault(syn, _SYNONYM_LABELS.get(syn, " ".join(syn)))
                     changed = True
         slots.append(alts)
-    return Query(text=q.text, slots=slots) if changed else None
+    return Query(text=q.text, slots=slots, labels=labels) if changed else None

@@ -190,7 +190,7 @@ def snippet(paragraphs: list[str], marks: list[str], width: int = SNIPPET_CHARS)
     end = min(len(text), start + width)
     start = max(0, min(start, end - width))
     piece = text[start:end]
-    piece = pattern.sub(lambda m: f"【{m.group(0)}】", piece)
+    piece = pattern.sub(lambda m: f"【{m.group(0)}】", piece).replace("】【", "")
     return ("…" if start > 0 else "") + piece + ("…" if end < len(text) else "")
 
 

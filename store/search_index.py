@@ -71,8 +71,11 @@ def cut(text: str) -> tuple[list[str], list[str]]:
     for w in precise:
         n = len(w)
         if n > 2:
+            # a word the dictionary does not know came from the HMM, which glues neighbours
+            # onto new words (康养步道 -> 康养步|道): all its 2-character parts are indexed
+            unknown = not freq.get(w)
             for i in range(n - 1):
-                if freq.get(w[i:i + 2]):
+                if unknown or freq.get(w[i:i + 2]):
                     out.append(w[i:i + 2])
         if n > 3:
             for i in range(n - 2):
@@ -99,6 +102,12 @@ def build(article_id: int, title_parts: Iterable[str], body_parts: Iterable[str]
     for w in title_words:
         if pinyin.keys(w):
             chosen[w] = None
+    # places and names the title splits (汝河|新村): adjacent Chinese words joined, too
+    for i in range(len(title_words) - 1):
+        for j in (i + 2, i + 3):
+            w = "".join(title_words[i:j])
+            if j <= len(title_words) and len(w) <= 5 and pinyin.keys(w):
+                chosen[w] = None
     for w in body_words:
         if pinyin.is_name(w, known):
             chosen[w] = None
