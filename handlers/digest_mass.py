@@ -9,7 +9,6 @@ and never retried.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,9 +50,11 @@ class MassSender:
     ) -> None:
         self.api = api
         self.by_cat = by_cat
-        self.lock = threading.Lock()
         one_a_day = config.wechat["account_type"] == "subscription"
-        self.left = (1 - pushlog.mass_sent_since(store, _today_start_utc(config))) if one_a_day else None
+        # The day's sends go to the first rows (ordered by category), decided up front so that
+        # concurrent sends cannot race for the quota.
+        left = 1 - pushlog.mass_sent_since(store, _today_start_utc(config)) if one_a_day else None
+        self.allowed = {r.openid for r in (rows if left is None else rows[: max(left, 0)])}
         self.tags: dict[str, int] = {}
         if rows:
             self._tag(store, [r.categories[0] for r in rows])
@@ -74,20 +75,10 @@ class MassSender:
             log.info("digest: tag %s (%s) holds %d subscribers", name, tag_id, len(members))
 
     def send(self, row: Delivery) -> None:
+        if row.openid not in self.allowed:
+            raise QuotaUsed("one mass send a day: already used today")
         category = row.categories[0]
-        with self.lock:
-            # Spend the day's send before the call; a failed call gives it back.
-            if self.left is not None:
-                if self.left <= 0:
-                    raise QuotaUsed("one mass send a day: already used today")
-                self.left -= 1
-        try:
-            self.api.mass_send_text(
-                mass_text(self.by_cat, category), tag_id=self.tags[category],
-                clientmsgid=row.clientmsgid,
-            )
-        except Exception as e:
-            if self.left is not None and getattr(e, "errcode", None) != 45028:
-                with self.lock:
-                    self.left += 1
-            raise
+        self.api.mass_send_text(
+            mass_text(self.by_cat, category), tag_id=self.tags[category],
+            clientmsgid=row.clientmsgid,
+        )

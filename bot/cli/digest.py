@@ -106,9 +106,13 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(report.summary())
-    if report.status == "failed" or any(r.status == "failed" for r in report.resumed):
-        raise click.ClickException("some deliveries failed; run `newsbot digest send` again "
-                                   "to retry them")
+    runs = [report, *report.resumed]
+    if any(r.failed for r in runs):
+        retry = any(r.status == "failed" for r in runs)
+        raise click.ClickException(
+            "some deliveries failed (see the report above)"
+            + ("; run `newsbot digest send` again to retry them" if retry else "")
+        )
 
 
 @digest.command()
