@@ -79,6 +79,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "search": {
         "page_size": Key(int, 5, "stories per page of a search reply"),
     },
+    "pages": {
+        "site_name": Key(str, "党建社区新闻", "name in the masthead of the article pages"),
+    },
     "digest": {
         "enabled": Key(bool, True, "run the daily digest schedule with the service"),
         "time": Key(str, "08:00", "local time of the daily digest, HH:MM"),

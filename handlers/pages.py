@@ -56,11 +56,11 @@ def _paragraphs(items: list[str]) -> str:
 def render_story(config: Any, a: articles.Article) -> str:
     meta = []
     if a.authors:
-        meta.append(f'<span class="people">{escape("　".join(a.authors))}</span>')
+        meta.append(f'<span class="m people">{escape("　".join(a.authors))}</span>')
     date = display_date(a.published) or display_date(a.added_at)
     if date:
-        meta.append(f'<span class="date">{escape(date)}</span>')
-    tags = "".join(f'<i class="tag">{escape(c)}</i>' for c in a.effective_categories)
+        meta.append(f'<span class="m date">{escape(date)}</span>')
+    tags = "".join(f'<span class="tag">{escape(c)}</span>' for c in a.effective_categories)
     parts = ['<main><article>']
     if a.kicker:
         parts.append(f'<p class="kicker">{escape(a.kicker)}</p>')
