@@ -41,7 +41,6 @@ _URL = re.compile(r"\S+")
     mutates=True,
 )
 def link(args: str, msg: Message, ctx: Context) -> str:
-    from store.extract import extract_html
     from store.webfetch import FetchError, fetch_html
 
     m = _URL.match(args)
@@ -60,10 +59,12 @@ def link(args: str, msg: Message, ctx: Context) -> str:
         )
     except FetchError as e:
         raise AdminError(str(e)) from None
+    from store.extract import extract_html
+
     a = extract_html(page.html, url)
     if a is None or not a.title.strip() or not a.body:
         raise AdminError("没能从该网页提取出文章正文（可能不是文章页）。可复制正文用 #添加 发送。")
-    a.url = url
+    a.url = page.url  # after redirects: the address readers are sent to
     a.title = a.title.strip()[:TITLE_MAX]
     return save_story(ctx, a, action="link")
 
