@@ -21,6 +21,7 @@ import pytest
 
 from bot.callback import BotReply, message_xml, read_reply, sign_request
 from bot.config import Config, load_config
+from bot.emulator import Emulator
 from store import articles
 from store.articles import Article
 from store.db import open_store
@@ -174,3 +175,45 @@ def test_serve_with_workers_shares_dedup_between_them(shared_config: Path) -> No
     finally:
         bot.stop()
     assert "Traceback" not in bot.output()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_processes_fetch_one_token_between_them(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    with Emulator("wxtestappid000001", "testsecret") as emu:
+        # reply_budget 0: every reply misses the budget and goes out by the customer-service
+        # API, so each process needs the access token as soon as it answers.
+        path = bot_config(tmp_path, backend, url, '[server]\nreply_budget = 0.0\n')
+        path.write_text(
+            path.read_text(encoding="utf-8").replace(
+                "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
+            ),
+            encoding="utf-8",
+        )
+        cfg = load_config(path, env={})
+        bots = [BotProcess(path), BotProcess(path)]
+        try:
+            for b in bots:
+                b.wait_ready()
+            users = ["o_late_a", "o_late_b"]
+            for u in users:
+                emu.user_spoke(u)
+            with ThreadPoolExecutor(2) as pool:
+                replies = list(pool.map(
+                    lambda i: post(cfg, bots[i].url, message_xml(user=users[i], text="帮助")),
+                    range(2),
+                ))
+            assert [r.kind for r in replies] == ["success", "success"]
+            deadline = time.monotonic() + 30
+            while len(emu.deliveries) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            for b in bots:
+                b.stop()
+        assert sorted(d["openid"] for d in emu.deliveries) == users
+        assert all("帮助" in d["content"] for d in emu.deliveries)
+        # One request for a token between the two processes (the other took it from the state).
+        assert emu.stats()["calls:stable_token"] == 1
+        assert emu.token_fetches == 1
