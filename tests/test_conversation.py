@@ -141,6 +141,18 @@ def test_one_clear_winner_gets_a_card(convo) -> None:  # type: ignore[no-untyped
     assert UNIQUE[0] in bot.send("1", user="o_card").text
 
 
+def test_a_winner_far_ahead_gets_a_card_and_the_rest_stay_one_word_away(convo) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = convo
+    # 志愿者 is in one title; another story mentions it once in passing
+    r = bot.send("志愿者", user="o_ahead")
+    assert r.kind == "news" and r.articles[0]["Title"] == "党员志愿者走进养老院"
+    assert "另有 1 条" in r.articles[0]["Description"] and "更多" in r.articles[0]["Description"]
+    rest = bot.send("更多", user="o_ahead")
+    assert _numbers(rest.text) == [1, 2] and "党员志愿者走进养老院" in rest.text
+    assert "松柏社区养老驿站开门迎客" in rest.text
+    assert "最后一页" in bot.send("更多", user="o_ahead").text
+
+
 def test_story_with_its_own_url_and_picture_links_there(convo) -> None:  # type: ignore[no-untyped-def]
     bot, s = convo
     _save(s.store, "荷花池社区举办邻里节", "荷花池社区邻里节上，居民带来拿手菜，百家宴摆满长街。",
