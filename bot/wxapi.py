@@ -81,16 +81,19 @@ class StateStorage(SessionStorage):
 class _Client(WeChatClient):
     """wechatpy's client with our base URL, token source, retries and errors."""
 
-    def __init__(self, api: WeChatAPI, base_url: str, appid: str, secret: str,
-                 session: SessionStorage, timeout: float, pool: int) -> None:
+    def __init__(self, api: WeChatAPI, appid: str, secret: str, session: SessionStorage,
+                 timeout: float, pool: int) -> None:
+        self._api = api
         super().__init__(appid, secret, session=session, timeout=timeout, auto_retry=False)
-        self.API_BASE_URL = base_url + "/cgi-bin/"
         http = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         http.mount("http://", adapter)
         http.mount("https://", adapter)
         self._http = http
-        self._api = api
+
+    @property  # read per call, so a config pointed elsewhere later still takes effect
+    def API_BASE_URL(self) -> str:  # type: ignore[override]  # noqa: N802 - wechatpy's name
+        return self._api.base_url + "/cgi-bin/"
 
     @property
     def access_token(self) -> str:  # type: ignore[override]
@@ -151,16 +154,19 @@ class WeChatAPI:
     def __init__(self, config: Config, state: StateBackend, *, timeout: float = 5.0,
                  retries: int = 3, backoff: float = 0.2, pool: int = 64) -> None:
         w = config.wechat
-        self.base_url = w["api_base_url"].rstrip("/")
+        self.config = config
         self.appid, self.secret = w["appid"], w["appsecret"]
         self.state = state
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self.session = StateStorage(state)
-        self.client = _Client(self, self.base_url, self.appid, self.secret, self.session,
-                              timeout, pool)
+        self.client = _Client(self, self.appid, self.secret, self.session, timeout, pool)
         self._key = self.client.access_token_key
         self._lock_name = f"wechat:token-refresh:{self.appid}"
         self._memo: tuple[str, float] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.wechat["api_base_url"]).rstrip("/")
 
     # -- the token ------------------------------------------------------------------------------
     def token(self, force: bool = False) -> str:

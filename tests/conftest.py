@@ -204,3 +204,16 @@ def redis_url(redis_server: str) -> Iterator[str]:
     yield url
     with redis.Redis.from_url(url) as r:
         r.flushdb()
+
+
+@pytest.fixture
+def emulator(config: Config) -> Iterator[Any]:
+    """A local WeChat for ``config``'s account on a loopback port; ``config`` points at it.
+    ``emulator.connect(live_bot_url + "/wechat")`` lets it play users against a live bot."""
+    from bot.emulator import Emulator
+
+    w = config.wechat
+    emu = Emulator(w["appid"], w["appsecret"], token=w["token"], aes_key=w["encoding_aes_key"])
+    config.values["wechat"]["api_base_url"] = emu.start()
+    yield emu
+    emu.stop()

@@ -53,8 +53,10 @@ class Emulator:
         self.faults = Faults()
         if seed is not None:
             self.faults.rng.seed(seed)
-        self.users_side = (UserSide(callback, token, appid, aes_key, encrypt=encrypt)
-                           if callback else None)
+        self._bot = (token, appid, aes_key, encrypt)
+        self.users_side: UserSide | None = None
+        if callback:
+            self.connect(callback)
         self.log_path = Path(log_path) if log_path else None
         self._log_file = self.log_path.open("a", encoding="utf-8", buffering=1) \
             if self.log_path else None
@@ -160,6 +162,13 @@ class Emulator:
 
     def click(self, openid: str, key: str) -> Any:
         return self.event(openid, "CLICK", key)
+
+    def connect(self, callback: str) -> None:
+        """Play users against the bot whose callback URL is ``callback``."""
+        token, appid, aes_key, encrypt = self._bot
+        if self.users_side is not None:
+            self.users_side.close()
+        self.users_side = UserSide(callback, token, appid, aes_key, encrypt=encrypt)
 
     def _side(self) -> UserSide:
         if self.users_side is None:
