@@ -43,7 +43,7 @@ def push(args: str, msg: Message, ctx: Context) -> str:
     plan = preview(ctx.store, ctx.config, now=ctx.now)
     if plan.empty and not plan.unfinished:
         return plan.summary()
-    return ask_confirmation(ctx, "push", f"推送新闻摘要（{plan.summary()}）")
+    return plan.summary() + "\n\n" + ask_confirmation(ctx, "push", "推送新闻摘要")
 
 
 def _do_push(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
