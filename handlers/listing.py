@@ -54,8 +54,11 @@ class Listing:
     last: bool = False  # the page shown is the last one
 
     def remember(self, page: int, ids: list[int], size: int) -> None:
+        """Note the ids numbered on ``page``; numbers of other pages keep theirs."""
         start = page * size
-        self.ids = self.ids[:start] + [0] * max(0, start - len(self.ids)) + ids
+        if len(self.ids) < start:
+            self.ids += [0] * (start - len(self.ids))  # a page never shown: no story by that number
+        self.ids[start : start + len(ids)] = ids
         self.page = page
 
 

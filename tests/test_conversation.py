@@ -111,6 +111,8 @@ def test_paging_to_the_end_and_past_it(convo) -> None:  # type: ignore[no-untype
     assert title_1 in bot.send("1", user="o_page").text
     back = bot.send("上一页", user="o_page")
     assert _numbers(back.text) == [3, 4]
+    title_5 = [ln for ln in third.text.splitlines() if ln.startswith("5. ")][0][3:]
+    assert title_5 in bot.send("5", user="o_page").text  # still valid after going back
 
 
 def test_number_out_of_range_or_without_a_list_is_a_hint(convo) -> None:  # type: ignore[no-untyped-def]
