@@ -18,6 +18,8 @@ from store.articles import Article
 from store.db import Store, open_store
 
 APPID, SECRET = "wxtestappid000001", "testsecret"
+ROOT = Path(__file__).resolve().parent.parent
+ROOT_ENV = {"PYTHONPATH": str(ROOT)}  # a subprocess imports this checkout's newsbot
 MIXES = (["党建"], ["社区"], ["党建", "社区"])
 
 
