@@ -165,6 +165,13 @@ def test_story_with_its_own_url_and_picture_links_there(convo) -> None:  # type:
     assert r.articles[0]["PicUrl"] == "https://paper.example.org/l.jpg"
 
 
+def test_when_no_story_has_every_word_the_list_says_so(convo) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = convo
+    r = bot.send("养老 量子", user="o_any")  # no story speaks of 量子
+    assert r.kind == "text" and "没有同时包含" in r.text.splitlines()[0]
+    assert _numbers(r.text) == [1, 2]
+
+
 def test_nothing_found_suggests_what_to_do(convo) -> None:  # type: ignore[no-untyped-def]
     bot, _ = convo
     r = bot.send("量子计算机", user="o_none")
