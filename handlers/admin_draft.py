@@ -108,7 +108,7 @@ def import_page(ctx: Context, text: str) -> str:
                 for a in articles.many(store, ids):
                     audit.record(store, ctx.user, action, article_id=a.id, after=snapshot(a))
     except IngestError as e:
-        raise AdminError(f"版面导入失败：{e}") from None
+        raise AdminError(f"版面导入失败（{e}）。请检查内容，或用 #添加 标题+正文 添加单篇。") from None
     lines = [
         f"版面已导入：新增 {len(report.added)} 篇，更新 {len(report.updated)} 篇，"
         f"未变 {len(report.unchanged)} 篇。"

@@ -355,3 +355,46 @@ def test_a_replay_after_the_dedup_record_expired_still_acts_once(tmp_path: Path,
     assert "已添加 #1" in first.text
     assert "已添加 #1" in second.text
     assert articles.count(s.store) == 1 and len(entries(s.store)) == 1
+
+
+# -- a whole newspaper page ------------------------------------------------------------------------
+def _page(name: str) -> str:
+    from tests.conftest import CORPUS
+
+    return (CORPUS / name).read_text(encoding="utf-8")
+
+
+def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services) -> None:
+    from store.ingest import parse_page
+
+    page = _page("000_3c5a6b1eb4544498.txt")
+    expected = [a.title for a in parse_page(page, "p")]
+    assert len(expected) >= 2
+    reply = say(bot, "#添加\n" + page)  # pasted with #添加: recognised as a page
+    assert reply.startswith(f"版面已导入：新增 {len(expected)} 篇"), reply
+    stored = [a.title for a in articles.latest(services.store, limit=50)]
+    assert sorted(stored) == sorted(expected)
+    for t in expected:
+        assert t in reply
+    assert {e.action for e in entries(services.store)} == {"import_page"}
+    assert len(entries(services.store)) == len(expected)
+    again = say(bot, "#版面\n" + page)
+    assert again.startswith(f"版面已导入：新增 0 篇，更新 0 篇，未变 {len(expected)} 篇")
+
+
+def test_a_page_sent_in_parts(bot: Bot, services: Services) -> None:
+    page = _page("001_1c925549a5f0f8ca.txt")
+    lines = page.splitlines()
+    half = len(lines) // 2
+    assert "版面已开始" in say(bot, "#版面")
+    say(bot, "\n".join(lines[:half]))
+    assert "版面（尚无标题），已收到 2 段" in say(bot, "\n".join(lines[half:]))
+    reply = say(bot, "#完成")
+    assert reply.startswith("版面已导入：新增 "), reply
+    assert articles.count(services.store) >= 2
+
+
+def test_a_page_with_no_story_is_a_clear_error(bot: Bot, services: Services) -> None:
+    reply = say(bot, "#版面\n扫一扫 关注我们")
+    assert reply.startswith("版面导入失败") and "#添加" in reply, reply
+    assert articles.count(services.store) == 0
