@@ -12,7 +12,9 @@ import logging
 from handlers import fallback, listing
 from handlers.base import Context, Message, Reply, Routes
 from store import articles
+from store.articles import Article
 from store.db import now_iso
+from store.search import SearchResults
 
 log = logging.getLogger("newsbot.search")
 routes = Routes()
@@ -45,13 +47,13 @@ def log_query(ctx: Context, query: str, hits: int) -> None:
         log.exception("query log failed user=%s", ctx.user)
 
 
-def clear_winner(res: object) -> bool:
-    hits = res.hits  # type: ignore[attr-defined]
+def clear_winner(res: SearchResults) -> bool:
+    hits = res.hits
     if not hits:
         return False
-    if res.total == 1:  # type: ignore[attr-defined]
+    if res.total == 1:
         return True
-    if res.mode != "all" or len(hits) < 2:  # type: ignore[attr-defined]
+    if res.mode != "all" or len(hits) < 2:
         return False
     top, second = hits[0].score, hits[1].score
     return top > 0 and top >= WINNER_RATIO * max(second, 0.0)
@@ -72,7 +74,7 @@ def run_search(ctx: Context, query: str) -> Reply:
     return listing.present(ctx, state, 0, items, last)
 
 
-def _winner_card(ctx: Context, state: listing.Listing, a: object, total: int) -> Reply:
+def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -> Reply:
     """The card; the others stay one "更多" away (page -1 is "the card was shown")."""
     c = listing.card(ctx.config, a)
     if total > 1:
@@ -80,7 +82,7 @@ def _winner_card(ctx: Context, state: listing.Listing, a: object, total: int) ->
         room = listing.CARD_DESCRIPTION - len(more)
         desc = c.description if len(c.description) <= room else c.description[: room - 1] + "…"
         c.description = desc + more
-    state.ids, state.page, state.last = [int(a.id)], -1, total <= 1  # type: ignore[attr-defined]
+    state.ids, state.page, state.last = [int(a.id or 0)], -1, total <= 1
     listing.save(ctx, state)
     return c
 
