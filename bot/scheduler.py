@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Callable
@@ -151,8 +152,11 @@ class DigestScheduler:
             log.exception("scheduler %s: digest for %s failed", self.owner, slot)
 
 
-def scheduled_digest(services: Any) -> Job:
-    """The job the service runs: the day's digest through the outbound client."""
+def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4) -> Job:
+    """The job the service runs: the day's digest through the outbound client.
+
+    A run still under way elsewhere (a previous leader's, or a manual ``newsbot digest send``)
+    holds the store's run lease; the job waits for it, since a lease whose holder died expires."""
 
     def job(slot: str) -> None:
         from handlers.digest import DigestBusy, run_digest
@@ -162,12 +166,16 @@ def scheduled_digest(services: Any) -> Job:
             from bot.wxapi import WeChatAPI
 
             api = services.api = WeChatAPI(services.config, services.state)
-        try:
-            report = run_digest(services.store, api, services.config, slot=slot)
-        except DigestBusy as e:
-            log.warning("digest for %s not started: %s", slot, e)
+        for attempt in range(1, busy_tries + 1):
+            try:
+                report = run_digest(services.store, api, services.config, slot=slot)
+            except DigestBusy as e:
+                log.warning("digest for %s waits (%d/%d): %s", slot, attempt, busy_tries, e)
+                time.sleep(busy_wait)
+                continue
+            log.info("digest for %s: %s", slot, report.summary().replace("\n", " | "))
             return
-        log.info("digest for %s: %s", slot, report.summary().replace("\n", " | "))
+        log.error("digest for %s not run: another run kept the store busy", slot)
 
     return job
 
@@ -179,9 +187,12 @@ def attach(services: Any) -> None:
     running: list[DigestScheduler] = []
 
     def start(s: Any) -> None:
-        sched = DigestScheduler(s.config, s.state, scheduled_digest(s))
+        sched = DigestScheduler(
+            s.config, s.state, scheduled_digest(s), lock_ttl=s.config.digest["leader_ttl"]
+        )
         sched.start()
         running.append(sched)
+        s.extra["digest_scheduler"] = sched
 
     def stop(s: Any) -> None:
         while running:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import admin, fallback, latest, search, subscriptions
+from handlers import admin, digest, fallback, latest, search, subscriptions
 from handlers import help as help_
 from handlers.base import Routes
 
@@ -16,6 +16,7 @@ MODULES = (
     search,  # holds the default: text no other route claims
     fallback,
     admin,  # admins' #commands (admin-only routes; others' #… stays a search)
+    digest,  # no routes: its setup starts the daily schedule with the service
 )
 
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from handlers.base import Routes
 from handlers.digest_render import Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
 from store import articles, pushlog, subscribers
@@ -47,6 +48,18 @@ REASONS = {
     "no_stories": "所订分类今日无新闻",
     "no_subscribers": "该分类无订阅者",
 }
+
+
+# The digest answers no messages itself (admins preview and push through handlers.admin);
+# it is a module of the bot for its ``setup``: the schedule runs with the service.
+routes = Routes()
+
+
+def setup(services: Any) -> None:
+    """Start the daily schedule with the service when [digest] enabled (see bot.scheduler)."""
+    from bot.scheduler import attach
+
+    attach(services)
 
 
 class DigestBusy(Exception):

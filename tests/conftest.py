@@ -24,6 +24,8 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 def write_config(tmp_path: Path, extra: str = "") -> Path:
     """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended."""
     p = tmp_path / "newsbot.toml"
+    # The daily schedule stays off in tests unless a test configures [digest] itself.
+    digest_off = "" if "[digest]" in extra else "[digest]\nenabled = false\n"
     p.write_text(
         f"""
 [wechat]
@@ -38,7 +40,7 @@ path = "{tmp_path / 'store.db'}"
 [state]
 path = "{tmp_path / 'state.db'}"
 {extra}
-""",
+{digest_off}""",
         encoding="utf-8",
     )
     return p
