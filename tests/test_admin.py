@@ -28,7 +28,8 @@ STORY = (
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    extra = f'[admin]\nopenids = ["{ADMIN}", "{ADMIN_2}"]\n'
+    # a generous reply budget: these tests check what the reply says, not how fast it comes
+    extra = f'[admin]\nopenids = ["{ADMIN}", "{ADMIN_2}"]\n[server]\nreply_budget = 30.0\n'
     return load_config(write_config(tmp_path, extra), env={})
 
 
@@ -344,7 +345,8 @@ def test_an_old_captured_request_is_refused(bot: Bot, services: Services) -> Non
 def test_a_replay_after_the_dedup_record_expired_still_acts_once(tmp_path: Path, make_bot) -> None:
     from bot.app import build_services
 
-    cfg = load_config(write_config(tmp_path, f'[admin]\nopenids = ["{ADMIN}"]\n'), env={})
+    cfg = load_config(write_config(
+        tmp_path, f'[admin]\nopenids = ["{ADMIN}"]\n[server]\nreply_budget = 30.0\n'), env={})
     cfg.values["state"]["dedup_ttl"] = 0  # the webhook forgets each reply at once
     s = build_services(cfg)
     b = make_bot(s)

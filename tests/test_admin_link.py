@@ -166,7 +166,7 @@ def site() -> Iterator[str]:
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     extra = (f'[admin]\nopenids = ["{ADMIN}"]\nfetch_timeout = 1.0\n'
-             "fetch_max_bytes = 200000\nfetch_private = true\n")
+             "fetch_max_bytes = 200000\nfetch_private = true\n[server]\nreply_budget = 30.0\n")
     return load_config(write_config(tmp_path, extra), env={})
 
 

@@ -18,7 +18,7 @@ ADMIN = "o_admin_editor"
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path, extra=f'[admin]\nopenids = ["{ADMIN}"]\n')
+    r = Rig(tmp_path, extra=f'[admin]\nopenids = ["{ADMIN}"]\n[server]\nreply_budget = 30.0\n')
     yield r
     r.close()
 
