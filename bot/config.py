@@ -21,6 +21,8 @@ DEV_TOKEN = "newsbot-dev-token"
 DEV_APPID = "wxnewsbotdev00001"
 DEV_AES_KEY = "bmV3c2JvdC1kZXZlbG9wbWVudC1rZXktZm9yLWxvYyE"  # 43 chars, decodes to 32 bytes
 DEV_SECRET = "newsbot-dev-secret"
+# Only a local emulator accepts the dev credentials: `newsbot emulator` / `serve --demo` listen here.
+DEV_API_BASE_URL = "http://127.0.0.1:8081"
 
 
 class ConfigError(Exception):
@@ -92,6 +94,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "concurrency": Key(int, 16, "deliveries in flight at once"),
         "rate": Key(float, 400.0, "deliveries per second at most"),
         "misfire_grace": Key(int, 3600, "seconds a missed run may still start late (once)"),
+        "leader_ttl": Key(
+            float, 30.0, "seconds the schedule's leader lock lasts; another process takes over"
+            " this long after the leader dies"
+        ),
         "max_stories": Key(int, 8, "stories per category in one digest"),
     },
     "menu": {
@@ -240,6 +246,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
             else:
                 out[key] = list(spec.default) if isinstance(spec.default, list) else spec.default
         values[section] = out
+    if cfg_path is None and not env.get("NEWSBOT_WECHAT_API_BASE_URL"):
+        values["wechat"]["api_base_url"] = DEV_API_BASE_URL
     _validate(values, cfg_path)
     base = cfg_path.resolve().parent if cfg_path else Path.cwd()
     return Config(values=values, path=cfg_path, dev=cfg_path is None, base_dir=base)

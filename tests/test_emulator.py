@@ -424,3 +424,54 @@ def test_users_talk_to_the_bot_and_open_their_window(live_bot: Any, emulator: Em
     assert spoke["o_reader"] is not None and spoke["o_reader2"] is not None
     emulator.event("o_reader", "unsubscribe")
     assert [u["following"] for u in emulator.users() if u["openid"] == "o_reader"] == [False]
+
+
+# -- serve --demo ----------------------------------------------------------------------------
+def test_serve_demo_runs_the_emulator_and_it_sees_cli_messages(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bot.config import load_config
+    from bot.state.sqlite import SQLiteState
+    from bot.wxapi import WeChatAPI
+    from tests.conftest import free_port
+
+    newsbot = [sys.executable, "-c", "from bot.cli import main; main()"]
+    port, emu_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{emu_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env["NEWSBOT_WECHAT_API_BASE_URL"] = base
+    server = subprocess.Popen([*newsbot, "serve", "--demo", "--port", str(port)], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        sent = subprocess.run([*newsbot, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        users = httpx.get(f"{base}/emulator/users", timeout=5).json()["users"]
+        assert [u["openid"] for u in users if u["spoke_at"]] == ["o_newsbot_cli_user"]
+        config = load_config(None, env={"NEWSBOT_WECHAT_API_BASE_URL": base})
+        api = WeChatAPI(config, SQLiteState(tmp_path / "client-state.db"))
+        api.send_text("o_newsbot_cli_user", "演示推送")
+        got = httpx.get(f"{base}/emulator/deliveries", timeout=5).json()["deliveries"]
+        assert [d["content"] for d in got] == ["演示推送"]
+        log = (tmp_path / "newsbot-emulator.log").read_text("utf-8")
+        assert "custom text -> o_newsbot_cli_user: 演示推送" in log
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -72,12 +72,51 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
 
 
 def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
-    """What ``--demo`` adds: sample stories when the store is empty (see ``store.samples``)."""
+    """What ``--demo`` adds: sample stories when the store is empty (see ``store.samples``),
+    and a local WeChat emulator the bot's API calls go to (see ``_start_demo_emulator``)."""
     from store.samples import import_samples_if_empty
+
+    emu = _start_demo_emulator(cfg)
 
     def prepare(services) -> None:  # type: ignore[no-untyped-def]
         added = import_samples_if_empty(services.store)
         if added:
             click.echo(f"newsbot: demo store was empty, imported {added} sample stories", err=True)
+        # `newsbot send` talks to the bot directly; WeChat would have seen those messages pass,
+        # so the emulator is told of them (this opens the users' 48 h window).
+        services.router.observers.append(lambda msg, ctx: emu.observe(msg))
 
-    return {"prepare": [prepare]}
+    return {"prepare": [prepare],
+            "env": {"NEWSBOT_WECHAT_API_BASE_URL": cfg.wechat["api_base_url"]}}
+
+
+def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
+    """Serve the emulator where ``[wechat] api_base_url`` points when that is a loopback URL
+    (with no config file: http://127.0.0.1:8081), else on 8081; on a free port if taken."""
+    from urllib.parse import urlsplit
+
+    from bot.cli.emulator import DEFAULT_PORT
+    from bot.emulator import Emulator
+
+    w, s = cfg.wechat, cfg.server
+    url = urlsplit(w["api_base_url"])
+    port = url.port if url.hostname in ("127.0.0.1", "localhost") and url.port else DEFAULT_PORT
+    host = "127.0.0.1" if s["host"] in ("0.0.0.0", "::", "") else s["host"]
+    log_path = cfg.resolve("newsbot-emulator.log")
+    emu = Emulator(w["appid"], w["appsecret"], account_type=w["account_type"],
+                   callback=f"http://{host}:{s['port']}/wechat", token=w["token"],
+                   aes_key=w["encoding_aes_key"], log_path=log_path)
+    try:
+        base = emu.start("127.0.0.1", port)
+    except OSError:
+        base = emu.start("127.0.0.1", 0)
+    moved = base != cfg.wechat["api_base_url"].rstrip("/")
+    cfg.values["wechat"]["api_base_url"] = base
+    click.echo(
+        f"newsbot: WeChat emulator on {base}; deliveries: {base}/emulator/deliveries, "
+        f"log: {log_path}",
+        err=True,
+    )
+    if moved:
+        click.echo(f"  other commands reach it with NEWSBOT_WECHAT_API_BASE_URL={base}", err=True)
+    return emu
