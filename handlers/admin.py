@@ -48,7 +48,7 @@ class AdminDirectory:
 
                     try:
                         self._stored = admins.openids(self.store)
-                    except Exception:  # noqa: BLE001 - keep the last known list; log why
+                    except Exception:
                         log.exception("cannot read the admins table")
                     self._read_at = time.monotonic()
         return self._stored

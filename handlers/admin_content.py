@@ -47,7 +47,7 @@ def link(args: str, msg: Message, ctx: Context) -> str:
     if not m:
         raise AdminError("请给出网址。用法：#链接 https://mp.weixin.qq.com/s/…")
     url = m.group(0)
-    if not re.match(r"https?://", url, re.I):
+    if not re.match(r"https?://", url, re.IGNORECASE):
         raise AdminError("链接无效：只支持 http:// 或 https:// 开头的网址。")
     conf = ctx.config.admin
     try:

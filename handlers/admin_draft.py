@@ -104,14 +104,17 @@ def import_page(ctx: Context, text: str) -> str:
     try:
         with store.transaction():
             report = import_text(store, text, SOURCE_PAGE)
-            for action, ids in (("import_page", report.added), ("import_page_update", report.updated)):
+            changed = (("import_page", report.added), ("import_page_update", report.updated))
+            for action, ids in changed:
                 for a in articles.many(store, ids):
                     audit.record(store, ctx.user, action, article_id=a.id, after=snapshot(a))
     except IngestError as e:
-        raise AdminError(f"版面导入失败（{e}）。请检查内容，或用 #添加 标题+正文 添加单篇。") from None
+        raise AdminError(
+            f"版面导入失败（{e}）。请检查内容，或用 #添加 标题+正文 添加单篇。"
+        ) from None
     lines = [
-        f"版面已导入：新增 {len(report.added)} 篇，更新 {len(report.updated)} 篇，"
-        f"未变 {len(report.unchanged)} 篇。"
+        (f"版面已导入：新增 {len(report.added)} 篇，更新 {len(report.updated)} 篇，"
+         f"未变 {len(report.unchanged)} 篇。")
     ]
     for a in articles.many(store, [*report.added, *report.updated, *report.unchanged]):
         lines.append(f"#{a.id}《{a.title}》{cats_label(a.effective_categories)}")
@@ -219,7 +222,9 @@ def done(args: str, msg: Message, ctx: Context) -> str:
     d = state_get(ctx, DRAFT_KEY)
     if d is None:
         minutes = max(1, ctx.config.admin["draft_ttl"] // 60)
-        raise AdminError(f"没有进行中的草稿（草稿 {minutes} 分钟无消息会自动作废）。发送 #添加 开始。")
+        raise AdminError(
+            f"没有进行中的草稿（草稿 {minutes} 分钟无消息会自动作废）。发送 #添加 开始。"
+        )
     parts = _paragraphs("\n".join(d.get("parts", [])))
     if d.get("page"):
         if not parts:

@@ -8,7 +8,7 @@ search handler.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ def local_day(config: Any, now: float) -> datetime:
 
 
 def _utc_iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def message_counter_key(config: Any, now: float) -> str:
@@ -98,14 +98,19 @@ def stats(args: str, msg: Message, ctx: Context) -> str:
 
     db = ctx.store.db
     total, by_cat, none = _category_counts(db)
-    following = int(db.execute("SELECT COUNT(*) FROM subscribers WHERE following = 1").fetchone()[0])
+    following = int(
+        db.execute("SELECT COUNT(*) FROM subscribers WHERE following = 1").fetchone()[0]
+    )
     day = local_day(ctx.config, ctx.now)
     today = _utc_iso(day)
     week = _utc_iso(day - timedelta(days=6))
     messages = int(ctx.state.get(message_counter_key(ctx.config, ctx.now)) or 0)
-    searches = int(db.execute("SELECT COUNT(*) FROM query_log WHERE at >= ?", (today,)).fetchone()[0])
+    searches = int(
+        db.execute("SELECT COUNT(*) FROM query_log WHERE at >= ?", (today,)).fetchone()[0]
+    )
     lines = [
-        f"稿件 {total} 篇：党建 {by_cat.get('党建', 0)}，社区 {by_cat.get('社区', 0)}，未分类 {none}",
+        (f"稿件 {total} 篇：党建 {by_cat.get('党建', 0)}，社区 {by_cat.get('社区', 0)}，"
+         f"未分类 {none}"),
         f"订阅推送 {subscribers.count(ctx.store)} 人（已知的关注者 {following} 人）",
         f"上次推送：{_last_digest(db)}",
         f"今日消息 {messages} 条，其中搜索 {searches} 次",

@@ -22,7 +22,7 @@ import httpx
 USER_AGENT = "Mozilla/5.0 (compatible; newsbot/0.1; +article import)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 REDIRECTS = (301, 302, 303, 307, 308)
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030"}
 
 
@@ -122,7 +122,9 @@ class _Redirect(Exception):
 
 
 def _timed_out(timeout: float, host: str) -> FetchError:
-    return FetchError(f"网页在 {timeout:g} 秒内没有响应（{host}），请稍后再试，或用 #添加 粘贴正文。")
+    return FetchError(
+        f"网页在 {timeout:g} 秒内没有响应（{host}），请稍后再试，或用 #添加 粘贴正文。"
+    )
 
 
 def _remaining(deadline: float, timeout: float, host: str) -> float:

@@ -4,8 +4,8 @@ news-site page (GBK, declared only in a <meta>), and the ways a fetch goes wrong
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 from starlette.applications import Starlette
