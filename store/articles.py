@@ -106,17 +106,20 @@ def save(store: Store, a: Article) -> tuple[int, Outcome]:
         enrich(a)
         now = now_iso()
         prev = db.execute(
-            "SELECT id, added_at FROM articles WHERE story_key = ? ORDER BY id LIMIT 1",
+            "SELECT id, added_at, category_override FROM articles WHERE story_key = ?"
+            " ORDER BY id LIMIT 1",
             (a.story_key,),
         ).fetchone()
         a.updated_at = now
         if prev:
             a.id, a.added_at = int(prev[0]), prev[1]
+            if a.category_override is None and prev[2]:
+                a.category_override = json.loads(prev[2])  # a re-import keeps an admin's choice
             row = a.to_row()
             db["articles"].update(a.id, row)
             _reindex(store, a.id)
             return a.id, "updated"
-        a.added_at = now
+        a.added_at = a.added_at or now  # a restored export keeps when it was first added
         row = a.to_row()
         row.pop("id")
         a.id = int(db["articles"].insert(row).last_pk)

@@ -1,0 +1,444 @@
+"""Page import: one printed newspaper page (text extracted from PDF) -> its separate stories.
+
+The steps, each in its own module:
+
+1. ``ingest_blocks``: lines -> units (text, head, byline, credit, banner, column, footer, date).
+2. ``ingest_mend``: blocks printed twice dropped; paragraphs cut at column breaks mended, the
+   shuffled columns put back in reading order; short blocks inside a cut marked as captions.
+3. here: captions found, the page cut into stories, each heading group read as title, subtitle
+   and kicker, bylines given to their story.
+
+A heading group after some body text starts a new story when anything says so: a column name, a
+byline or 本报讯 right under it, a closing byline just above it, a headline's length (section
+heads are short), or a byline of its own further down while the current story already has one.
+Otherwise it is a section head and stays in the story as a paragraph of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from store.articles import Article, Outcome, save
+from store.db import Store
+from store.ingest_blocks import (
+    CAPTION_MARKS,
+    DATE_LINE,
+    Unit,
+    byline_names,
+    is_banner_line,
+    split_lines,
+)
+from store.ingest_mend import mend
+from store.text import COMMAS, balanced, normal_key, sentences
+
+MAX_BYTES = 2_000_000  # a page of text is ~20 KB; anything this big is not a page
+SECTION_MAX = 28  # a heading group longer than this (characters) is a headline, not a section
+TEXT_SUFFIXES = {".txt", ".text"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+
+class IngestError(Exception):
+    """Bad input: empty, binary, not UTF-8, too large, or no story in it. User-facing message."""
+
+
+@dataclass
+class ImportReport:
+    added: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    stories: list[Article] = field(default_factory=list)
+    pages: int = 0
+
+    def record(self, article_id: int, outcome: Outcome) -> None:
+        getattr(self, outcome).append(article_id)
+
+    def line(self) -> str:
+        return (
+            f"{self.pages} page{'s' if self.pages != 1 else ''}, {len(self.added)} stories added, "
+            f"{len(self.updated)} updated, {len(self.unchanged)} skipped as duplicates"
+        )
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+
+def decode_page(data: bytes, name: str = "page") -> str:
+    """The text of a page file, or IngestError saying plainly what is wrong with it."""
+    if len(data) > MAX_BYTES:
+        raise IngestError(
+            f"{name}: {len(data) / 1e6:.1f} MB is too large for a page (limit {MAX_BYTES / 1e6:.0f} MB)"
+        )
+    if not data.strip():
+        raise IngestError(f"{name}: the file is empty")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise IngestError(f"{name}: the file is UTF-16; save it as UTF-8")
+    head = data[:8192]
+    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > len(head) // 100 + 2:
+        raise IngestError(f"{name}: this is a binary file, not a text page")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise IngestError(f"{name}: the file is not UTF-8 text") from None
+    raise IngestError(
+        f"{name}: the file is not UTF-8 (it reads as GBK/GB18030); convert it first, e.g. "
+        f"iconv -f GB18030 -t UTF-8 {name} > page.txt"
+    )
+
+
+def read_page(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            return decode_page(b"\0" * (MAX_BYTES + 1), p.name)  # raises: too large
+        data = p.read_bytes()
+    except OSError as e:
+        raise IngestError(f"{p}: cannot read: {e.strerror or e}") from None
+    return decode_page(data, p.name)
+
+
+def load_file(path: str | Path) -> list[Article]:
+    """The stories in one file: a page (.txt), an article page (.html) or an export (.jsonl)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    text = read_page(p)
+    if suffix in HTML_SUFFIXES:
+        from store.extract import extract_html
+
+        a = extract_html(text)
+        if a is None:
+            raise IngestError(f"{p.name}: no article found in this HTML page")
+        a.source = p.name
+        return [a]
+    if suffix in JSONL_SUFFIXES:
+        return articles_from_jsonl(text, p.name)
+    return parse_page(text, p.name)
+
+
+def articles_from_jsonl(text: str, name: str = "export") -> list[Article]:
+    """Stories from ``newsbot export`` output, one JSON object a line."""
+    out: list[Article] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise IngestError(f"{name}, line {n}: not JSON ({e.msg})") from None
+        if not isinstance(data, dict) or not str(data.get("title") or "").strip():
+            raise IngestError(f"{name}, line {n}: a story needs at least a title")
+        data = {k: v for k, v in data.items() if k in Article.__dataclass_fields__}
+        data.pop("id", None)
+        for k in ("authors", "body", "captions", "categories"):
+            if not isinstance(data.get(k, []), list):
+                raise IngestError(f"{name}, line {n}: {k} must be a list")
+        out.append(Article(**data))
+    if not out:
+        raise IngestError(f"{name}: no stories in this export")
+    return out
+
+
+# --- the page --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Story:
+    heads: list[Unit] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    closed: bool = False  # a byline has ended it
+
+    def add_authors(self, byline: str) -> None:
+        for name in byline_names(byline):
+            if name not in self.authors:
+                self.authors.append(name)
+
+
+def published_of(page: str) -> str | None:
+    """The page's date if printed (2024年7月2日 星期二), else a year told by an anniversary
+    (建党98周年 -> 2019), else None. Event dates in the stories (6月21日) are not used."""
+    m = DATE_LINE.search(page)
+    if m:
+        y, mo, d = (int(x) for x in m.groups())
+        return f"{y:04d}-{mo:02d}-{d:02d}"
+    for pattern, base in ((r"(?:建党|中国共产党成立|党的)(\d{2,3})周年", 1921),
+                          (r"新中国成立(\d{2})周年", 1949), (r"改革开放(\d{2})周年", 1978)):
+        m = re.search(pattern, page)
+        if m:
+            return str(base + int(m.group(1)))
+    return None
+
+
+def _prepare(units: list[Unit]) -> list[Unit]:
+    """Furniture out, captions marked (with their photo credits)."""
+    out: list[Unit] = []
+    body_seen = False
+    for u in units:
+        if u.kind in ("footer", "date"):
+            continue
+        if u.kind in ("head", "text") and not body_seen and not u.benbao and is_banner_line(u.text):
+            continue
+        if u.kind == "head" and u.length <= 20 and is_banner_line(u.text):
+            continue
+        if u.kind == "credit":
+            prev = out[-1] if out else None
+            if prev is not None and prev.role == "caption" and not prev.credit:
+                prev.credit = u.text
+            elif prev is not None and prev.kind in ("text", "head") and prev.length <= 40 \
+                    and not prev.credit and not prev.open:
+                prev.role, prev.credit = "caption", u.text
+            continue  # a credit with no caption above it says nothing about the stories
+        if u.credit or (u.kind == "head" and CAPTION_MARKS.search(u.text)):
+            u.role = "caption"
+        if u.kind == "text" and u.length > 40:
+            body_seen = True
+        out.append(u)
+    _isolated_heads_to_captions(out)
+    return out
+
+
+def _isolated_heads_to_captions(units: list[Unit]) -> None:
+    """In a run of head lines each boxed apart (two or more blank lines), only the last one,
+    the one right above the text, can be a headline: the others are photo captions."""
+    body_seen = False
+    i = 0
+    while i < len(units):
+        u = units[i]
+        if u.kind not in ("head", "column") or u.role:
+            body_seen = body_seen or (u.kind == "text" and not u.role)
+            i += 1
+            continue
+        j = i
+        while j < len(units) and (units[j].kind in ("head", "column") or units[j].role == "caption"):
+            j += 1
+        run = [x for x in units[i:j] if x.kind in ("head", "column") and not x.role]
+        if body_seen and run:
+            starts = [k for k, x in enumerate(run) if k == 0 or x.gap >= 2]
+            for x in run[: starts[-1]]:
+                if x.kind == "head":
+                    x.role = "caption"
+        i = j
+
+
+def _tokens(units: list[Unit]) -> list[tuple[str, list[Unit]]]:
+    """Group units: ("heads", [...]) for consecutive head/column lines, else one unit each."""
+    out: list[tuple[str, list[Unit]]] = []
+    for u in units:
+        if u.role == "caption":
+            out.append(("caption", [u]))
+        elif u.kind in ("head", "column"):
+            if out and out[-1][0] == "heads":
+                out[-1][1].append(u)
+            else:
+                out.append(("heads", [u]))
+        elif u.kind == "byline":
+            if out and out[-1][0] == "byline":
+                out[-1][1].append(u)
+            else:
+                out.append(("byline", [u]))
+        else:
+            out.append(("text", [u]))
+    return out
+
+
+def _next_kind(tokens: list[tuple[str, list[Unit]]], k: int) -> tuple[str, list[Unit]] | None:
+    for kind, us in tokens[k + 1 :]:
+        if kind != "caption":
+            return kind, us
+    return None
+
+
+def _starts_story(cur: _Story, tokens: list[tuple[str, list[Unit]]], k: int) -> bool:
+    group = tokens[k][1]
+    if cur.closed or any(u.kind == "column" for u in group):
+        return True
+    if sum(u.length for u in group) > SECTION_MAX:
+        return True
+    nxt = _next_kind(tokens, k)
+    if nxt is not None and (nxt[0] == "byline" or (nxt[0] == "text" and nxt[1][0].benbao)):
+        return True
+    if cur.authors:
+        for kind, us in tokens[k + 1 :]:
+            if kind == "heads":
+                break
+            if kind == "byline" or (kind == "text" and us[0].byline):
+                return True
+    return False
+
+
+def _segment(units: list[Unit]) -> list[_Story]:
+    tokens = _tokens(units)
+    stories: list[_Story] = []
+    cur: _Story | None = None
+    for k, (kind, us) in enumerate(tokens):
+        if kind == "heads":
+            if cur is None or (not cur.body and not cur.closed):
+                cur = cur or _Story()
+                cur.heads += us
+            elif _starts_story(cur, tokens, k):
+                stories.append(cur)
+                cur = _Story(heads=list(us))
+            else:
+                cur.body.append(" ".join(u.text for u in us if u.kind == "head"))
+        elif kind == "byline":
+            cur = cur or _Story()
+            for u in us:
+                cur.add_authors(u.text)
+            nxt = _next_kind(tokens, k)
+            if cur.body and (nxt is None or nxt[0] == "heads"):
+                cur.closed = True
+        elif kind == "caption":
+            u = us[0]
+            cur = cur or _Story()
+            cur.captions.append(f"{u.text} {u.credit}".strip())
+        else:
+            u = us[0]
+            if cur is None:
+                cur = _Story()
+            elif cur.closed or (u.benbao and cur.body):
+                stories.append(cur)
+                cur = _Story()
+            cur.body.append(u.text)
+            if u.byline:
+                cur.add_authors(u.byline)
+    if cur is not None:
+        stories.append(cur)
+    # A trailing heading group with no text under it: captions of the story before.
+    out: list[_Story] = []
+    for s in stories:
+        if not s.body:
+            if out:
+                out[-1].captions += [u.text for u in s.heads if u.kind == "head"] + s.captions
+            continue
+        out.append(s)
+    return out
+
+
+def _parallel(a: str, b: str) -> bool:
+    return len(a) <= 12 and len(b) <= 12 and abs(len(a) - len(b)) <= 1 and " " not in a + b
+
+
+def _title_score(line: str, merged: bool) -> float:
+    n = len(line.replace(" ", ""))
+    score = 0.0
+    if n <= 5:
+        score -= 3
+    if n > 30:
+        score -= 2
+    if any(c in line for c in "，,"):
+        score -= 1
+    if not balanced(line):
+        score -= 3
+    if re.search(r"(书记|主任|主席|局长|部长|院长|校长|经理|记者)\s+[\u4e00-\u9fff]{2,3}$", line):
+        score -= 2  # a person's post and name: the subtitle of a profile
+    if merged:
+        score += 1
+    return score
+
+
+def _split_long(line: str) -> tuple[str, str, str]:
+    """(kicker, title, subtitle) of one long headline line printed with its companion."""
+    parts = line.split(" ")
+    if len(line) <= 30 or len(parts) < 2:
+        return "", line, ""
+    first, rest = parts[0], " ".join(parts[1:])
+    if len(first) >= 1.8 * len(rest) and any(c in first for c in COMMAS):
+        return first, rest, ""
+    return "", first, rest
+
+
+def read_heads(heads: list[Unit]) -> tuple[str, str, str]:
+    """(title, subtitle, kicker) of a heading group."""
+    kicker: list[str] = []
+    lines: list[tuple[str, bool]] = []
+    for u in heads:
+        if u.kind == "column":
+            if not lines:
+                kicker.append(u.text)  # 人物特写 above the title; 核心提示 below it is a label
+            continue
+        if lines and not lines[-1][1] and _parallel(lines[-1][0], u.text):
+            lines[-1] = (f"{lines[-1][0]} {u.text}", True)
+        else:
+            lines.append((u.text, False))
+    if not lines:
+        return "", "", " ".join(kicker)
+    best = max(range(len(lines)), key=lambda i: (_title_score(*lines[i]), -i))
+    k2, title, sub2 = _split_long(lines[best][0])
+    kicker += [t for t, _ in lines[:best] if balanced(t)]
+    if k2:
+        kicker.append(k2)
+    subtitle = " ".join([sub2] + [t for t, _ in lines[best + 1 :]]).strip()
+    return title, subtitle, " ".join(kicker).strip()
+
+
+def _title_from_body(body: list[str]) -> str:
+    first = sentences(body[0])[0] if body else ""
+    clause = re.split(r"[，,；;：:]", first)[0].rstrip("。！？!?")
+    return clause[:30]
+
+
+def _drop_contained(paragraphs: list[str]) -> list[str]:
+    keys = [normal_key(p) for p in paragraphs]
+    out = []
+    for i, p in enumerate(paragraphs):
+        k = keys[i]
+        if len(k) >= 12 and any(j != i and k in keys[j] and (k != keys[j] or j < i)
+                                for j in range(len(keys))):
+            continue
+        out.append(p)
+    return out
+
+
+def parse_page(text: str, source: str) -> list[Article]:
+    """One printed page -> its stories, in page order (not saved)."""
+    units = split_lines(text)
+    if not units:
+        raise IngestError(f"{source}: the page has no text")
+    units = _prepare(mend(units, text))
+    stories = _segment(units)
+    published = published_of(text)
+    out: list[Article] = []
+    last_authors: list[str] = []
+    for s in stories:
+        title, subtitle, kicker = read_heads(s.heads)
+        body = _drop_contained(s.body)
+        if not title:
+            title = _title_from_body(body)
+        # A story of a series under one byline (a feature in parts) shares that byline.
+        authors = s.authors or list(last_authors)
+        last_authors = authors
+        out.append(Article(title=title, subtitle=subtitle, kicker=kicker, authors=authors,
+                           body=body, captions=s.captions, source=source, published=published))
+    if not out:
+        raise IngestError(f"{source}: no story found on this page")
+    return out
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+
+def save_all(store: Store, articles: list[Article], report: ImportReport | None = None) -> ImportReport:
+    """Save stories in one transaction: all of them, or none if anything fails."""
+    report = report or ImportReport()
+    with store.transaction():
+        for a in articles:
+            article_id, outcome = save(store, a)
+            report.record(article_id, outcome)
+            report.stories.append(a)
+    return report
+
+
+def import_text(store: Store, text: str, source: str) -> ImportReport:
+    """Parse one page and save its stories (one transaction)."""
+    report = save_all(store, parse_page(text, source))
+    report.pages = 1
+    return report

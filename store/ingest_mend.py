@@ -1,0 +1,226 @@
+"""Page import, step 2: drop blocks printed twice and mend paragraphs cut at column breaks.
+
+A paragraph cut at a column break ends without final punctuation; its rest is another block,
+usually the next one, sometimes several blocks later (the layout put other columns in between).
+Each open block is paired with the block that most plausibly continues it, scored on:
+
+- evidence that the two ends belong together: a dictionary word straddles the join (工|商 ->
+  工商), or the joined letters occur elsewhere on the page (中原区委|组织 -> 区委组织);
+- evidence that the candidate starts mid-sentence: it opens with a particle (的, 们) or its second
+  character is a comma (商、教育);
+- evidence against: it opens like a paragraph (a quote, a date, a short lead clause "X。");
+- nearness: the next block, or the next past a caption, is preferred.
+
+The best pairs win first. When a continuation sits away from its fragment, the blocks that follow
+it in its column move along with it, which also restores the reading order of shuffled columns.
+"""
+
+from __future__ import annotations
+
+import re
+
+from store.ingest_blocks import Unit, looks_like_head
+from store.segment import tokenizer
+from store.text import COMMAS, NO_START, TERMINAL, is_closed, normal_key, sentences
+
+_PARA_START = re.compile(r"^(?:\d{1,2}月\d{1,2}日|\d{4}年|近日|今年|目前|如今|同时|此外|据了解|近年来|日前)")
+_LEAD = re.compile(r"^[^，,。；;“”]{5,16}。")
+_CJK = re.compile(r"^[\u4e00-\u9fff]+$")
+# How far (in text blocks) a continuation may sit from its fragment.
+WINDOW = 16
+ACCEPT = 1.0
+
+
+def drop_repeats(units: list[Unit]) -> list[Unit]:
+    """Leave out a text block printed a second time (same words, whitespace and punctuation
+    forms aside), or a block wholly contained in an earlier, longer one."""
+    seen: list[str] = []
+    out: list[Unit] = []
+    for u in units:
+        if u.kind == "text" and u.length >= 12:
+            key = normal_key(u.text)
+            if any(key == k or (len(key) >= 20 and key in k) for k in seen):
+                continue
+            seen.append(key)
+        out.append(u)
+    return out
+
+
+def _straddles(left: str, right: str) -> float:
+    """How common is the dictionary word that crosses the join of ``left`` and ``right``?
+    4 for an everyday word (工|商), less for a rare one (工|务 is a word, but seldom)."""
+    a, b = left[-6:], right[:6]
+    if not a or not b:
+        return 0.0
+    tk = tokenizer()
+    pos = 0
+    for word in tk.cut(a + b, HMM=False):
+        end = pos + len(word)
+        if pos < len(a) < end and len(word) >= 2 and _CJK.match(word):
+            freq = tk.FREQ.get(word, 0)
+            return 4.0 if freq >= 200 else 2.0 if freq >= 30 else 0.5
+        pos = end
+    return 0.0
+
+
+def _on_page(left: str, right: str, page: str) -> bool:
+    """Do the letters either side of the join occur together elsewhere on the page?"""
+    for k in (1, 2, 3):
+        for m in (1, 2, 3):
+            if k + m < 3:
+                continue
+            s = left[-k:] + right[:m]
+            if len(s) == k + m and _CJK.match(s) and s in page:
+                return True
+    return False
+
+
+def evidence(left: str, right: str, page: str) -> float:
+    """How strongly the end of ``left`` and the start of ``right`` belong together."""
+    score = 0.0
+    score += _straddles(left, right)
+    if _on_page(left, right, page):
+        score += 2
+    if left and right and left[-1] == right[0] and _CJK.match(left[-1]):
+        score += 1
+    if left and left[-1] in COMMAS:
+        score += 1
+    return score
+
+
+def starts_mid_sentence(text: str) -> float:
+    """+ when ``text`` begins mid-sentence, - when it begins like a new paragraph."""
+    if not text:
+        return 0.0
+    if text[0] in NO_START or text[0] in COMMAS or (len(text) > 1 and text[1] in COMMAS):
+        return 2.0
+    score = 0.0
+    if text[0] in "“「『《（(":
+        score -= 1
+    if _PARA_START.match(text):
+        score -= 1
+    if _LEAD.match(text):
+        score -= 2
+    return score
+
+
+def _caption_like(u: Unit) -> bool:
+    """A short block that may sit inside a paragraph's cut: a caption or a photo credit."""
+    if u.kind == "credit":
+        return True
+    return u.kind == "text" and not u.open and u.length <= 32 and len(sentences(u.text)) == 1
+
+
+def rescue_heads(units: list[Unit], page: str) -> None:
+    """A short line without a full stop may be a paragraph's first piece, not a head: it is
+    when the next text block plainly carries on from it."""
+    for i, u in enumerate(units):
+        if u.kind != "head" or u.length < 6:
+            continue
+        for nxt in units[i + 1 : i + 4]:
+            if _caption_like(nxt):
+                continue
+            if nxt.kind == "text":
+                ev = evidence(u.text, nxt.text, page)
+                if ev >= 4 or (ev >= 2 and starts_mid_sentence(nxt.text) > 0):
+                    u.kind, u.open = "text", True
+            break
+
+
+def match_fragments(units: list[Unit], page: str) -> dict[int, tuple[int, bool]]:
+    """Pairs fragment -> (continuation, adjacent) by unit index."""
+    scored: list[tuple[float, int, int, bool]] = []
+    for i, f in enumerate(units):
+        if f.kind != "text" or not f.open or f.byline:
+            continue
+        between_ok = True  # only caption-like blocks so far: still "adjacent"
+        texts = 0
+        for j in range(i + 1, len(units)):
+            c = units[j]
+            if c.kind in ("byline", "column", "footer", "date") or c.benbao:
+                break
+            if c.kind == "text":
+                texts += 1
+                if texts > WINDOW:
+                    break
+                s = evidence(f.text, c.text, page) + starts_mid_sentence(c.text)
+                adjacent = between_ok
+                if adjacent:
+                    s += 2 if j == i + 1 else 1.5
+                s -= 0.1 * (texts - 1)
+                if s >= ACCEPT:
+                    scored.append((s, i, j, adjacent))
+            if not _caption_like(c):
+                between_ok = False
+    pairs: dict[int, tuple[int, bool]] = {}
+    taken: set[int] = set()
+    for s, i, j, adjacent in sorted(scored, key=lambda t: (-t[0], t[1], t[2])):
+        if i in pairs or j in taken:
+            continue
+        pairs[i] = (j, adjacent)
+        taken.add(j)
+    return {units[i].index: (units[j].index, adj) for i, (j, adj) in pairs.items()}
+
+
+def _run(seq: list[Unit], start: int, stops: set[int]) -> list[Unit]:
+    """The continuation at ``start`` and the blocks after it in the same column."""
+    run = [seq[start]]
+    for u in seq[start + 1 :]:
+        if u.kind != "text" or u.gap >= 2 or u.index in stops or u.benbao:
+            break
+        run.append(u)
+    return run
+
+
+def mend(units: list[Unit], page: str) -> list[Unit]:
+    """The page's units with repeats dropped and cut paragraphs joined, in reading order.
+    Short blocks found inside a cut get ``role = "caption"``."""
+    units = drop_repeats(units)
+    rescue_heads(units, page)
+    pairs = match_fragments(units, page)
+    far_targets = {c for c, adj in pairs.values() if not adj}
+    seq = list(units)
+    pos = {u.index: u for u in seq}
+    for f_index in sorted(pairs):
+        c_index, adjacent = pairs[f_index]
+        if adjacent:
+            continue
+        at = next(k for k, u in enumerate(seq) if u.index == c_index)
+        run = _run(seq, at, far_targets - {c_index})
+        del seq[at : at + len(run)]
+        f_at = next(k for k, u in enumerate(seq) if u.index == f_index)
+        seq[f_at + 1 : f_at + 1] = run
+    out: list[Unit] = []
+    skip: set[int] = set()
+    for u in seq:
+        if u.index in skip:
+            continue
+        moved: list[Unit] = []
+        cur = u.index
+        while cur in pairs:
+            c_index = pairs[cur][0]
+            last_at = next(i for i, x in enumerate(seq) if x.index == cur)
+            c_at = next(i for i, x in enumerate(seq) if x.index == c_index)
+            if c_at < last_at:
+                break
+            for x in seq[last_at + 1 : c_at]:
+                if x.index not in skip:
+                    if x.kind == "text":
+                        x.role = "caption"  # a short block inside a cut paragraph
+                    moved.append(x)
+                    skip.add(x.index)
+            c = pos[c_index]
+            u.text += c.text
+            u.open = c.open
+            u.byline = c.byline or u.byline
+            u.merged.append(c_index)
+            skip.add(c_index)
+            cur = c_index
+        out.append(u)
+        out.extend(moved)
+    return out
+
+
+def is_open_line(text: str) -> bool:
+    """Running text cut before its end (used by tests and callers that re-check a paragraph)."""
+    return not is_closed(text) and not looks_like_head(text) and text[-1:] not in TERMINAL
