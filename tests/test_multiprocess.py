@@ -8,16 +8,21 @@ row count is how the tests see how many times a handler really ran.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
+
+from digest_support import add_people, add_stories, delivered
 
 from bot.callback import BotReply, message_xml, read_reply, sign_request
 from bot.config import Config, load_config
@@ -217,3 +222,76 @@ def test_two_processes_fetch_one_token_between_them(
         # One request for a token between the two processes (the other took it from the state).
         assert emu.stats()["calls:stable_token"] == 1
         assert emu.token_fetches == 1
+
+
+def wait_for(what: str, check, timeout: float):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def leader_pids(bots: list[BotProcess]) -> list[int]:
+    """The bots whose log says their scheduler became the digest leader."""
+    return [b.proc.pid for b in bots
+            if re.search(rf"scheduler \S+:{b.proc.pid}:\S+: leader", b.output())]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_killed_scheduler_leader_is_replaced_and_no_digest_goes_twice(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    leader_ttl = 2.0
+    tz = ZoneInfo("Asia/Shanghai")
+    due = (datetime.now(tz) - timedelta(minutes=2)).strftime("%H:%M")
+    with Emulator("wxtestappid000001", "testsecret") as emu:
+        state = f'backend = "redis"\nurl = "{url}"\n' if backend == "redis" else ""
+        # The day's digest fell due two minutes ago: whichever process leads sends it late.
+        path = write_config(tmp_path, state + f"""
+[digest]
+enabled = true
+time = "{due}"
+timezone = "Asia/Shanghai"
+misfire_grace = 3600
+leader_ttl = {leader_ttl}
+""")
+        path.write_text(
+            path.read_text(encoding="utf-8").replace(
+                "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
+            ),
+            encoding="utf-8",
+        )
+        cfg = load_config(path, env={})
+        store = open_store(cfg.resolve(cfg.store["path"]))
+        add_stories(store, 2)
+        people = add_people(store, emu, 12)
+        store.close()
+
+        bots = [BotProcess(path), BotProcess(path)]
+        try:
+            for b in bots:
+                b.wait_ready()
+            first = wait_for("a leader", lambda: leader_pids(bots), 30)
+            time.sleep(leader_ttl)  # several renewal rounds: the other must stay a follower
+            assert len(first) == 1 and leader_pids(bots) == first
+            leader = next(b for b in bots if b.proc.pid == first[0])
+            other = next(b for b in bots if b is not leader)
+            wait_for("the digest", lambda: "digest for" in leader.output(), 60)
+            assert delivered(emu) == {o: 1 for o in people.inside}
+
+            leader.stop(signal.SIGKILL)  # no clean shutdown: the lock is left to expire
+            wait_for("the other process to lead",
+                     lambda: leader_pids([other]), leader_ttl * 5 + 10)
+            # The new leader catches up the same day's run and finds it already sent.
+            wait_for("the new leader's run", lambda: "digest for" in other.output(), 60)
+        finally:
+            for b in bots:
+                b.stop()
+        assert "未重复推送" in other.output()
+        assert delivered(emu) == {o: 1 for o in people.inside}
+        assert len(emu.deliveries) == len(people.inside)
