@@ -400,3 +400,20 @@ def test_a_page_with_no_story_is_a_clear_error(bot: Bot, services: Services) -> 
     reply = say(bot, "#版面\n扫一扫 关注我们")
     assert reply.startswith("版面导入失败") and "#添加" in reply, reply
     assert articles.count(services.store) == 0
+
+
+def test_an_expired_draft_is_gone(services: Services, make_bot) -> None:  # type: ignore[no-untyped-def]
+    services.config.values["admin"]["draft_ttl"] = 0  # every draft expires at once
+    bot = make_bot(services)
+    assert "草稿已开始《过期的稿件》" in say(bot, "#添加 过期的稿件")
+    say(bot, "正文第一段。")  # no draft any more: an ordinary search
+    assert "没有进行中的草稿" in say(bot, "#完成")
+    assert articles.count(services.store) == 0
+
+
+def test_a_body_past_the_webhook_cap_is_refused_before_any_handler(
+    bot: Bot, services: Services
+) -> None:
+    r = bot.post_xml(message_xml(user=ADMIN, text="#添加 太大的消息\n" + "字" * 25_000))
+    assert r.status_code == 413
+    assert articles.count(services.store) == 0 and entries(services.store) == []
