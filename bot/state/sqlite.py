@@ -19,15 +19,22 @@ CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, ex
 """
 
 _PURGE_EVERY = 500  # writes between sweeps of expired rows
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SQLiteState(StateBackend):
+    """Writes are single statements where one will do (an upsert is atomic on its own), and
+    the threads of one process take turns for them: two connections of one process that
+    collide inside SQLite wait in its busy handler, which sleeps in steps of milliseconds.
+    Other processes still meet through SQLite's own locking (``busy_timeout``)."""
+
     name = "sqlite"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._local = threading.local()
         self._writes = 0
+        self._wlock = threading.Lock()
         self._db.executescript(_SCHEMA)
 
     # One connection per thread; sqlite3 connections must not cross threads.
@@ -43,7 +50,12 @@ class SQLiteState(StateBackend):
         return db
 
     def _tx(self) -> _Tx:
-        return _Tx(self._db)
+        return _Tx(self._db, self._wlock)
+
+    def _write(self, sql: str, params: tuple[object, ...]) -> int:
+        """One statement in its own (implicit) transaction; returns the rows it changed."""
+        with self._wlock:
+            return self._db.execute(sql, params).rowcount
 
     def _tick(self, db: sqlite3.Connection) -> None:
         self._writes += 1
@@ -55,32 +67,31 @@ class SQLiteState(StateBackend):
     # -- claims -------------------------------------------------------------------------------
     def claim(self, key: str, lease: float) -> Claim:
         now = time.time()
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT answer, lease_until, expires_at FROM claims WHERE key = ?", (key,)
-            ).fetchone()
-            if row is not None and row[2] >= now:
-                answer, lease_until, _ = row
-                if answer is not None:
-                    return Claim(ClaimStatus.DONE, answer)
-                if lease_until >= now:
-                    return Claim(ClaimStatus.PENDING)
-            db.execute(
-                "INSERT OR REPLACE INTO claims (key, answer, lease_until, expires_at)"
-                " VALUES (?, NULL, ?, ?)",
-                (key, now + lease, now + max(lease, 1.0)),
-            )
-            self._tick(db)
-            return Claim(ClaimStatus.OWNER)
+        # Take the key when it is new, expired, or its owner's lease ran out unanswered;
+        # otherwise the upsert changes nothing and the row says why.
+        with self._wlock:
+            db = self._db
+            taken = db.execute(
+                "INSERT INTO claims (key, answer, lease_until, expires_at) VALUES (?, NULL, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET answer = NULL,"
+                " lease_until = excluded.lease_until, expires_at = excluded.expires_at"
+                " WHERE claims.expires_at < ? OR (claims.answer IS NULL AND claims.lease_until < ?)",
+                (key, now + lease, now + max(lease, 1.0), now, now),
+            ).rowcount
+            if taken:
+                self._tick(db)
+                return Claim(ClaimStatus.OWNER)
+            row = db.execute("SELECT answer FROM claims WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[0] is not None:
+            return Claim(ClaimStatus.DONE, row[0])
+        return Claim(ClaimStatus.PENDING)
 
     def finish(self, key: str, answer: str, ttl: float) -> None:
         now = time.time()
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO claims (key, answer, lease_until, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (key, answer, now, now + ttl),
-            )
+        self._write(
+            "INSERT OR REPLACE INTO claims (key, answer, lease_until, expires_at) VALUES (?, ?, ?, ?)",
+            (key, answer, now, now + ttl),
+        )
 
     def answer(self, key: str) -> str | None:
         row = self._db.execute(
@@ -98,7 +109,8 @@ class SQLiteState(StateBackend):
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
         exp = time.time() + ttl if ttl is not None else None
-        with self._tx() as db:
+        with self._wlock:
+            db = self._db
             db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, exp))
             self._tick(db)
 
@@ -113,11 +125,27 @@ class SQLiteState(StateBackend):
             return True
 
     def delete(self, key: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        self._write("DELETE FROM kv WHERE key = ?", (key,))
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         now = time.time()
+        if _RETURNING:
+            # one statement: a live counter goes up by one, an expired one starts again at 1
+            with self._wlock:
+                row = self._db.execute(
+                    "INSERT INTO kv (key, value, expires_at) VALUES (?, '1', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET"
+                    " value = CASE WHEN kv.expires_at < ? THEN '1'"
+                    "  ELSE CAST(CAST(kv.value AS INTEGER) + 1 AS TEXT) END,"
+                    " expires_at = CASE WHEN kv.expires_at < ? THEN excluded.expires_at"
+                    "  ELSE kv.expires_at END"
+                    " WHERE kv.expires_at < ? OR CAST(CAST(kv.value AS INTEGER) AS TEXT) = kv.value"
+                    " RETURNING value",
+                    (key, now + ttl if ttl is not None else None, now, now, now),
+                ).fetchone()
+            if row is not None:
+                return int(row[0])
+            # not an integer in SQL's eyes: the general path below says what it is
         with self._tx() as db:
             row = db.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
             if row is None or (row[1] is not None and row[1] < now):
@@ -156,12 +184,21 @@ class _Tx:
     """``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock is taken up front, so read-then-write
     sequences are atomic across processes."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
         self.db = db
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()
