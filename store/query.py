@@ -25,7 +25,7 @@ MAX_SLOTS = 8
 
 # Separators for the index and queries alike: anything but letters and digits (FTS5's unicode61
 # treats "_" as a separator too, so it is one here).
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")
 _ASCII_LETTERS = re.compile(r"^[a-z]+$")
 _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 
@@ -37,17 +37,20 @@ STOPWORDS = frozenset(
 )
 
 
+# control and format characters (zero-width spaces, direction marks, BOM), never words
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
 def normalise(text: str) -> str:
     """Full-width forms folded, lower case, control characters dropped."""
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(ch for ch in text if ch.isprintable() or ch.isspace()).lower()
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
 
 
 def words(tokens: list[str] | tuple[str, ...]) -> list[str]:
     """Index/query tokens reduced to letter-and-digit runs, exactly as FTS5 will see them."""
     out: list[str] = []
     for t in tokens:
-        out.extend(_WORD.findall(t.lower()))
+        out.extend(WORD.findall(t.lower()))
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Callable
 from store import pinyin
 from store.db import Store
 from store.query import Query, joined_pinyin, parse, widened
+from store import search_index
 from store.search_index import build_from_row
 
 log = logging.getLogger(__name__)
@@ -210,23 +211,9 @@ def remove_article(store: Store, article_id: int) -> None:
     store.db.execute("DELETE FROM search_docs WHERE article_id = ?", (article_id,))
 
 
-def rebuild(store: Store, progress: Callable[[int, int], None] | None = None) -> int:
-    """Reindex every article in one transaction; ``progress(done, total)`` after each batch.
+def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
+            workers: int | None = None) -> int:
+    """Reindex every article in one transaction; ``progress(done, total)`` after each batch;
+    ``workers`` processes cut the text (default: one per core for big stores).
     Returns the number of stories indexed."""
-    db = store.db
-    total = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
-    done = 0
-    with store.transaction():
-        db.execute("DELETE FROM search_docs")
-        cur = db.execute("SELECT * FROM articles ORDER BY id")
-        cols = [d[0] for d in cur.description]
-        while True:
-            rows = cur.fetchmany(500)
-            if not rows:
-                break
-            docs = [build_from_row(dict(zip(cols, r))).row() for r in rows]
-            db["search_docs"].insert_all(docs, pk="article_id")
-            done += len(docs)
-            if progress:
-                progress(done, total)
-    return done
+    return search_index.rebuild(store, progress=progress, workers=workers)

@@ -10,14 +10,23 @@ triggers), with the article id as rowid.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import sqlite_utils
 
 from store import pinyin
-from store.query import normalise, words
+from store.query import WORD, normalise, words
+from store.search_cut import precise
 from store.segment import tokenizer
+
+if TYPE_CHECKING:
+    from store.db import Store
+
+BATCH = 500
+POOL_FROM = 2000  # fewer stories than this are cut in-process: a pool costs more than it saves
 
 FTS_COLUMNS = ("title", "body", "names")
 
@@ -66,9 +75,9 @@ def cut(text: str) -> tuple[list[str], list[str]]:
     while cutting once, and keeps the precise words for the name and pinyin keys."""
     tk = tokenizer()
     freq = tk.FREQ
-    precise = [w for w in tk.cut(normalise(text), HMM=True) if w.strip()]
+    words_ = [w for w in precise(normalise(text)) if w.strip()]
     out: list[str] = []
-    for w in precise:
+    for w in words_:
         n = len(w)
         if n > 2:
             # a word the dictionary does not know came from the HMM, which glues neighbours
@@ -82,7 +91,8 @@ def cut(text: str) -> tuple[list[str], list[str]]:
                 if freq.get(w[i:i + 3]):
                     out.append(w[i:i + 3])
         out.append(w)
-    return words(out), precise
+    # one pass of the letter-and-digit pattern over all tokens (spaces separate them)
+    return WORD.findall(" ".join(out)), words_
 
 
 def build(article_id: int, title_parts: Iterable[str], body_parts: Iterable[str],
@@ -108,8 +118,8 @@ def build(article_id: int, title_parts: Iterable[str], body_parts: Iterable[str]
             w = "".join(title_words[i:j])
             if j <= len(title_words) and len(w) <= 5 and pinyin.keys(w):
                 chosen[w] = None
-    for w in body_words:
-        if pinyin.is_name(w, known):
+    for w in dict.fromkeys(body_words):
+        if 1 < len(w) < 5 and pinyin.is_name(w, known):
             chosen[w] = None
     name_toks: list[str] = []
     for w in chosen:
@@ -137,3 +147,84 @@ def build_from_row(row: dict[str, Any]) -> Doc:
         lst(row.get("body")) + lst(row.get("captions")),
         lst(row.get("authors")),
     )
+
+
+def _rows(store: Store) -> Iterator[list[dict[str, Any]]]:
+    """The articles in batches, read on a connection of their own (a pool reads from its
+    feeder thread while the caller's connection writes)."""
+    from store.db import connect
+
+    db = connect(store.path)
+    try:
+        cur = db.execute("SELECT * FROM articles ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        while True:
+            batch = cur.fetchmany(BATCH)
+            if not batch:
+                return
+            yield [dict(zip(cols, r)) for r in batch]
+    finally:
+        db.conn.close()
+
+
+def _build_batch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [build_from_row(r).row() for r in rows]
+
+
+def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
+            workers: int | None = None) -> int:
+    """Reindex every article in one transaction (see ``store.search.rebuild``).
+
+    Cutting is the cost, so big stores are cut by a pool of processes while this one writes.
+    The FTS triggers are set aside and the FTS index is built in one pass at the end, which is
+    cheaper than updating it row by row."""
+    db = store.db
+    total = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+    if workers is None:
+        workers = os.cpu_count() or 1
+    tokenizer()  # load the dictionary before forking, so the workers share it
+    precise("预热")
+    pool = None
+    if workers > 1 and total >= POOL_FROM and "fork" in multiprocessing.get_all_start_methods():
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    done = 0
+    try:
+        with store.transaction(), _triggers_off(db):
+            db.execute("DELETE FROM search_docs")
+            batches: Iterable[list[dict[str, Any]]]
+            if pool is not None:
+                batches = pool.imap(_build_batch, _rows(store))
+            else:
+                batches = (_build_batch(rows) for rows in _rows(store))
+            for docs in batches:
+                db["search_docs"].insert_all(docs, pk="article_id", batch_size=BATCH)
+                done += len(docs)
+                if progress:
+                    progress(done, total)
+            db.execute("INSERT INTO search_docs_fts(search_docs_fts) VALUES('rebuild')")
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return done
+
+
+class _triggers_off:
+    """Drop the sync triggers inside the caller's transaction and put them back after."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.saved: list[str] = []
+
+    def __enter__(self) -> None:
+        self.saved = [
+            r[0] for r in self.db.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'search_docs'"
+            )
+        ]
+        for name in [r[0] for r in self.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'search_docs'")]:
+            self.db.execute(f"DROP TRIGGER [{name}]")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sql in self.saved:
+            self.db.execute(sql)
