@@ -47,8 +47,15 @@ if TYPE_CHECKING:
     from bot.state import StateBackend
 
 __all__ = [
-    "WeChatAPI", "WeChatAPIError", "OutOfWindow", "NotFollowing", "QuotaExceeded",
-    "RateLimited", "TokenError", "ApiUnavailable", "StateStorage",
+    "ApiUnavailable",
+    "NotFollowing",
+    "OutOfWindow",
+    "QuotaExceeded",
+    "RateLimited",
+    "StateStorage",
+    "TokenError",
+    "WeChatAPI",
+    "WeChatAPIError",
 ]
 
 log = logging.getLogger("newsbot.wxapi")
@@ -92,7 +99,7 @@ class _Client(WeChatClient):
         self._http = http
 
     @property  # read per call, so a config pointed elsewhere later still takes effect
-    def API_BASE_URL(self) -> str:  # type: ignore[override]  # noqa: N802 - wechatpy's name
+    def API_BASE_URL(self) -> str:  # type: ignore[override]
         return self._api.base_url + "/cgi-bin/"
 
     @property

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -458,7 +459,8 @@ def test_serve_demo_runs_the_emulator_and_it_sees_cli_messages(tmp_path: Path) -
             assert time.monotonic() < deadline, "server did not come up"
             time.sleep(0.2)
         sent = subprocess.run([*newsbot, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
         assert sent.returncode == 0, sent.stderr
         users = httpx.get(f"{base}/emulator/users", timeout=5).json()["users"]
         assert [u["openid"] for u in users if u["spoke_at"]] == ["o_newsbot_cli_user"]

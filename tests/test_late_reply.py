@@ -7,8 +7,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -94,14 +95,14 @@ def test_a_late_reply_that_wechat_refuses_is_logged(live: tuple[Emulator, Any, A
 
     emu, srv, config = live
     # the message reaches the bot without passing the emulator: no window is open for this user
-    with httpx.Client(base_url=srv.url, timeout=10) as http:
-        with caplog.at_level(logging.INFO, logger="newsbot.access"):
-            reply = Bot(http, config).send("慢", user="o_stranger")
-            assert reply.kind == "success"
-            release.set()
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and not _outcomes(caplog, "late-failed"):
-                time.sleep(0.02)
+    with httpx.Client(base_url=srv.url, timeout=10) as http, \
+            caplog.at_level(logging.INFO, logger="newsbot.access"):
+        reply = Bot(http, config).send("慢", user="o_stranger")
+        assert reply.kind == "success"
+        release.set()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not _outcomes(caplog, "late-failed"):
+            time.sleep(0.02)
     assert _outcomes(caplog, "late-failed") == ["o_stranger"]
     assert emu.deliveries == []
 

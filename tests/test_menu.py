@@ -18,7 +18,8 @@ from handlers import build_router
 from handlers.base import Context, Message
 from tests.conftest import ROOT, write_config
 
-EXAMPLE_BUTTONS = tomllib.loads((ROOT / "config.example.toml").read_text("utf-8"))["menu"]["buttons"]
+EXAMPLE = tomllib.loads((ROOT / "config.example.toml").read_text("utf-8"))
+EXAMPLE_BUTTONS = EXAMPLE["menu"]["buttons"]
 
 
 def click(key: str) -> dict[str, str]:

@@ -12,8 +12,9 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bot.emulator.account import Account
 from bot.emulator.faults import Fault, Faults
@@ -221,10 +222,10 @@ class Emulator:
             self._log_file.close()
             self._log_file = None
 
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Emulator:  # noqa: PYI034 - final in practice
         if self._server is None:
             self.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

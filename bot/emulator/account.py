@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from bot.emulator import rules as R
 from bot.emulator.rules import err
