@@ -48,7 +48,10 @@ path = "{tmp_path / 'state.db'}"
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return load_config(write_config(tmp_path), env={})
+    cfg = load_config(write_config(tmp_path), env={})
+    # Never the real WeChat from a test: a closed loopback port until `emulator` points it.
+    cfg.values["wechat"]["api_base_url"] = "http://127.0.0.1:9"
+    return cfg
 
 
 @pytest.fixture
