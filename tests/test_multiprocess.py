@@ -235,6 +235,39 @@ def wait_for(what: str, check, timeout: float):  # type: ignore[no-untyped-def]
         time.sleep(0.1)
 
 
+def digest_due(tmp_path: Path, backend: str, url: str | None, emu: Emulator,
+               leader_ttl: float) -> Path:
+    """A config whose daily digest fell due two minutes ago (within the misfire grace), so
+    whichever process leads sends it late, at once."""
+    state = f'backend = "redis"\nurl = "{url}"\n' if backend == "redis" else ""
+    due = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(minutes=2)).strftime("%H:%M")
+    path = write_config(tmp_path, state + f"""
+[digest]
+enabled = true
+time = "{due}"
+timezone = "Asia/Shanghai"
+misfire_grace = 3600
+leader_ttl = {leader_ttl}
+""")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def digest_audience(path: Path, emu: Emulator):  # type: ignore[no-untyped-def]
+    """Stories in both categories and subscribers inside their 48 h window."""
+    cfg = load_config(path, env={})
+    store = open_store(cfg.resolve(cfg.store["path"]))
+    add_stories(store, 2)
+    people = add_people(store, emu, 12)
+    store.close()
+    return people
+
+
 def leader_pids(bots: list[BotProcess]) -> list[int]:
     """The bots whose log says their scheduler became the digest leader."""
     return [b.proc.pid for b in bots
@@ -247,31 +280,9 @@ def test_killed_scheduler_leader_is_replaced_and_no_digest_goes_twice(
 ) -> None:
     url = request.getfixturevalue("redis_url") if backend == "redis" else None
     leader_ttl = 2.0
-    tz = ZoneInfo("Asia/Shanghai")
-    due = (datetime.now(tz) - timedelta(minutes=2)).strftime("%H:%M")
     with Emulator("wxtestappid000001", "testsecret") as emu:
-        state = f'backend = "redis"\nurl = "{url}"\n' if backend == "redis" else ""
-        # The day's digest fell due two minutes ago: whichever process leads sends it late.
-        path = write_config(tmp_path, state + f"""
-[digest]
-enabled = true
-time = "{due}"
-timezone = "Asia/Shanghai"
-misfire_grace = 3600
-leader_ttl = {leader_ttl}
-""")
-        path.write_text(
-            path.read_text(encoding="utf-8").replace(
-                "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
-            ),
-            encoding="utf-8",
-        )
-        cfg = load_config(path, env={})
-        store = open_store(cfg.resolve(cfg.store["path"]))
-        add_stories(store, 2)
-        people = add_people(store, emu, 12)
-        store.close()
-
+        path = digest_due(tmp_path, backend, url, emu, leader_ttl)
+        people = digest_audience(path, emu)
         bots = [BotProcess(path), BotProcess(path)]
         try:
             for b in bots:
@@ -295,3 +306,26 @@ leader_ttl = {leader_ttl}
         assert "未重复推送" in other.output()
         assert delivered(emu) == {o: 1 for o in people.inside}
         assert len(emu.deliveries) == len(people.inside)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_with_workers_runs_one_schedule(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    leader_ttl = 2.0
+    with Emulator("wxtestappid000001", "testsecret") as emu:
+        path = digest_due(tmp_path, backend, url, emu, leader_ttl)
+        people = digest_audience(path, emu)
+        bot = BotProcess(path, workers=3)
+        try:
+            bot.wait_ready()
+            wait_for("the digest", lambda: "digest for" in bot.output(), 60)
+            time.sleep(leader_ttl)  # several renewal rounds of all three workers
+        finally:
+            bot.stop()
+        leaders = re.findall(r"newsbot\.scheduler scheduler (\S+): leader", bot.output())
+        started = re.findall(r"newsbot\.scheduler scheduler (\S+) started", bot.output())
+        assert len(set(started)) == 3  # every worker runs a scheduler...
+        assert len(leaders) == 1  # ...and one of them leads
+        assert delivered(emu) == {o: 1 for o in people.inside}
