@@ -10,7 +10,7 @@ from bot.cli import CliState, main
 
 
 @main.command()
-@click.argument("text", required=False)
+@click.argument("words", nargs=-1)
 @click.option("--event", help="Send an event instead of text: subscribe, unsubscribe, CLICK, VIEW, SCAN.")
 @click.option("--key", default="", help="EventKey of the event (e.g. a menu button's key).")
 @click.option("--user", default="o_newsbot_cli_user", show_default=True, help="The sender's openid.")
@@ -18,17 +18,19 @@ from bot.cli import CliState, main
 @click.option("--url", help="The bot's callback URL (default: http://[server] host:port/wechat).")
 @click.option("--raw", is_flag=True, help="Print the reply XML as received.")
 @click.pass_obj
-def send(obj: CliState, text: str | None, event: str | None, key: str, user: str, encrypt: bool,
+def send(obj: CliState, words: tuple[str, ...], event: str | None, key: str, user: str, encrypt: bool,
          url: str | None, raw: bool) -> None:
-    """Send TEXT (or an event) to a running bot, signed as WeChat signs it; print the reply.
+    """Send the words as one text (or an event) to a running bot, signed as WeChat signs it; print the reply.
 
     \b
     Example:
       newsbot send 帮助
+      newsbot send 订阅 党建
       newsbot send 花园口 --encrypt
       newsbot send --event subscribe
       newsbot send --event CLICK --key LATEST_DANGJIAN
     """
+    text = " ".join(words) or None
     if not text and not event:
         raise click.UsageError("give TEXT to send, or --event")
     cfg = obj.config
