@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -151,10 +152,26 @@ def create_app(services: Services) -> Starlette:
             errlog.warning("state backend down while waiting for %s: %s", key, e)
             return None
 
+    # The dedup claim, the handler and storing its reply all run in the worker thread: the
+    # event loop never waits on the state backend, and SQLite works outside the GIL meanwhile.
+    # ``late`` is set when the reply budget ran out first: finish_late then stores what WeChat
+    # was told ("success"), after this returns, so it is the answer that stays.
+    def claim_and_run(key: str, msg: Message, late: threading.Event) -> tuple[Claim, Any]:
+        claim = claim_key(key)
+        if claim.status is not ClaimStatus.OWNER:
+            return claim, None
+        result = run_handler(msg)
+        if not late.is_set():
+            remember(key, result[0])
+        return claim, result
+
     def finish_late(key: str, msg: Message, fut: asyncio.Future[Any]) -> None:
         pending.discard(fut)
         try:
-            xml, name, outcome, value = fut.result()
+            claim, result = fut.result()
+            if result is None:  # a retry whose claim was slow: nothing of ours to finish
+                return
+            xml, name, outcome, value = result
         except Exception:  # noqa: BLE001 - logged; nothing else can be done this late
             errlog.exception("late handler failed user=%s", msg.source)
             return
@@ -200,7 +217,17 @@ def create_app(services: Services) -> Starlette:
             return PlainTextResponse(e.reason, status_code=e.status)
         nonce = query.get("nonce", "")
         key = msg.dedup_key
-        claim = claim_key(key)
+        loop = asyncio.get_running_loop()
+        late = threading.Event()
+        fut = loop.run_in_executor(pool, claim_and_run, key, msg, late)
+        try:
+            claim, result = await asyncio.wait_for(asyncio.shield(fut), budget)
+        except asyncio.TimeoutError:
+            late.set()
+            pending.add(fut)
+            fut.add_done_callback(lambda f: finish_late(key, msg, f))
+            _log_line(msg, "-", "over-budget", started)
+            return _xml("success")
         if claim.status is ClaimStatus.DONE:
             _log_line(msg, "-", "retry", started)
             return _xml(envelope.seal(claim.answer or "success", encrypted, nonce))
@@ -208,16 +235,7 @@ def create_app(services: Services) -> Starlette:
             answer = await wait_answer(key)
             _log_line(msg, "-", "retry-wait", started)
             return _xml(envelope.seal(answer or "success", encrypted, nonce))
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(pool, run_handler, msg)
-        try:
-            xml, name, outcome, _ = await asyncio.wait_for(asyncio.shield(fut), budget)
-        except asyncio.TimeoutError:
-            pending.add(fut)
-            fut.add_done_callback(lambda f: finish_late(key, msg, f))
-            _log_line(msg, "-", "over-budget", started)
-            return _xml("success")
-        remember(key, xml)
+        xml, name, outcome, _ = result
         _log_line(msg, name, outcome, started)
         return _xml(envelope.seal(xml, encrypted, nonce))
 

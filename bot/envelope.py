@@ -98,11 +98,20 @@ class Envelope:
         self.appid = appid
         self.replay_window = replay_window
         self._key: bytes | None = None
+        self._prp: PrpCrypto | None = None
         if encoding_aes_key:
             try:
                 self._key = base64.b64decode(encoding_aes_key + "=")
             except (binascii.Error, ValueError):
                 self._key = None
+
+    def _crypto(self) -> PrpCrypto:
+        """The account's cipher, made once: building it costs more than a message's AES.
+        It keeps no per-message state (each call makes its own encryptor), so threads share it."""
+        if self._prp is None:
+            assert self._key is not None
+            self._prp = PrpCrypto(self._key)
+        return self._prp
 
     # -- inbound --------------------------------------------------------------------------------
     def _check_time(self, timestamp: str, now: float | None) -> None:
@@ -144,7 +153,7 @@ class Envelope:
         if self._key is None:
             raise EnvelopeError(400, "encrypted message but no EncodingAESKey configured")
         try:
-            plain = PrpCrypto(self._key).decrypt(encrypt, self.appid)
+            plain = self._crypto().decrypt(encrypt, self.appid)
         except InvalidAppIdException:
             raise EnvelopeError(400, "message is for another appid") from None
         except Exception:  # noqa: BLE001 - any cipher/padding/length failure is the sender's fault
@@ -162,7 +171,7 @@ class Envelope:
     def encrypt(self, xml: str, nonce: str, timestamp: str = "") -> str:
         timestamp = timestamp or str(int(time.time()))
         assert self._key is not None
-        enc = PrpCrypto(self._key).encrypt(xml, self.appid)
+        enc = self._crypto().encrypt(xml, self.appid)
         enc = enc.decode() if isinstance(enc, bytes) else enc
         signature = sign(self.token, timestamp, nonce, enc)
         return (
@@ -174,5 +183,5 @@ class Envelope:
     def decrypt(self, encrypt: str) -> str:
         """Decrypt an ``Encrypt`` value (used by ``newsbot send`` and the emulator)."""
         assert self._key is not None
-        plain = PrpCrypto(self._key).decrypt(encrypt, self.appid)
+        plain = self._crypto().decrypt(encrypt, self.appid)
         return plain.decode("utf-8") if isinstance(plain, bytes) else plain
