@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from store.db import Store, StoreError, now_iso
 
@@ -204,6 +204,21 @@ def many(store: Store, ids: Iterable[int]) -> list[Article]:
     cols = [d[0] for d in cur.description]
     found = {r[0]: Article.from_row(dict(zip(cols, r))) for r in cur.fetchall()}
     return [found[i] for i in ids if i in found]
+
+
+def every(store: Store) -> Iterator[Article]:
+    """All stories in id order, read in batches (an export of a large store stays small)."""
+    last = 0
+    while True:
+        cur = store.db.execute("SELECT * FROM articles WHERE id > ? ORDER BY id LIMIT 500", (last,))
+        cols = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+        if not rows:
+            return
+        for r in rows:
+            a = Article.from_row(dict(zip(cols, r)))
+            last = int(a.id or 0)
+            yield a
 
 
 def count(store: Store) -> int:

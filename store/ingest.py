@@ -20,6 +20,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from store.articles import Article, Outcome, save
 from store.db import Store
@@ -426,14 +427,22 @@ def parse_page(text: str, source: str) -> list[Article]:
 # --- saving ----------------------------------------------------------------------------------
 
 
-def save_all(store: Store, articles: list[Article], report: ImportReport | None = None) -> ImportReport:
-    """Save stories in one transaction: all of them, or none if anything fails."""
+def save_all(
+    store: Store,
+    articles: list[Article],
+    report: ImportReport | None = None,
+    progress: Callable[[Article], None] | None = None,
+) -> ImportReport:
+    """Save stories in one transaction: all of them, or none if anything fails.
+    ``progress`` is called after each story."""
     report = report or ImportReport()
     with store.transaction():
         for a in articles:
             article_id, outcome = save(store, a)
             report.record(article_id, outcome)
             report.stories.append(a)
+            if progress is not None:
+                progress(a)
     return report
 
 

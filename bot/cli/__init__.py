@@ -85,7 +85,7 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
     ctx.obj = CliState(config_path, db_path)
 
 
-COMMAND_MODULES = ("serve", "send", "search", "admin", "audit", "digest", "emulator", "menu")
+COMMAND_MODULES = ("serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"bot.cli.{_name}")

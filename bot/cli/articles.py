@@ -1,0 +1,282 @@
+"""``newsbot import / export / list / show / edit / delete``: the operators' story commands.
+
+Import reads every file first and saves the good ones in one store transaction, so a run never
+leaves half a page behind. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
+reported and skipped; the others are imported and the exit code is 1. ``--strict`` imports
+nothing when any file is bad.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli import CliState, main
+
+SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
+CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
+
+
+def _files(paths: tuple[str, ...]) -> list[Path]:
+    """The files named, with folders expanded to the page, HTML and export files inside."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    )
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--strict", is_flag=True, help="Import nothing at all if any file is bad.")
+@click.option("--dry-run", is_flag=True, help="Read and split the pages, save nothing.")
+@click.pass_obj
+def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) -> None:
+    """Import newspaper pages (.txt), article pages (.html) or an export (.jsonl).
+
+    Each page is split into its stories; a story already in the store is skipped, an edited
+    one (same file and title, new text) is updated. Folders are searched for such files.
+
+    \b
+    Example:
+      newsbot import pages/*.txt
+      newsbot --db news.db import story.html backup.jsonl
+    """
+    from store.ingest import ImportReport, IngestError, load_file, save_all
+
+    files = _files(paths)
+    if not files:
+        raise click.ClickException("no page files found in " + " ".join(paths))
+    parsed: list[tuple[Path, list[Any]]] = []
+    bad: list[str] = []
+    report = ImportReport()
+    with _progress() as progress:
+        reading = progress.add_task("reading pages", total=len(files))
+        for f in files:
+            try:
+                parsed.append((f, load_file(f)))
+            except IngestError as e:
+                bad.append(str(e))
+            progress.advance(reading)
+        stories = [a for _, found in parsed for a in found]
+        if bad and strict:
+            stories = []
+        elif stories and not dry_run:
+            saving = progress.add_task("saving stories", total=len(stories))
+            save_all(obj.store(), stories, report, progress=lambda _a: progress.advance(saving))
+    for msg in bad:
+        click.echo(f"newsbot: {msg}", err=True)
+    if bad and strict:
+        raise click.ClickException(f"{len(bad)} bad file(s): nothing imported (--strict)")
+    report.pages = len(parsed)
+    if dry_run:
+        for f, found in parsed:
+            for a in found:
+                click.echo(f"{f.name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
+        click.echo(f"{len(parsed)} pages, {len(stories)} stories found (dry run, nothing saved)")
+    else:
+        click.echo(report.line())
+    if bad:
+        raise click.ClickException(f"{len(bad)} of {len(files)} file(s) could not be imported")
+
+
+def _row(a: Any) -> dict[str, Any]:
+    return asdict(a)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl",
+              show_default=True, help="jsonl: one story per line; json: one array.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
+              help="File to write (default: standard output).")
+@click.pass_obj
+def export(obj: CliState, fmt: str, output: str) -> None:
+    """Export every story with every field (re-importable with `newsbot import`).
+
+    \b
+    Example:
+      newsbot export > stories.jsonl
+      newsbot export --format json -o stories.json
+    """
+    from store.articles import every
+
+    rows = (_row(a) for a in every(obj.store()))
+
+    def write(out: Any) -> int:
+        n = 0
+        if fmt == "json":
+            out.write("[\n")
+        for row in rows:
+            line = json.dumps(row, ensure_ascii=False)
+            if fmt == "json":
+                out.write(("," if n else " ") + line + "\n")
+            else:
+                out.write(line + "\n")
+            n += 1
+        if fmt == "json":
+            out.write("]\n")
+        return n
+
+    if output == "-":
+        write(sys.stdout)
+        return
+    target = Path(output)
+    fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=".export-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            n = write(out)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    click.echo(f"{n} stories written to {target}", err=True)
+
+
+def _cats(a: Any) -> str:
+    cats = "、".join(a.effective_categories) or "无"
+    return cats + ("*" if a.category_override is not None else "")
+
+
+@main.command("list")
+@click.option("--category", type=click.Choice(["党建", "社区"]), help="Only this category.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100000), default=20, show_default=True,
+              help="Stories to show, newest first.")
+@click.pass_obj
+def list_(obj: CliState, category: str | None, limit: int) -> None:
+    """List stories, newest first: id, date, categories (* = set by an admin), title.
+
+    \b
+    Example:
+      newsbot list --category 社区 --limit 10
+    """
+    from store.articles import latest
+
+    found = latest(obj.store(), limit=limit, category=category)
+    if not found:
+        click.echo("no stories" + (f" in {category}" if category else ""))
+        return
+    for a in found:
+        date = a.published or a.added_at[:10]
+        click.echo(f"{a.id}\t{date}\t{_cats(a)}\t{a.title}")
+
+
+@main.command()
+@click.argument("article_id", type=int, metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Every field as one JSON object.")
+@click.pass_obj
+def show(obj: CliState, article_id: int, as_json: bool) -> None:
+    """Show one story in full.
+
+    \b
+    Example:
+      newsbot show 12
+    """
+    from store.articles import require
+
+    a = require(obj.store(), article_id)
+    if as_json:
+        click.echo(json.dumps(_row(a), ensure_ascii=False, indent=2))
+        return
+    lines = [f"#{a.id} {a.title}"]
+    for label, value in (("kicker", a.kicker), ("subtitle", a.subtitle),
+                         ("authors", "、".join(a.authors)), ("categories", _cats(a)),
+                         ("published", a.published), ("source", a.source), ("url", a.url),
+                         ("added", a.added_at), ("updated", a.updated_at),
+                         ("summary", a.summary), ("summary (long)", a.summary_long)):
+        if value:
+            lines.append(f"{label}: {value}")
+    lines.append("")
+    lines += a.body
+    if a.captions:
+        lines += [""] + [f"[图] {c}" for c in a.captions]
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.argument("article_id", type=int, metavar="ID")
+@click.option("--title", help="New title.")
+@click.option("--subtitle", help="New subtitle.")
+@click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORY_CHOICES),
+              help="Set the categories (repeat for both); 无 = none; auto = back to the model's.")
+@click.option("--url", help="Link readers to this address (empty: the bot hosts the story).")
+@click.option("--summary", help="New short summary (the news card's text).")
+@click.pass_obj
+def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None,
+         categories: tuple[str, ...], url: str | None, summary: str | None) -> None:
+    """Change a story's title, subtitle, categories, link or summary.
+
+    \b
+    Example:
+      newsbot edit 12 --title "社区食堂开张了" --category 社区 --category 党建
+      newsbot edit 12 --category 无
+    """
+    from store.articles import update
+
+    changes: dict[str, Any] = {}
+    if title is not None:
+        if not title.strip():
+            raise click.ClickException("the title cannot be empty")
+        changes["title"] = title.strip()
+    if subtitle is not None:
+        changes["subtitle"] = subtitle.strip()
+    if url is not None:
+        changes["url"] = url.strip() or None
+    if summary is not None:
+        changes["summary"] = summary.strip()
+    if categories:
+        chosen = set(categories)
+        if len(chosen) > 1 and chosen & {"无", "auto"}:
+            raise click.ClickException("--category 无 and auto stand alone")
+        if chosen == {"auto"}:
+            changes["category_override"] = None
+        elif chosen == {"无"}:
+            changes["category_override"] = []
+        else:
+            changes["category_override"] = [c for c in ("党建", "社区") if c in chosen]
+    if not changes:
+        raise click.ClickException("nothing to change: give --title, --subtitle, --category, --url or --summary")
+    a = update(obj.store(), article_id, **changes)
+    click.echo(f"#{a.id} updated: {a.title} [{_cats(a)}]")
+
+
+@main.command()
+@click.argument("article_id", type=int, metavar="ID")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def delete(obj: CliState, article_id: int, yes: bool) -> None:
+    """Delete a story (asks first unless --yes).
+
+    \b
+    Example:
+      newsbot delete 12 --yes
+    """
+    from store.articles import delete as delete_story
+    from store.articles import require
+
+    store = obj.store()
+    a = require(store, article_id)
+    if not yes:
+        click.confirm(f"delete #{a.id} {a.title}?", abort=True)
+    delete_story(store, article_id)
+    click.echo(f"#{a.id} deleted: {a.title}")
