@@ -64,3 +64,33 @@ def is_name(word: str, known: dict[str, int]) -> bool:
     if not _HAN.match(word) or len(word) > 4:
         return False
     return word in name_words() or not known.get(word)
+
+
+# What place names end with; jieba often cuts the name off its ending (大王|寨|村, 永兴|屯村).
+EVERYDAY = 5000  # dictionary frequency above which a word is not the start of a name
+PLACE_ENDS = ("村", "镇", "乡", "县", "市", "区", "街道", "社区", "小区", "路")
+
+
+def places(words: list[str], known: dict[str, int] | None = None) -> list[str]:
+    """Place names that jieba cut into pieces, put back together: two or three adjacent words
+    of 3 to 6 Chinese characters in all that end with a place ending, led by a word of two or
+    more characters that is neither a place itself (花园口镇 is one word already) nor one of the
+    language's everyday words (我们, by its frequency in ``known``)."""
+    known = known or {}
+    out: dict[str, None] = {}
+    n = len(words)
+    for i in range(n - 1):
+        head = words[i]
+        if len(head) < 2 or head.endswith(PLACE_ENDS) or not _HAN.match(head):
+            continue
+        if known.get(head, 0) > EVERYDAY:
+            continue
+        joined = head
+        for j in range(i + 1, min(i + 3, n)):
+            joined += words[j]
+            if len(joined) > 6 or not _HAN.match(joined):
+                break
+            if joined.endswith(PLACE_ENDS):
+                out[joined] = None
+                break
+    return list(out)

@@ -121,6 +121,8 @@ def build(article_id: int, title_parts: Iterable[str], body_parts: Iterable[str]
     for w in dict.fromkeys(body_words):
         if 1 < len(w) < 5 and pinyin.is_name(w, known):
             chosen[w] = None
+    for w in pinyin.places(body_words, known):
+        chosen[w] = None
     name_toks: list[str] = []
     for w in chosen:
         name_toks.extend(words([normalise(w)]))
