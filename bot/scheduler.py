@@ -89,6 +89,9 @@ class DigestScheduler:
 
     # -- life ----------------------------------------------------------------------------------
     def start(self) -> None:
+        # APScheduler logs every lock renewal at INFO; our own lines say what matters.
+        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
         self.scheduler.start()
         self.scheduler.add_job(
             self._tick, IntervalTrigger(seconds=self.renew_every, timezone=self.tz),

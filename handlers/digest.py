@@ -126,6 +126,7 @@ class DigestReport:
     sent: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    left: int = 0  # rows not tried: the push stopped early because WeChat looked down
     seconds: float = 0.0
     resumed: list[DigestReport] = field(default_factory=list)
     note: str = ""
@@ -145,6 +146,8 @@ class DigestReport:
         for label, d in (("跳过", self.skipped), ("失败", self.failed)):
             for reason, n in sorted(d.items(), key=lambda kv: -kv[1]):
                 out += f"；{label} {n}（{REASONS.get(reason, reason)}）"
+        if self.left:
+            out += f"；微信接口不可用，提前停止，{self.left} 条留待下次运行"
         if self.status == "failed":
             out += "；失败的将在下次运行时重试"
         return out
@@ -327,18 +330,20 @@ def _execute(
             api.send_text(row.openid, texts[key], clientmsgid=row.clientmsgid)
 
     log.info("digest %s: %d deliveries to make (%s)", d.id, len(rows), d.channel)
-    push(
+    stopped = push(
         store, d.id, rows, send, concurrency=int(config.digest["concurrency"]),
         rate=float(config.digest["rate"]), progress=progress,
         done_before=total - len(rows), total=total, renew=renew,
     )
     tally = pushlog.tally(store, d.id)
-    retry = any(r.status == "failed" for r in pushlog.due(store, d.id))
+    retry = bool(pushlog.due(store, d.id))  # failed rows to retry, or rows a stop left
     report = DigestReport(
         digest_id=d.id, status="failed" if retry else "done", channel=d.channel,
         stories=len(d.article_ids), total=sum(sum(v.values()) for v in tally.values()),
         sent=sum(tally.get("sent", {}).values()), skipped=dict(tally.get("skipped", {})),
         failed=dict(tally.get("failed", {})), seconds=round(time.monotonic() - started, 3),
+        left=sum(tally.get("pending", {}).values()) + sum(tally.get("sending", {}).values()),
+        note=f"stopped early: {stopped}" if stopped else "",
     )
     pushlog.finish(store, d.id, report.status, {**report.to_dict(), "plan": layout})
     log.info("digest %s: %s", d.id, report._line())

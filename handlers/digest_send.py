@@ -82,9 +82,17 @@ def push(
     done_before: int = 0,
     total: int | None = None,
     renew: Callable[[], None] | None = None,
-) -> None:
-    """Send ``rows`` with ``send`` (which raises on refusal), keeping the push log."""
+) -> str | None:
+    """Send ``rows`` with ``send`` (which raises on refusal), keeping the push log.
+
+    Returns why the push stopped early, or ``None``. It stops when WeChat looks down (a run of
+    failures worth retrying, none sent in between): the rows not tried stay ``pending`` for
+    the next run instead of each failing slowly through the client's retries."""
     total = total if total is not None else done_before + len(rows)
+    trip = max(20, 2 * concurrency)
+    streak = 0
+    stopped: str | None = None
+    last_failure = ""
     limiter = RateLimiter(rate)
     todo = list(reversed(rows))
     inflight: dict[Future[None], Delivery] = {}
@@ -97,6 +105,11 @@ def push(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="digest") as pool:
         while todo or inflight:
+            if streak >= trip and stopped is None:
+                stopped = f"{streak} failures in a row, the last: {last_failure}"
+                log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
+                          digest_id, stopped)
+                todo.clear()
             room = max(1, concurrency) - len(inflight)
             if todo and room > 0:
                 batch = [todo.pop() for _ in range(min(room, len(todo)))]
@@ -111,8 +124,12 @@ def push(
                 exc = fut.exception()
                 if exc is None:
                     outcomes.append(Outcome(row.openid, "sent"))
+                    streak = 0
                     continue
                 o = classify(exc)
+                if o.status == "failed" and not o.final:
+                    streak += 1
+                    last_failure = o.reason
                 if o.status == "failed":
                     log.warning("digest %s: %s failed: %s", digest_id, row.openid, o.reason)
                 if o.reason == "not_following" and not row.openid.startswith("tag:"):
@@ -127,3 +144,4 @@ def push(
             if renew and time.monotonic() - last_renew > 5:
                 renew()
                 last_renew = time.monotonic()
+    return stopped

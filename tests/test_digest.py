@@ -281,3 +281,24 @@ def test_cli_send_reports_failures_with_exit_code(rig: Rig) -> None:
     )
     assert out.exit_code == 1
     assert "40003" in out.output and "Traceback" not in out.output
+
+
+def test_a_push_stops_early_when_wechat_is_down_and_the_next_run_finishes_it(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, api_kw={"retries": 0}, env={"NEWSBOT_DIGEST_CONCURRENCY": "2"})
+    try:
+        add_stories(rig.store, 1)
+        people = add_people(rig.store, rig.emu, 120)
+        busy = rig.emu.inject("error", "message/custom/send", errcode=-1)  # busy, until cleared
+        first = run_digest(rig.store, rig.api, rig.config)
+        assert first.status == "failed" and first.sent == 0
+        assert first.left > 0 and "提前停止" in first.summary()
+        assert busy.fired < len(people.inside)  # it did not grind through every subscriber
+        rig.emu.clear_faults()
+        second = run_digest(rig.store, rig.api, rig.config)
+        assert [r.status for r in second.resumed] == ["done"]
+        got = delivered(rig.emu)
+        assert set(got) == set(people.inside) and set(got.values()) == {1}
+    finally:
+        rig.close()
