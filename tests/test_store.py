@@ -80,3 +80,15 @@ def test_same_text_is_unchanged_edited_text_updates_in_place(tmp_path):
     assert stored.category_override == ["社区"]  # an admin's choice survives a re-import
     assert articles.count(store) == 1
     store.close()
+
+
+def test_demo_samples_fill_an_empty_store_only(tmp_path):
+    from store.samples import import_samples_if_empty
+
+    store = open_store(tmp_path / "s.db")
+    added = import_samples_if_empty(store)
+    assert 12 <= added <= 20 and articles.count(store) == added
+    assert all(a.summary and a.categories for a in articles.every(store))
+    assert import_samples_if_empty(store) == 0
+    assert articles.count(store) == added
+    store.close()
