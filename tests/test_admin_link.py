@@ -54,7 +54,10 @@ WECHAT_PAGE = """<!DOCTYPE html>
       <p style="text-align: center;"><img data-src="https://example.invalid/photo.jpg" class="rich_pages wxw-img"></p>
      </section>
     </div>
-    <div class="rich_media_tool" id="js_sg_bar"><a id="js_view_source" href="##">阅读原文</a> 阅读 1024 赞 36</div>
+    <div class="rich_media_tool_area"><div class="rich_media_tool" id="js_toobar3">
+     <a id="js_view_source" href="##" style="display:none;">阅读原文</a>
+     <div id="js_read_area3" class="media_tool_meta" style="display:none;">阅读 <span id="readNum3"></span></div>
+    </div></div>
    </div>
   </div>
  </div>
@@ -182,7 +185,7 @@ def test_link_imports_a_wechat_article_page(bot: Bot, services: Services, site: 
     reply = say(bot, f"#链接 {url}")
     assert reply.startswith("已添加 #1《金水区楼院党小组让“小事”有人管》"), reply
     a = articles.get(services.store, 1)
-    assert a.url == url
+    assert a.url == url and a.published == "2024-06-21"
     text = "\n".join(a.body)
     assert "楼道灯坏了" in text and "角落" in text
     assert "阅读原文" not in text and "msg_title" not in text
