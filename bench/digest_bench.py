@@ -76,7 +76,8 @@ def _store(folder: Path, n: int, url: str, concurrency: int | None, rate: float 
     config = load_config(cfg_path, env={})
     store = open_store(config.resolve(config.store["path"]))
     for i in range(4):
-        articles.save(store, Article(title=f"社区党支部组织党员志愿服务第{i}次", categories=["党建"],
+        articles.save(store, Article(title=f"社区党支部组织党员志愿服务第{i}次",
+                                     categories=["党建"],
                                      body=[f"党员们走进小区，为居民义务理发、量血压。第{i}次。"]))
         articles.save(store, Article(title=f"老旧小区改造进入第{i}期", categories=["社区"],
                                      body=[f"居民们议定了加装电梯和停车位的方案。第{i}期。"]))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -267,7 +267,9 @@ def run_digest(
         pushlog.take_lease(store, owner, LEASE_TTL)
 
     try:
-        resumed = [_execute(store, api, config, d, progress, renew) for d in pushlog.unfinished(store)]
+        resumed = [
+            _execute(store, api, config, d, progress, renew) for d in pushlog.unfinished(store)
+        ]
         channel = config.digest["channel"]
         if slot is not None and pushlog.slot_taken(store, slot):
             return DigestReport(None, "already", channel, resumed=resumed, note=slot)
@@ -283,7 +285,9 @@ def run_digest(
             return DigestReport(d.id, "empty", channel, resumed=resumed)
         ids = sorted({s.id for v in plan.stories.values() for s in v})
         rows = [
-            Delivery(r.openid, r.categories, "pending" if r.action == "send" else "skipped", r.reason)
+            Delivery(
+                r.openid, r.categories, "pending" if r.action == "send" else "skipped", r.reason
+            )
             for r in plan.recipients
         ]
         layout = {c: [s.id for s in v] for c, v in plan.stories.items()}

@@ -35,7 +35,8 @@ def _size(text: str) -> int:
 
 def _cs_line(i: int, s: Story) -> str:
     # Customer-service text may carry links; the title is the link text.
-    return f'{i}. <a href="{html.escape(s.url, quote=True)}">{html.escape(s.title, quote=False)}</a>'
+    href, title = html.escape(s.url, quote=True), html.escape(s.title, quote=False)
+    return f'{i}. <a href="{href}">{title}</a>'
 
 
 def _mass_line(i: int, s: Story) -> str:

@@ -23,7 +23,9 @@ ROOT_ENV = {"PYTHONPATH": str(ROOT)}  # a subprocess imports this checkout's new
 MIXES = (["党建"], ["社区"], ["党建", "社区"])
 
 
-def config_for(tmp_path: Path, url: str, extra: str = "", env: dict[str, str] | None = None) -> Config:
+def config_for(
+    tmp_path: Path, url: str, extra: str = "", env: dict[str, str] | None = None
+) -> Config:
     from conftest import write_config
 
     return load_config(
@@ -35,7 +37,8 @@ def add_stories(store: Store, n: int = 3, tag: str = "") -> list[int]:
     """``n`` stories in each category, written for these tests."""
     ids = []
     for i in range(n):
-        a = Article(title=f"党支部开展主题党日活动{tag}{i}", body=[f"党员们重温入党誓词。第{i}段。"],
+        a = Article(title=f"党支部开展主题党日活动{tag}{i}",
+                    body=[f"党员们重温入党誓词。第{i}段。"],
                     categories=["党建"])
         b = Article(title=f"网格员走访独居老人{tag}{i}", body=[f"居民们说起小区的变化。第{i}段。"],
                     categories=["社区"])

@@ -122,7 +122,9 @@ def test_busy_answers_and_timeouts_are_retried_without_duplicates(tmp_path: Path
         rig.close()
 
 
-def test_failures_that_outlast_the_retries_are_reported_and_retried_next_run(tmp_path: Path) -> None:
+def test_failures_that_outlast_the_retries_are_reported_and_retried_next_run(
+    tmp_path: Path,
+) -> None:
     rig = Rig(tmp_path, api_kw={"retries": 1, "backoff": 0.01},
               env={"NEWSBOT_DIGEST_CONCURRENCY": "1"})
     try:
@@ -160,8 +162,8 @@ def test_preview_says_who_gets_what_and_changes_nothing(rig: Rig) -> None:
 def test_texts_stay_within_the_limit_and_point_to_the_rest() -> None:
     long = "关于进一步加强和改进城市社区党建工作的若干措施出台" * 2
     stories = {
-        "党建": [Story(i, f"{long}{i}", f"http://news.example/articles/{i}", ("党建",)) for i in range(8)],
-        "社区": [Story(i, f"{long}{i}", f"http://news.example/articles/{i}", ("社区",)) for i in range(8, 16)],
+        c: [Story(i, f"{long}{i}", f"http://news.example/articles/{i}", (c,)) for i in ids]
+        for c, ids in (("党建", range(8)), ("社区", range(8, 16)))
     }
     text = customer_service_text(stories, ["党建", "社区"])
     assert len(text.encode("utf-8")) <= TEXT_LIMIT

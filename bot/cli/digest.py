@@ -160,4 +160,5 @@ def _n(tally: dict[str, dict[str, int]], status: str) -> int:
 def _reasons(d: dict[str, Any]) -> str:
     if not d:
         return "0"
-    return ", ".join(f"{reason or '?'} {n}" for reason, n in sorted(d.items(), key=lambda kv: -kv[1]))
+    ranked = sorted(d.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{reason or '?'} {n}" for reason, n in ranked)
