@@ -18,6 +18,8 @@ from store import articles
 _ID = re.compile(r"[0-9]{1,12}")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 DEFAULT_SITE_NAME = "党建社区新闻"
+SECTION_HEAD_CHARS = 20
+_CLOSING = "。！？!?…；;：:，,、”’」』\"')）)"
 
 
 @lru_cache(maxsize=1)
@@ -49,17 +51,31 @@ def _page(config: Any, title: str, content: str, footer: str) -> str:
     )
 
 
-def _paragraphs(items: list[str]) -> str:
-    return "\n".join(f"<p>{escape(p.strip())}</p>" for p in items if p.strip())
+def is_section_head(text: str) -> bool:
+    """A printed story's section heads are short lines without closing punctuation."""
+    return len(text) <= SECTION_HEAD_CHARS and text[-1] not in _CLOSING
+
+
+def _paragraphs(items: list[str], heads: bool = False) -> str:
+    out = []
+    for p in (i.strip() for i in items):
+        if not p:
+            continue
+        if heads and is_section_head(p):
+            out.append(f'<h2 class="section">{escape(p)}</h2>')
+        else:
+            out.append(f"<p>{escape(p)}</p>")
+    return "\n".join(out)
 
 
 def render_story(config: Any, a: articles.Article) -> str:
     meta = []
     if a.authors:
         meta.append(f'<span class="m people">{escape("　".join(a.authors))}</span>')
-    date = display_date(a.published) or display_date(a.added_at)
-    if date:
-        meta.append(f'<span class="m date">{escape(date)}</span>')
+    if a.published:
+        meta.append(f'<span class="m date">{escape(display_date(a.published))}</span>')
+    elif a.added_at:  # the printed date is unknown: say when the story was filed here
+        meta.append(f'<span class="m date">{escape(display_date(a.added_at))}收录</span>')
     tags = "".join(f'<span class="tag">{escape(c)}</span>' for c in a.effective_categories)
     parts = ['<main><article>']
     if a.kicker:
@@ -70,7 +86,7 @@ def render_story(config: Any, a: articles.Article) -> str:
     parts.append(f'<div class="meta">{"".join(meta)}{tags}</div>')
     if a.picurl.startswith(("https://", "http://")):
         parts.append(f'<img class="lead-image" src="{escape(a.picurl)}" alt="">')
-    parts.append(f'<div class="body" id="body">{_paragraphs(a.body)}</div>')
+    parts.append(f'<div class="body" id="body">{_paragraphs(a.body, heads=True)}</div>')
     if a.captions:
         parts.append(
             f'<aside class="captions"><h2>图片说明</h2>{_paragraphs(a.captions)}</aside>'

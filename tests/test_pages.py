@@ -293,3 +293,32 @@ def test_title_and_first_paragraph_are_visible_on_a_phone(page_in_chromium: dict
     # ink: glyph strokes, or the boxes drawn for them where a machine lacks CJK fonts
     ink = sum(1 for p in text_area if p[0] + p[1] + p[2] < 450)
     assert ink > len(text_area) * 0.01
+
+
+def test_section_heads_and_filing_date(client: TestClient, services: Services) -> None:
+    aid, _ = articles.save(services.store, Article(
+        title="网格里的烟火气",
+        body=["社区把网格划小，每个网格一名党员牵头。", "他的初心和使命", "居民有事，网格员上门。"],
+    ))
+    html = client.get(f"/articles/{aid}").text
+    assert '<h2 class="section">他的初心和使命</h2>' in html
+    assert "<p>社区把网格划小，每个网格一名党员牵头。</p>" in html
+    assert "收录" in html  # no printed date: the date it was filed here, said as such
+
+
+def test_every_story_of_the_seed_pages_has_its_page(client: TestClient, services: Services) -> None:
+    from html import escape
+
+    from store.ingest import import_text
+    from tests.conftest import CORPUS
+
+    for page in sorted(CORPUS.glob("0*.txt")):
+        import_text(services.store, page.read_text(encoding="utf-8"), page.name)
+    stories = articles.latest(services.store, 100)
+    assert len(stories) >= 10
+    for a in stories:
+        r = client.get(f"/articles/{a.id}")
+        assert r.status_code == 200, a.title
+        assert f">{escape(a.title)}</h1>" in r.text
+        for para in a.body:
+            assert escape(para.strip()) in r.text
