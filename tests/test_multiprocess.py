@@ -13,15 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
-from typing import Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-
 from digest_support import add_people, add_stories, delivered
 
 from bot.callback import BotReply, message_xml, read_reply, sign_request
@@ -45,8 +44,16 @@ class BotProcess:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
         self.log = config_path.parent / f"bot-{self.port}.log"
         self.proc = subprocess.Popen(
-            [*NEWSBOT, "--config", str(config_path), "serve", "--port", str(self.port),
-             "--workers", str(workers)],
+            [
+                *NEWSBOT,
+                "--config",
+                str(config_path),
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
             env={**clean, **(env or {})},
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -91,7 +98,9 @@ def shared_config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     cfg = load_config(path, env={})
     store = open_store(cfg.resolve(cfg.store["path"]))
     for title, text in STORIES:
-        articles.save(store, Article(title=title, body=[text], source="测试报", categories=["社区"]))
+        articles.save(
+            store, Article(title=title, body=[text], source="测试报", categories=["社区"])
+        )
     store.close()
     return path
 
@@ -126,9 +135,11 @@ def handled(cfg: Config, query: str) -> int:
     """How many times a search for ``query`` was handled (one query_log row each)."""
     store = open_store(cfg.resolve(cfg.store["path"]))
     try:
-        return int(store.db.execute(
-            "SELECT COUNT(*) FROM query_log WHERE query = ?", (query,)
-        ).fetchone()[0])
+        return int(
+            store.db.execute("SELECT COUNT(*) FROM query_log WHERE query = ?", (query,)).fetchone()[
+                0
+            ]
+        )
     finally:
         store.close()
 
@@ -143,7 +154,7 @@ def test_same_message_to_two_processes_at_once_is_handled_once(
         # The same signed body goes to both processes at the same moment, as a retry that a
         # load balancer routes to another worker would.
         with ThreadPoolExecutor(2) as pool:
-            replies = list(pool.map(lambda b: post(cfg, b.url, xml), two_bots))
+            replies = list(pool.map(lambda b, x=xml: post(cfg, b.url, x), two_bots))
         assert [r.status for r in replies] == [200, 200]
         assert replies[0].kind != "success" and replies[0].raw == replies[1].raw
         assert handled(cfg, query) == 1
@@ -171,7 +182,7 @@ def test_serve_with_workers_shares_dedup_between_them(shared_config: Path) -> No
             xml = message_xml(user=f"o_user_{i}", text=q, msgid=f"63000{i}")
             # Six copies at once over separate connections: the workers each take some.
             with ThreadPoolExecutor(6) as pool:
-                replies = list(pool.map(lambda _: post(cfg, bot.url, xml), range(6)))
+                replies = list(pool.map(lambda _, x=xml: post(cfg, bot.url, x), range(6)))
             assert {r.status for r in replies} == {200}
             assert len({r.raw for r in replies}) == 1 and replies[0].kind != "success"
         assert [handled(cfg, q) for q in queries] == [1] * len(queries)
@@ -190,7 +201,7 @@ def test_two_processes_fetch_one_token_between_them(
     with Emulator("wxtestappid000001", "testsecret") as emu:
         # reply_budget 0: every reply misses the budget and goes out by the customer-service
         # API, so each process needs the access token as soon as it answers.
-        path = bot_config(tmp_path, backend, url, '[server]\nreply_budget = 0.0\n')
+        path = bot_config(tmp_path, backend, url, "[server]\nreply_budget = 0.0\n")
         path.write_text(
             path.read_text(encoding="utf-8").replace(
                 "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
@@ -206,10 +217,12 @@ def test_two_processes_fetch_one_token_between_them(
             for u in users:
                 emu.user_spoke(u)
             with ThreadPoolExecutor(2) as pool:
-                replies = list(pool.map(
-                    lambda i: post(cfg, bots[i].url, message_xml(user=users[i], text="帮助")),
-                    range(2),
-                ))
+                replies = list(
+                    pool.map(
+                        lambda i: post(cfg, bots[i].url, message_xml(user=users[i], text="帮助")),
+                        range(2),
+                    )
+                )
             assert [r.kind for r in replies] == ["success", "success"]
             deadline = time.monotonic() + 30
             while len(emu.deliveries) < 2 and time.monotonic() < deadline:
@@ -235,20 +248,25 @@ def wait_for(what: str, check, timeout: float):  # type: ignore[no-untyped-def]
         time.sleep(0.1)
 
 
-def digest_due(tmp_path: Path, backend: str, url: str | None, emu: Emulator,
-               leader_ttl: float) -> Path:
+def digest_due(
+    tmp_path: Path, backend: str, url: str | None, emu: Emulator, leader_ttl: float
+) -> Path:
     """A config whose daily digest fell due two minutes ago (within the misfire grace), so
     whichever process leads sends it late, at once."""
     state = f'backend = "redis"\nurl = "{url}"\n' if backend == "redis" else ""
     due = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(minutes=2)).strftime("%H:%M")
-    path = write_config(tmp_path, state + f"""
+    path = write_config(
+        tmp_path,
+        state
+        + f"""
 [digest]
 enabled = true
 time = "{due}"
 timezone = "Asia/Shanghai"
 misfire_grace = 3600
 leader_ttl = {leader_ttl}
-""")
+""",
+    )
     path.write_text(
         path.read_text(encoding="utf-8").replace(
             "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
@@ -270,8 +288,11 @@ def digest_audience(path: Path, emu: Emulator):  # type: ignore[no-untyped-def]
 
 def leader_pids(bots: list[BotProcess]) -> list[int]:
     """The bots whose log says their scheduler became the digest leader."""
-    return [b.proc.pid for b in bots
-            if re.search(rf"scheduler \S+:{b.proc.pid}:\S+: leader", b.output())]
+    return [
+        b.proc.pid
+        for b in bots
+        if re.search(rf"scheduler \S+:{b.proc.pid}:\S+: leader", b.output())
+    ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -296,8 +317,7 @@ def test_killed_scheduler_leader_is_replaced_and_no_digest_goes_twice(
             assert delivered(emu) == {o: 1 for o in people.inside}
 
             leader.stop(signal.SIGKILL)  # no clean shutdown: the lock is left to expire
-            wait_for("the other process to lead",
-                     lambda: leader_pids([other]), leader_ttl * 5 + 10)
+            wait_for("the other process to lead", lambda: leader_pids([other]), leader_ttl * 5 + 10)
             # The new leader catches up the same day's run and finds it already sent.
             wait_for("the new leader's run", lambda: "digest for" in other.output(), 60)
         finally:

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -24,7 +24,6 @@ from bot.config import Config
 from bot.state import ClaimStatus, StateBackend, StateUnavailable
 from bot.state.redis import RedisState
 from bot.state.sqlite import SQLiteState
-
 from handlers.help import HELP_TEXT
 from tests.conftest import ROOT, Bot, free_port
 
@@ -421,8 +420,17 @@ def test_bad_redis_url_is_a_clear_error() -> None:
 
 def _start_redis(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     probe = RedisState(f"redis://127.0.0.1:{port}/0", cooldown=0)
@@ -467,7 +475,9 @@ def test_redis_backend_recovers_after_an_outage(redis_server: str) -> None:
 
 # -- the webhook with its state backend down -------------------------------------------------
 def test_webhook_answers_without_dedup_while_redis_is_down(
-    config: Config, make_bot: Callable[..., Bot], dead_redis: RedisState,
+    config: Config,
+    make_bot: Callable[..., Bot],
+    dead_redis: RedisState,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bot = make_bot(build_services(config, state=dead_redis))

@@ -25,7 +25,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     """
     import uvicorn
 
-    from bot.app import app_from_env, build_services, create_app
+    from bot.app import build_services, create_app
 
     cfg = obj.config
     if host:

@@ -99,7 +99,7 @@ class StateBackend(ABC):
     @abstractmethod
     def incr(self, key: str, ttl: float | None = None) -> int: ...
 
-    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+    def close(self) -> None:  # optional: for backends without resources
         """Release connections."""
 
     def wait(self, key: str, timeout: float, interval: float = 0.02) -> str | None:

@@ -53,7 +53,7 @@ return 0
 """
 
 # Socket limits that fit inside WeChat's 5 s reply window; a ``?socket_timeout=`` in the URL wins.
-_DEFAULTS = {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}
+_DEFAULTS = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 
 
 def _ms(seconds: float) -> int:
