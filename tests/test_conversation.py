@@ -369,3 +369,26 @@ def test_voice_with_recognition_is_searched_like_text(convo) -> None:  # type: i
     assert card.kind == "news" and card.articles[0]["Title"] == UNIQUE[0]
     assert "订阅成功" in bot.send(user="o_voice", msgtype="voice",
                                   extra={"Recognition": "订阅社区。"}).text
+
+
+# -- over the seed pages --------------------------------------------------------------------------
+def test_a_conversation_over_the_seed_pages(bot: Bot, services: Services) -> None:
+    from store.ingest import import_text
+    from tests.conftest import CORPUS
+
+    for page in sorted(CORPUS.glob("0*.txt")):
+        import_text(services.store, page.read_text(encoding="utf-8"), page.name)
+    u = "o_reader"
+    card = bot.send("天河社区养老", user=u)
+    shown = card.articles[0]["Title"] if card.kind == "news" else card.text.splitlines()[2]
+    assert "三心" in shown  # the portrait of the 天河社区 party secretary
+    pages = [bot.send("党建", user=u)]
+    while "下一页" in pages[-1].text:
+        pages.append(bot.send("下一页", user=u))
+        assert len(pages) < 20
+    numbers = [n for p in pages for n in _numbers(p.text)]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 5
+    assert all(len(p.text.encode()) <= 1900 for p in pages)
+    assert "最后一页" in bot.send("更多", user=u).text
+    picked = bot.send(str(len(numbers)), user=u)
+    assert picked.kind == "text" and "/articles/" in picked.text and picked.text.startswith("【")
