@@ -27,7 +27,7 @@ def extract_html(html: str, url: str | None = None) -> Article | None:
             html, url=url, with_metadata=True, include_comments=False, include_tables=False,
             favor_recall=True,
         )
-    except Exception as e:  # the extractor's parser errors are not ours to crash on
+    except (ValueError, TypeError, AttributeError, LookupError) as e:  # malformed markup
         log.warning("extract_html: %s: %s", url or "page", e)
         return None
     if doc is None:

@@ -16,11 +16,9 @@ Otherwise it is a section head and stays in the story as a paragraph of its own.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 from store.articles import Article, Outcome, save
 from store.db import Store
@@ -32,18 +30,18 @@ from store.ingest_blocks import (
     is_banner_line,
     split_lines,
 )
+from store.ingest_files import (  # noqa: F401  (the import API lives in this module's name)
+    MAX_BYTES,
+    IngestError,
+    articles_from_jsonl,
+    decode_page,
+    load_file,
+    read_page,
+)
 from store.ingest_mend import mend
 from store.text import COMMAS, balanced, normal_key, sentences
 
-MAX_BYTES = 2_000_000  # a page of text is ~20 KB; anything this big is not a page
 SECTION_MAX = 28  # a heading group longer than this (characters) is a headline, not a section
-TEXT_SUFFIXES = {".txt", ".text"}
-HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-
-
-class IngestError(Exception):
-    """Bad input: empty, binary, not UTF-8, too large, or no story in it. User-facing message."""
 
 
 @dataclass
@@ -62,89 +60,6 @@ class ImportReport:
             f"{self.pages} page{'s' if self.pages != 1 else ''}, {len(self.added)} stories added, "
             f"{len(self.updated)} updated, {len(self.unchanged)} skipped as duplicates"
         )
-
-
-# --- reading files ---------------------------------------------------------------------------
-
-
-def decode_page(data: bytes, name: str = "page") -> str:
-    """The text of a page file, or IngestError saying plainly what is wrong with it."""
-    if len(data) > MAX_BYTES:
-        raise IngestError(
-            f"{name}: {len(data) / 1e6:.1f} MB is too large for a page (limit {MAX_BYTES / 1e6:.0f} MB)"
-        )
-    if not data.strip():
-        raise IngestError(f"{name}: the file is empty")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise IngestError(f"{name}: the file is UTF-16; save it as UTF-8")
-    head = data[:8192]
-    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > len(head) // 100 + 2:
-        raise IngestError(f"{name}: this is a binary file, not a text page")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise IngestError(f"{name}: the file is not UTF-8 text") from None
-    raise IngestError(
-        f"{name}: the file is not UTF-8 (it reads as GBK/GB18030); convert it first, e.g. "
-        f"iconv -f GB18030 -t UTF-8 {name} > page.txt"
-    )
-
-
-def read_page(path: str | Path) -> str:
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            return decode_page(b"\0" * (MAX_BYTES + 1), p.name)  # raises: too large
-        data = p.read_bytes()
-    except OSError as e:
-        raise IngestError(f"{p}: cannot read: {e.strerror or e}") from None
-    return decode_page(data, p.name)
-
-
-def load_file(path: str | Path) -> list[Article]:
-    """The stories in one file: a page (.txt), an article page (.html) or an export (.jsonl)."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    text = read_page(p)
-    if suffix in HTML_SUFFIXES:
-        from store.extract import extract_html
-
-        a = extract_html(text)
-        if a is None:
-            raise IngestError(f"{p.name}: no article found in this HTML page")
-        a.source = p.name
-        return [a]
-    if suffix in JSONL_SUFFIXES:
-        return articles_from_jsonl(text, p.name)
-    return parse_page(text, p.name)
-
-
-def articles_from_jsonl(text: str, name: str = "export") -> list[Article]:
-    """Stories from ``newsbot export`` output, one JSON object a line."""
-    out: list[Article] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise IngestError(f"{name}, line {n}: not JSON ({e.msg})") from None
-        if not isinstance(data, dict) or not str(data.get("title") or "").strip():
-            raise IngestError(f"{name}, line {n}: a story needs at least a title")
-        data = {k: v for k, v in data.items() if k in Article.__dataclass_fields__}
-        data.pop("id", None)
-        for k in ("authors", "body", "captions", "categories"):
-            if not isinstance(data.get(k, []), list):
-                raise IngestError(f"{name}, line {n}: {k} must be a list")
-        out.append(Article(**data))
-    if not out:
-        raise IngestError(f"{name}: no stories in this export")
-    return out
 
 
 # --- the page --------------------------------------------------------------------------------

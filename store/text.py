@@ -28,7 +28,7 @@ def is_closed(text: str) -> bool:
     while t and t[-1] in TRAILING_CLOSERS:
         t = t[:-1]
     # 成果图—— : a lead-in that points at the next paragraph is finished too
-    return bool(t) and (t[-1] in TERMINAL or t.endswith("……") or t.endswith("——"))
+    return bool(t) and (t[-1] in TERMINAL or t.endswith(("……", "——")))
 
 
 def balanced(text: str) -> bool:
