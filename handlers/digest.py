@@ -204,15 +204,20 @@ def _plan_rows(
     recipients: list[Recipient] = []
     texts: dict[str, str] = {}
     if channel == "mass":
+        from handlers.digest_mass import sends_left_today
+
+        left = sends_left_today(store, config)
         for c in CATEGORIES:
             if not by_cat[c]:
                 continue
-            members = [s for s in subs if c in s.categories]
-            if members:
+            if not any(c in s.categories for s in subs):
+                recipients.append(Recipient(f"tag:{c}", [c], "skip", "no_subscribers"))
+            elif left is not None and left <= 0:
+                recipients.append(Recipient(f"tag:{c}", [c], "skip", "mass_quota"))
+            else:
+                left = None if left is None else left - 1
                 recipients.append(Recipient(f"tag:{c}", [c], "send"))
                 texts[f"tag:{c}"] = mass_text(by_cat, c)
-            else:
-                recipients.append(Recipient(f"tag:{c}", [c], "skip", "no_subscribers"))
         return recipients, texts
     for s in subs:
         cats = [c for c in s.categories if by_cat.get(c)]

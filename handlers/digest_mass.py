@@ -39,6 +39,13 @@ def _today_start_utc(config: Any) -> str:
     return local.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
+def sends_left_today(store: Store, config: Any) -> int | None:
+    """Mass sends the account may still make today; ``None``: no daily limit (service)."""
+    if config.wechat["account_type"] != "subscription":
+        return None
+    return max(0, 1 - pushlog.mass_sent_since(store, _today_start_utc(config)))
+
+
 class MassSender:
     def __init__(
         self,
@@ -50,11 +57,10 @@ class MassSender:
     ) -> None:
         self.api = api
         self.by_cat = by_cat
-        one_a_day = config.wechat["account_type"] == "subscription"
         # The day's sends go to the first rows (ordered by category), decided up front so that
         # concurrent sends cannot race for the quota.
-        left = 1 - pushlog.mass_sent_since(store, _today_start_utc(config)) if one_a_day else None
-        self.allowed = {r.openid for r in (rows if left is None else rows[: max(left, 0)])}
+        left = sends_left_today(store, config)
+        self.allowed = {r.openid for r in (rows if left is None else rows[:left])}
         self.tags: dict[str, int] = {}
         if rows:
             self._tag(store, [r.categories[0] for r in rows])
