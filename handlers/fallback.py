@@ -1,8 +1,9 @@
 """What the account cannot read: pictures, stickers, places, links, videos, files, and voice that
 WeChat could not turn into text. Each gets a short, friendly pointer to what does work.
 
-Voice with ``Recognition`` never lands here: its text is routed like typed text (the router lets
-voice match text routes), so it reaches the search like any keyword.
+Voice with ``Recognition`` is routed like typed text (the router lets voice match text routes);
+this module only drops the full stop that speech recognition adds, so that a spoken "下一页。"
+still pages on. (``shortvideo`` stays unanswered, as the webhook's tests expect.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from handlers.base import Context, Message, Reply, Routes
 
 routes = Routes()
 
-NOT_UNDERSTOOD = "收到啦！不过我只看得懂文字。发送关键词（如：养老、网格员）就能搜索新闻，发送“帮助”查看全部用法。"
+NOT_UNDERSTOOD = (
+    "收到啦！不过我只看得懂文字。发送关键词（如：养老、网格员）就能搜索新闻，"
+    "发送“帮助”查看全部用法。"
+)
 
 _ANSWERS = {
     "image": "图片我暂时看不懂。",

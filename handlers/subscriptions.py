@@ -74,7 +74,10 @@ def unsubscribe(msg: Message, ctx: Context) -> str:
     arg = ctx.match.group(1) if ctx.match else ""
     cats = parse_categories(arg)
     if cats is None:
-        return f"没有“{arg.strip()[:20]}”这个栏目。可选：退订 党建、退订 社区，或只发“退订”全部取消。"
+        return (
+            f"没有“{arg.strip()[:20]}”这个栏目。"
+            "可选：退订 党建、退订 社区，或只发“退订”全部取消。"
+        )
     cur = subscribers.get(ctx.store, ctx.user)
     if cur is None or not cur.categories:
         return "您目前没有订阅。发送“订阅”即可订阅每日新闻摘要。"
