@@ -26,6 +26,7 @@ _ANSWERS = {
     "image": "图片我暂时看不懂。",
     "voice": "这段语音没能识别成文字，请再说一次，或者直接打字。",
     "video": "视频我暂时看不懂。",
+    "shortvideo": "小视频我暂时看不懂。",
     "location": "收到您的位置，谢谢！不过我还不能按位置找新闻。",
     "link": "链接我暂时打不开。",
     "file": "文件我暂时打不开。",
@@ -42,7 +43,7 @@ def is_emoticon(text: str) -> bool:
     return not any(unicodedata.category(ch)[0] in "LN" for ch in rest)
 
 
-@routes(type=("image", "video", "location", "link", "file"), priority=20)
+@routes(type=("image", "video", "shortvideo", "location", "link", "file"), priority=20)
 def not_understood(msg: Message, ctx: Context) -> str:
     return _ANSWERS.get(msg.type, "") + _TAIL
 

@@ -349,6 +349,7 @@ def test_every_user_message_and_click_opens_the_window(bot: Bot, services: Servi
      dict(msgtype="location", extra={"Location_X": "34.7", "Location_Y": "113.6"}),
      dict(msgtype="link", extra={"Url": "https://x.example.org", "Title": "x"}),
      dict(msgtype="video", extra={"MediaId": "m"}),
+     dict(msgtype="shortvideo", extra={"MediaId": "m"}),
      dict(msgtype="voice", extra={"MediaId": "m", "Format": "amr"}),
      dict(text="[微笑]"), dict(text="/::)/::P"), dict(text="👍👍"), dict(text="。。。")],
 )

@@ -234,7 +234,7 @@ def test_external_entity_refused(bot: Bot, tmp_path: Path) -> None:
 # -- dispatch ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kw", [dict(event="TEMPLATESENDJOBFINISH"), dict(event="VIEW", key="http://x"),
-           dict(msgtype="shortvideo"), dict(event="MASSSENDJOBFINISH")],
+           dict(event="LOCATION"), dict(event="MASSSENDJOBFINISH")],
 )
 def test_unhandled_types_get_success(bot: Bot, kw: dict) -> None:  # type: ignore[type-arg]
     assert bot.send(user="o_unknown", **kw).kind == "success"
