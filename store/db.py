@@ -123,7 +123,17 @@ def _search_index(db: sqlite_utils.Database) -> None:
         db["search_docs"].insert(build_from_row(row).row(), pk="article_id")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _digest_push_log, _search_index]
+def _search_top_lists(db: sqlite_utils.Database) -> None:
+    """Search: document counts per word (fts5vocab) and the common words' top lists."""
+    from store.search_lists import create_tables
+
+    db.execute("CREATE VIRTUAL TABLE search_docs_vocab USING fts5vocab(search_docs_fts, 'row')")
+    create_tables(db)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _digest_push_log, _search_index, _search_top_lists,
+]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -87,24 +87,6 @@ class Query:
                         seen.append(t)
         return seen
 
-    def match_all(self) -> str:
-        return " AND ".join(_slot_expr(s) for s in self.slots)
-
-    def match_any(self) -> str:
-        return " OR ".join(_alt_expr(a) for s in self.slots for a in s)
-
-
-def _alt_expr(alt: tuple[str, ...]) -> str:
-    if len(alt) == 1:
-        return fts_string(alt[0])
-    return "(" + " AND ".join(fts_string(t) for t in alt) + ")"
-
-
-def _slot_expr(slot: list[tuple[str, ...]]) -> str:
-    if len(slot) == 1:
-        return _alt_expr(slot[0])
-    return "(" + " OR ".join(_alt_expr(a) for a in slot) + ")"
-
 
 def parse(text: str) -> Query:
     """The user's text as a :class:`Query`; never raises, may have no slots."""

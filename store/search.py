@@ -24,13 +24,12 @@ from typing import Callable
 from store import pinyin
 from store.db import Store
 from store.query import Query, joined_pinyin, parse, widened
-from store import search_index
+from store import search_index, search_lists
 from store.search_index import build_from_row
+from store.search_rank import Expr, count, expr_all, expr_any, match_string, rank
 
 log = logging.getLogger(__name__)
 
-# bm25 column weights, in FTS_COLUMNS order: title, body, names (people, places, pinyin).
-WEIGHTS = (10.0, 1.0, 4.0)
 WIDEN_BELOW = 3  # fewer hits than this for every word: add the synonyms
 MAX_LIMIT = 50
 SNIPPET_CHARS = 80
@@ -62,22 +61,19 @@ def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchR
     if not q.slots:
         return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=[])
 
+    # what to search: the words; their pinyin run together; their synonyms when too few
     best: tuple[Query, int] | None = None
     for cand in _all_plans(q):
-        total = _count(store, cand.match_all())
-        if total and (best is None or total > best[1]):
-            best = (cand, total)
+        n = _count(store, expr_all(cand.slots), WIDEN_BELOW)
+        if n and (best is None or n > best[1]):
+            best = (cand, n)
         if best and best[1] >= WIDEN_BELOW:
             break
     if best:
-        cand, total = best
-        return _page(store, q.text, cand, cand.match_all(), total, "all", limit, offset)
-
+        return _page(store, q.text, best[0], expr_all(best[0].slots), "all", limit, offset)
     wide = widened(q) or q
-    expr = wide.match_any()
-    total = _count(store, expr)
-    if total:
-        return _page(store, q.text, wide, expr, total, "any", limit, offset)
+    if _count(store, expr_any(wide.slots), 1):
+        return _page(store, q.text, wide, expr_any(wide.slots), "any", limit, offset)
     return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=q.terms)
 
 
@@ -92,27 +88,19 @@ def _all_plans(q: Query) -> list[Query]:
     return plans
 
 
-def _count(store: Store, expr: str) -> int:
+def _count(store: Store, e: Expr, cap: int) -> int:
     try:
-        row = store.db.execute(
-            "SELECT count(*) FROM search_docs_fts WHERE search_docs_fts MATCH ?", (expr,)
-        ).fetchone()
-    except sqlite3.OperationalError as e:  # a bug in query building, not the user's fault
-        log.error("search expression %r failed: %s", expr, e)
+        return count(store.db, e, cap)
+    except sqlite3.OperationalError as err:  # a bug in query building, not the user's fault
+        log.error("search expression %r failed: %s", match_string(e), err)
         return 0
-    return int(row[0])
 
 
-def _page(store: Store, text: str, q: Query, expr: str, total: int, mode: str, limit: int,
+def _page(store: Store, text: str, q: Query, e: Expr, mode: str, limit: int,
           offset: int) -> SearchResults:
-    w = ", ".join(str(x) for x in WEIGHTS)
-    rows = store.db.execute(
-        f"SELECT rowid, bm25(search_docs_fts, {w}) AS r FROM search_docs_fts"
-        " WHERE search_docs_fts MATCH ? ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
-        (expr, limit, offset),
-    ).fetchall()
-    hits = _hits(store, q, [(int(r[0]), -float(r[1])) for r in rows])
-    return SearchResults(query=text, hits=hits, total=total, mode=mode, terms=q.terms)
+    ranked = rank(store, e, limit, offset)
+    hits = _hits(store, q, ranked.scored)
+    return SearchResults(query=text, hits=hits, total=ranked.total, mode=mode, terms=q.terms)
 
 
 def _hits(store: Store, q: Query, scored: list[tuple[int, float]]) -> list[Hit]:
@@ -203,11 +191,14 @@ def index_article(store: Store, article_id: int) -> None:
         return
     cols = [d[0] for d in store.db.execute("SELECT * FROM articles LIMIT 0").description]
     doc = build_from_row(dict(zip(cols, row)))
+    search_lists.forget(store.db, article_id)
     store.db["search_docs"].upsert(doc.row(), pk="article_id")
+    search_lists.admit(store.db, article_id, (doc.title, doc.body, doc.names), doc.length)
 
 
 def remove_article(store: Store, article_id: int) -> None:
-    """Drop one article from the index (the FTS rows follow by trigger)."""
+    """Drop one article from the index (the FTS rows follow by trigger) and the top lists."""
+    search_lists.forget(store.db, article_id)
     store.db.execute("DELETE FROM search_docs WHERE article_id = ?", (article_id,))
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import sqlite_utils
 
-from store import pinyin
+from store import pinyin, search_lists
 from store.query import WORD, normalise, words
 from store.search_cut import precise
 from store.segment import tokenizer
@@ -193,6 +193,7 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
     try:
         with store.transaction(), _triggers_off(db):
             db.execute("DELETE FROM search_docs")
+            search_lists.clear(db)
             batches: Iterable[list[dict[str, Any]]]
             if pool is not None:
                 batches = pool.imap(_build_batch, _rows(store))

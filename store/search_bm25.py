@@ -1,0 +1,85 @@
+"""FTS5's bm25, computed outside FTS5: the same statistics, formula and column weights.
+
+``bm25()`` in FTS5 scores a story as the sum over the query's phrases of
+``idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len / avgdl))`` with ``f`` the column-weighted
+count of the phrase in the story, ``len`` its tokens in all columns, ``avgdl`` the average, and
+``idf = log((N - n + 0.5) / (n + 0.5))`` (a tiny positive number when not positive). FTS5
+returns it negated; here higher is better. The top lists and the threshold algorithm in
+store/search_rank.py use these functions; tests check they agree with FTS5 to the last digits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import sqlite_utils
+
+K1, B = 1.2, 0.75
+WEIGHTS = (10.0, 1.0, 4.0)  # title, body, names (people, places, pinyin), as in FTS_COLUMNS
+FTS = "search_docs_fts"
+
+
+def weights_sql() -> str:
+    return ", ".join(str(w) for w in WEIGHTS)
+
+
+def fts_string(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _varints(blob: bytes) -> list[int]:
+    """SQLite varints (as FTS5 writes its averages record)."""
+    out, i = [], 0
+    while i < len(blob):
+        v = 0
+        for n in range(9):
+            b = blob[i]
+            i += 1
+            if n == 8:
+                v = (v << 8) | b
+                break
+            v = (v << 7) | (b & 0x7F)
+            if not b & 0x80:
+                break
+        out.append(v)
+    return out
+
+
+def stats(db: sqlite_utils.Database) -> tuple[int, float]:
+    """(stories in the index, average tokens per story) from FTS5's averages record."""
+    row = db.execute(f"SELECT block FROM {FTS}_data WHERE id = 1").fetchone()
+    if not row or not row[0]:
+        return 0, 0.0
+    v = _varints(bytes(row[0]))
+    nrow = v[0]
+    return nrow, (sum(v[1:]) / nrow if nrow else 0.0)
+
+
+def df(db: sqlite_utils.Database, tokens: list[str]) -> dict[str, int]:
+    out = {t: 0 for t in tokens}
+    for t in set(tokens):
+        r = db.execute("SELECT doc FROM search_docs_vocab WHERE term = ?", (t,)).fetchone()
+        out[t] = int(r[0]) if r else 0
+    return out
+
+
+def idf(nrow: int, n: int) -> float:
+    v = math.log((nrow - n + 0.5) / (n + 0.5)) if nrow else 0.0
+    return v if v > 0 else 1e-6
+
+
+def impact(f: float, dl: int, avgdl: float) -> float:
+    return f * (K1 + 1) / (f + K1 * (1 - B + B * dl / avgdl)) if f > 0 else 0.0
+
+
+@lru_cache(maxsize=4096)
+def _token_re(t: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![^ ])" + re.escape(t) + r"(?![^ ])")
+
+
+def weighted_tf(cols: tuple[str, str, str], t: str) -> float:
+    """How often token ``t`` occurs in a story's (title, body, names), column-weighted."""
+    p = _token_re(t)
+    return sum(w * len(p.findall(c or "")) for w, c in zip(WEIGHTS, cols))

@@ -1,0 +1,167 @@
+"""Top lists: for each common word, the stories where it weighs most.
+
+A list holds a word's ``LIST_SIZE`` stories of highest bm25 impact (its weighted count ``f``
+and the story's length are kept, so impacts follow the average length exactly) and a *floor*:
+no story outside the list has a higher impact. Lists are built from FTS5 the first time a query
+needs them and kept true on every change: a new or edited story joins the lists of the common
+words it contains when it beats the floor (a full list then drops its weakest and raises the
+floor); a deleted story just leaves (what remains is still the best of the rest). A list that
+shrank to half, or whose average length drifted, is built again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from store.search_bm25 import FTS, K1, WEIGHTS, B, fts_string, idf, impact, weights_sql
+
+LIST_SIZE = 1000  # stories kept per common word
+DRIFT = 0.02  # a list is rebuilt when the average story length moved more than this
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    db["search_top"].create(
+        {"term": str, "article_id": int, "f": float, "dl": int, "impact": float},
+        pk=("term", "article_id"),
+    )
+    db["search_top"].create_index(["term", "impact"])
+    db["search_top"].create_index(["article_id"])
+    db["search_hot"].create(
+        {"term": str, "gen": int, "avgdl": float, "floor": float, "size": int}, pk="term"
+    )
+
+
+def clear(db: sqlite_utils.Database) -> None:
+    db.execute("DELETE FROM search_top")
+    db.execute("DELETE FROM search_hot")
+
+
+@dataclass
+class TopList:
+    entries: dict[int, float]  # article id -> impact at the current average length
+    bound: float  # no story outside the list has a higher impact
+    complete: bool  # every story with the word is in the list
+
+
+# (store file, word) -> (generation, average length, list): lists change only when stories do
+_CACHE: dict[tuple[str, str], tuple[int, float, TopList]] = {}
+
+
+def top_list(store: Any, term: str, n_df: int, nrow: int, avgdl: float) -> TopList:
+    """The word's top list, built (and stored) from FTS5 when missing or stale."""
+    db = store.db
+    row = db.execute(
+        "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
+    ).fetchone()
+    if row is None or abs(row[1] / avgdl - 1) > DRIFT:
+        _build(store, term, n_df, nrow, avgdl)
+        row = db.execute(
+            "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
+        ).fetchone()
+    gen, list_avgdl, floor = row
+    key = (str(store.path), term)
+    hit = _CACHE.get(key)
+    if hit and hit[0] == gen and hit[1] == avgdl:
+        return hit[2]
+    rows = db.execute("SELECT article_id, f, dl FROM search_top WHERE term = ?", (term,))
+    entries = {int(a): impact(f, dl, avgdl) for a, f, dl in rows}
+    # impacts grow at most in proportion to the average length (see the module's tests)
+    tl = TopList(entries, floor * max(1.0, avgdl / list_avgdl), floor == 0)
+    if len(_CACHE) > 2048:
+        _CACHE.clear()
+    _CACHE[key] = (gen, avgdl, tl)
+    return tl
+
+
+def _build(store: Any, term: str, n_df: int, nrow: int, avgdl: float) -> None:
+    db = store.db
+    i = idf(nrow, n_df)
+    rows = db.execute(
+        f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
+        (fts_string(term),),
+    ).fetchall()
+    ranked = sorted(((-r[1] / i, int(r[0])) for r in rows), reverse=True)
+    top = ranked[:LIST_SIZE]
+    floor = ranked[LIST_SIZE][0] if len(ranked) > LIST_SIZE else 0.0
+    lengths: dict[int, int] = {}
+    ids = [a for _, a in top]
+    for k in range(0, len(ids), 500):
+        chunk = ids[k:k + 500]
+        q = f"SELECT article_id, length FROM search_docs WHERE article_id IN ({','.join('?' * len(chunk))})"
+        lengths.update({int(a): int(n) for a, n in db.execute(q, chunk)})
+    out = []
+    for imp, a in top:
+        dl = lengths.get(a, 0)
+        c = K1 * (1 - B + B * dl / avgdl)
+        f = imp * c / ((K1 + 1) - imp)  # bm25's impact solved for the weighted count
+        out.append({"term": term, "article_id": a, "f": f, "dl": dl, "impact": imp})
+    with store.transaction():
+        db.execute("DELETE FROM search_top WHERE term = ?", (term,))
+        db["search_top"].insert_all(out)
+        db.execute(
+            "INSERT OR REPLACE INTO search_hot (term, gen, avgdl, floor, size) VALUES (?, ?, ?, ?, ?)",
+            (term, time.time_ns() & 0x3FFFFFFFFFFFFFFF, avgdl, floor, len(out)),
+        )
+
+
+def forget(db: sqlite_utils.Database, article_id: int) -> None:
+    """A story leaves the lists (it was deleted, or is about to be re-added). The rest of each
+    list is still its word's best stories, so only the bookkeeping changes; a list that shrank
+    to half is dropped and built again when next needed."""
+    db.execute(
+        "UPDATE search_hot SET size = size - 1, gen = gen + 1"
+        " WHERE term IN (SELECT term FROM search_top WHERE article_id = ?)",
+        (article_id,),
+    )
+    db.execute("DELETE FROM search_top WHERE article_id = ?", (article_id,))
+    for (term,) in db.execute(
+        "SELECT term FROM search_hot WHERE floor > 0 AND size < ?", (LIST_SIZE // 2,)
+    ).fetchall():
+        db.execute("DELETE FROM search_top WHERE term = ?", (term,))
+        db.execute("DELETE FROM search_hot WHERE term = ?", (term,))
+
+
+def admit(db: sqlite_utils.Database, article_id: int, cols: tuple[str, str, str], dl: int) -> None:
+    """A story (just indexed) joins the lists of the common words it contains where its impact
+    beats the list's floor; a full list drops its weakest and raises its floor."""
+    counts: dict[str, float] = {}
+    for w, text in zip(WEIGHTS, cols):
+        for t in (text or "").split():
+            counts[t] = counts.get(t, 0.0) + w
+    terms = list(counts)
+    hot = []
+    for k in range(0, len(terms), 500):
+        chunk = terms[k:k + 500]
+        hot += db.execute(
+            "SELECT term, avgdl, floor, size FROM search_hot"
+            f" WHERE term IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+    for term, avgdl, floor, size in hot:
+        f = counts[term]
+        imp = impact(f, dl, avgdl)
+        if imp <= floor:
+            continue
+        db.execute(
+            "INSERT OR REPLACE INTO search_top (term, article_id, f, dl, impact) VALUES (?, ?, ?, ?, ?)",
+            (term, article_id, f, dl, imp),
+        )
+        size += 1
+        if size > LIST_SIZE:
+            weakest = db.execute(
+                "SELECT article_id, impact FROM search_top WHERE term = ? ORDER BY impact LIMIT 1",
+                (term,),
+            ).fetchone()
+            db.execute(
+                "DELETE FROM search_top WHERE term = ? AND article_id = ?", (term, weakest[0])
+            )
+            floor = max(floor, weakest[1])
+            size -= 1
+        db.execute(
+            "UPDATE search_hot SET size = ?, floor = ?, gen = gen + 1 WHERE term = ?",
+            (size, floor, term),
+        )
