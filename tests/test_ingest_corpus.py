@@ -125,3 +125,18 @@ def test_categories_follow_the_story():
     assert cats["杨桥办事处 聆听党课表态度"] == ["党建"]
     assert "党建" in cats["“党员要亮身份,带动大伙儿一起干!”"]
     assert set(cats["时刻怀揣“三心” 做合格社区干部"]) == {"党建", "社区"}
+
+
+def test_summaries_are_the_storys_own_prose():
+    from store.summary import summarise
+
+    for prefix in EXPECTED:
+        for a in stories(prefix):
+            short, long_ = summarise(a.title, a.body)
+            assert 40 <= len(short) <= 120 and len(short) <= len(long_) <= 260, a.title
+            heads = [p for p in a.body if not is_closed(p)]
+            for s in (short, long_):
+                assert "记者 " not in s and "文/图" not in s and " 摄" not in s, a.title
+                assert not any(h in s for h in heads), a.title
+                assert not any(c.split(" ")[0] in s for c in a.captions), a.title
+            assert short.rstrip("…")[:20] in " ".join(a.body)
