@@ -57,29 +57,9 @@ class AdminDirectory:
         return openid in self.configured or openid in self.stored()
 
 
-def _warm_up(services: Any) -> None:
-    """Load, in the background, what the first #链接 or #添加 would otherwise load inside its
-    5-second reply: the HTML extractor and the text models behind a story's summary and
-    categories (several seconds on a cold start)."""
-
-    def load() -> None:
-        try:
-            from store.articles import Article, enrich
-            from store.extract import extract_html
-
-            extract_html("<html><body><article><h1>预热</h1><p>社区党支部开展活动。</p>"
-                         "</article></body></html>")
-            enrich(Article(title="预热", body=["社区党支部组织党员志愿者走访居民。"]))
-        except Exception:
-            log.exception("warming up the story models failed")
-
-    threading.Thread(target=load, name="admin-warm-up", daemon=True).start()
-
-
 def setup(services: Any) -> None:
     if services.store is not None:
         services.extra["is_admin"] = AdminDirectory(services.config, services.store)
-    services.extra.setdefault("on_start", []).append(_warm_up)
     router = services.router
     # While an admin has no draft open, their plain text is a search like anyone's.
     services.extra["admin_fallback"] = lambda msg, ctx: (
