@@ -151,8 +151,8 @@ def test_the_service_runs_its_scheduler_while_it_serves(tmp_path: Path) -> None:
     services = build_services(config)
     with TestClient(create_app(services)):
         sched = services.extra["digest_scheduler"]
-        _until(lambda: sched.leader)
-        assert sched.scheduler.get_job("digest") is not None
+        _until(lambda: sched.scheduler.get_job("digest") is not None)  # it leads: digest planned
+        assert sched.leader
         assert SQLiteState(tmp_path / "state.db").acquire("digest-scheduler", "another", 5) is False
     assert not sched.scheduler.running
     # stopped with the service: the lock was released for the next one
