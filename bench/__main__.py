@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 from bench import fixtures, load, report, runs
 from bench.procs import Server, free_port
 
-PARTS = ("werobot", "safe", "cold", "memory", "sub")
+PARTS = ("ceiling", "help", "werobot", "safe", "cold", "memory", "sub")
 
 
 def _row(r: dict[str, Any], what: str) -> dict[str, Any]:
@@ -40,10 +41,11 @@ def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[d
     rows: dict[str, Any] = {}
     probes: dict[str, Any] = {}
 
-    with _server("ceiling", fixtures.ceiling_argv, workdir, cwd=fixtures.ROOT) as s:
-        s.wait_ready("/")
-        rows["ceiling"] = _row(runs.webhook(s, mode="plain", expect="success", **kw),
-                               "A: bare ASGI 'success', same uvicorn")
+    if "ceiling" not in args.skip:
+        with _server("ceiling", fixtures.ceiling_argv, workdir, cwd=fixtures.ROOT) as s:
+            s.wait_ready("/")
+            rows["ceiling"] = _row(runs.webhook(s, mode="plain", expect="success", **kw),
+                                   "A: bare ASGI 'success', same uvicorn")
 
     cfg = fixtures.write_config(workdir, "plain", seed)
     with _server("newsbot", lambda p: fixtures.newsbot_argv(cfg, p), workdir) as s:
@@ -51,6 +53,11 @@ def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[d
         probes["plain"] = runs.probe(s, load.KEYWORDS)
         rows["newsbot"] = _row(runs.webhook(s, mode="plain", expect="<xml>", **kw),
                                "newsbot serve, plain, a search each")
+        if "help" not in args.skip:
+            rows["newsbot-help"] = _row(
+                runs.webhook(s, mode="plain", expect="<xml>", words=["帮助"], **kw),
+                "the same server answering 帮助 (fixed text)",
+            )
 
     if "safe" not in args.skip:
         count = int(rows["newsbot"]["rps"] * (args.duration + 1) * 1.5) + 2000
@@ -81,15 +88,25 @@ def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[d
     return rows, probes
 
 
-def sub_bench(path: Path, timeout: float) -> dict[str, Any]:
+def sub_bench(path: Path, extra: list[str], timeout: float) -> dict[str, Any]:
+    """Run a sibling bench with ``--json``; its figures, or its output when it fails."""
     t0 = time.perf_counter()
     try:
-        p = subprocess.run([sys.executable, str(path)], cwd=fixtures.ROOT, capture_output=True,
-                           text=True, timeout=timeout)
-        out, code = p.stdout + (p.stderr[-2000:] if p.returncode else ""), p.returncode
-    except subprocess.TimeoutExpired as e:
-        out, code = f"{(e.stdout or b'')!s:.4000}\n(stopped after {timeout:.0f} s)", -1
-    return {"exit": code, "seconds": time.perf_counter() - t0, "output": out[-6000:]}
+        p = subprocess.run([sys.executable, str(path), "--json", *extra], cwd=fixtures.ROOT,
+                           capture_output=True, text=True, timeout=timeout)
+        out, code = p.stdout, p.returncode
+        if code:
+            out += p.stderr[-2000:]
+    except subprocess.TimeoutExpired:
+        out, code = f"(stopped after {timeout:.0f} s)", -1
+    res: dict[str, Any] = {"exit": code, "seconds": round(time.perf_counter() - t0, 1)}
+    try:
+        res["figures"] = json.loads(out) if code == 0 else None
+    except ValueError:
+        res["figures"] = None
+    if res["figures"] is None:
+        res["output"] = out[-4000:]
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,19 +149,23 @@ def main(argv: list[str] | None = None) -> int:
         results["ratios"] = ratios
         if "cold" not in args.skip:
             results["cold_start"] = runs.cold_start(workdir, seed)
-        if "memory" not in args.skip:
-            big = fixtures.big_store(workdir)
-            if big is None:
-                results["memory"] = {"skipped": "no 100,000-story generator in bench/search_bench.py"}
-            else:
-                results["stores"]["big"] = big["info"]
-                results["memory"] = runs.memory(workdir, big["path"], load.KEYWORDS)
+        big_path = workdir / "big.db"
         if "sub" not in args.skip:
+            # the search bench leaves its 100,000-story store for the memory run
             subs = {}
-            for name in ("search_bench.py", "digest_bench.py"):
+            for name, extra in (("search_bench.py", ["--db", str(big_path)]),
+                                ("digest_bench.py", [])):
                 if (p := fixtures.sibling_bench(name)) is not None:
-                    subs[name] = sub_bench(p, timeout=900)
+                    subs[name] = sub_bench(p, extra, timeout=1200)
             results["sub_benches"] = subs
+        if "memory" not in args.skip:
+            big = fixtures.big_store(big_path)
+            if big is None:
+                results["memory"] = {"skipped": "bench/search_bench.py is missing"}
+            else:
+                queries = big.pop("queries") + load.KEYWORDS
+                results["stores"]["big"] = {k: v for k, v in big.items() if k != "path"}
+                results["memory"] = runs.memory(workdir, big["path"], queries)
     finally:
         results["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         results["workdir"] = str(workdir) if args.keep else None

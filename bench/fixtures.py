@@ -120,6 +120,24 @@ def has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def big_store(workdir: Path) -> dict | None:
-    """The 100,000-story synthetic store, made by bench/search_bench.py's generator."""
-    return None
+def big_store(path: Path, n: int = 100_000) -> dict | None:
+    """The synthetic store of bench/search_bench.py (its generator, indexed by the search
+    module) at ``path``, made unless search_bench.py already left it there; with the queries
+    that bench runs. None when there is no search_bench.py."""
+    if sibling_bench("search_bench.py") is None:
+        return None
+    from bench import search_bench
+    from store import articles, search
+    from store.db import open_store
+
+    if not path.exists():
+        store = search_bench.build_store(path, n)
+        search.rebuild(store)
+        store.close()
+    store = open_store(path)
+    try:
+        return {"path": path, "stories": articles.count(store),
+                "queries": search_bench.queries_for(store),
+                "db_mb": round(path.stat().st_size / 1e6, 1)}
+    finally:
+        store.close()

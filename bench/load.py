@@ -53,16 +53,17 @@ class Material:
     base: int = 0  # first MsgId
 
 
-def keyword_file(workdir: Path) -> Path:
-    p = workdir / "keywords.txt"
-    p.write_text("\n".join(KEYWORDS) + "\n", encoding="utf-8")
+def keyword_file(workdir: Path, words: list[str]) -> Path:
+    p = workdir / f"words-{len(words)}-{words[0]}.txt"
+    p.write_text("\n".join(words) + "\n", encoding="utf-8")
     return p
 
 
-def plain_material(workdir: Path, account: Account, expect: str, base: int) -> Material:
+def plain_material(workdir: Path, account: Account, expect: str, base: int,
+                   words: list[str] = KEYWORDS) -> Material:
     ts, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
     query = urlencode({"signature": sign(account.token, ts, nonce), "timestamp": ts, "nonce": nonce})
-    return Material("plain", f"/wechat?{query}", keyword_file(workdir), expect, base)
+    return Material("plain", f"/wechat?{query}", keyword_file(workdir, words), expect, base)
 
 
 def safe_material(workdir: Path, account: Account, count: int, base: int, name: str) -> Material:
@@ -128,6 +129,7 @@ def run(server: Server, material: Material, *, duration: float, connections: int
         tool=tool,
         rps=r["good"] / secs if secs else 0.0,
         server_cpu=srv_cpu / wall,
+        server_cpu_us_per_request=srv_cpu / r["requests"] * 1e6 if r["requests"] else None,
         generator_cpu=gen_cpu / wall,
     )
     return r

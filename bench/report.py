@@ -80,8 +80,14 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
         if key in results:
             console.print(f"[bold]{key}[/]: {json.dumps(results[key], ensure_ascii=False)}")
     for name, sub in results.get("sub_benches", {}).items():
-        console.print(f"\n[bold]{name}[/] (exit {sub['exit']}, {sub['seconds']:.0f} s)")
-        console.print(sub["output"].rstrip() or "(no output)", markup=False, highlight=False)
+        console.print(f"[bold]{name}[/] (exit {sub['exit']}, {sub['seconds']:.0f} s): ", end="")
+        figures = sub.get("figures")
+        if isinstance(figures, dict):
+            flat = {k: v for k, v in figures.items() if not isinstance(v, (dict, list))}
+            console.print(json.dumps(flat, ensure_ascii=False), markup=False, highlight=False)
+        else:
+            console.print(sub.get("output", "").rstrip() or "(no output)", markup=False,
+                          highlight=False)
 
 
 def save(results: dict[str, Any]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections import Counter
@@ -14,7 +15,13 @@ from bench.fixtures import ACCOUNT, newsbot_argv, write_config
 from bench.procs import Server, free_port, memory_kb
 from bot.callback import message_xml, post, read_reply, sign_request
 
-WARM_BASE, RUN_BASE = 100_000_000, 300_000_000
+# MsgIds: every load run (warm-ups included) starts at its own multiple of 10^8, so no two
+# runs against one server share a message and the dedup never answers from its records.
+_runs = itertools.count(1)
+
+
+def next_base() -> int:
+    return next(_runs) * 100_000_000
 
 
 def probe(server: Server, words: list[str], encrypt: bool = False) -> dict[str, int]:
@@ -30,17 +37,18 @@ def probe(server: Server, words: list[str], encrypt: bool = False) -> dict[str, 
 
 
 def webhook(server: Server, *, mode: str, expect: str, workdir: Path, duration: float,
-            warmup: float, connections: int, safe_count: int = 0) -> dict:
+            warmup: float, connections: int, safe_count: int = 0,
+            words: list[str] = load.KEYWORDS) -> dict:
     """Warm up, then one measured run. ``mode``: "plain" or "safe"."""
     def material(base: int, tag: str, count: int) -> load.Material:
         if mode == "safe":
             return load.safe_material(workdir, ACCOUNT, count, base, f"{server.name}-{tag}")
-        return load.plain_material(workdir, ACCOUNT, expect, base)
+        return load.plain_material(workdir, ACCOUNT, expect, base, words)
 
     if warmup:
-        load.run(server, material(WARM_BASE, "warm", safe_count // 4 or 1),
+        load.run(server, material(next_base(), "warm", safe_count // 4 or 1),
                  duration=warmup, connections=connections, workdir=workdir)
-    m = material(RUN_BASE, "run", safe_count)
+    m = material(next_base(), "run", safe_count)
     return load.run(server, m, duration=duration, connections=connections, workdir=workdir)
 
 
@@ -72,8 +80,11 @@ def cold_start(workdir: Path, store: Path, tries: int = 3) -> dict:
     return {"seconds": statistics.median(times), "all": times, "reply_kinds": kinds}
 
 
-def memory(workdir: Path, store: Path, words: list[str], rounds: int = 3) -> dict:
-    """Peak RSS of a worker serving ``store`` after the query set (``rounds`` times over)."""
+def memory(workdir: Path, store: Path, words: list[str], *, rounds: int = 2,
+           load_seconds: float = 5.0, connections: int = 32) -> dict:
+    """Peak RSS of a worker serving ``store``: the query set ``rounds`` times one by one, then
+    the same queries from ``connections`` connections at once, so every handler thread has
+    opened its connections and caches."""
     cfg = write_config(workdir, "memory", store)
     port = free_port()
     srv = Server("memory", newsbot_argv(cfg, port), port, log=workdir / "memory.log")
@@ -83,11 +94,16 @@ def memory(workdir: Path, store: Path, words: list[str], rounds: int = 3) -> dic
         kinds: Counter[str] = Counter()
         for _ in range(rounds):
             kinds.update(probe(srv, words))
+        sequential = memory_kb(srv.worker_pid())
+        burst = load.run(srv, load.plain_material(workdir, ACCOUNT, "<xml>", next_base(), words),
+                         duration=load_seconds, connections=connections, workdir=workdir)
         after = memory_kb(srv.worker_pid())
     return {
-        "rss_idle_mb": before["VmRSS"] / 1024,
-        "rss_mb": after["VmRSS"] / 1024,
-        "peak_rss_mb": after["VmHWM"] / 1024,
-        "queries": sum(kinds.values()),
+        "rss_idle_mb": round(before["VmRSS"] / 1024, 1),
+        "rss_after_queries_mb": round(sequential["VmRSS"] / 1024, 1),
+        "rss_after_load_mb": round(after["VmRSS"] / 1024, 1),
+        "peak_rss_mb": round(after["VmHWM"] / 1024, 1),
+        "queries": sum(kinds.values()) + burst["requests"],
         "reply_kinds": dict(kinds),
+        "load_rps": round(burst["rps"], 1),
     }
