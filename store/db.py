@@ -131,8 +131,15 @@ def _search_top_lists(db: sqlite_utils.Database) -> None:
     create_tables(db)
 
 
+def _search_doc_freq(db: sqlite_utils.Database) -> None:
+    """Search: each common word's story count, kept with its top list (counting is slow)."""
+    db["search_hot"].add_column("df", int, not_null_default=0)
+    db.execute("DELETE FROM search_top")
+    db.execute("DELETE FROM search_hot")  # lists are built again, with their counts
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _digest_push_log, _search_index, _search_top_lists,
+    _v1, _digest_push_log, _search_index, _search_top_lists, _search_doc_freq,
 ]
 
 

@@ -31,9 +31,7 @@ _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 
 # Function words that match nearly every story and say nothing about what the user wants.
 STOPWORDS = frozenset(
-    "的 了 和 与 及 是 在 有 我 你 他 她 它 们 这 那 也 都 就 把 被 对 为 以 之 于 而 或 从 到 "
-    "吗 呢 吧 啊 呀 么 个 些 请 给 要 想 看 找 一下 什么 怎么 哪些 哪个 关于 有关 一些 "
-    "a an the of and or not to in on for".split()
+    ["的", "了", "和", "与", "及", "是", "在", "有", "我", "你", "他", "她", "它", "们", "这", "那", "也", "都", "就", "把", "被", "对", "为", "以", "之", "于", "而", "或", "从", "到", "吗", "呢", "吧", "啊", "呀", "么", "个", "些", "请", "给", "要", "想", "看", "找", "一下", "什么", "怎么", "哪些", "哪个", "关于", "有关", "一些", "a", "an", "the", "of", "and", "or", "not", "to", "in", "on", "for"]
 )
 
 
@@ -168,3 +166,12 @@ def widened(q: Query) -> Query | None:
                     changed = True
         slots.append(alts)
     return Query(text=q.text, slots=slots, labels=labels) if changed else None
+
+
+def for_any(q: Query) -> Query:
+    """The query for the any-word fallback: single characters (村, 推) alone match most stories
+    and say little, so they are left out when the query has longer words."""
+    slots = [[a for a in slot if any(len(t) > 1 for t in a)] for slot in q.slots]
+    slots = [s for s in slots if s]
+    return Query(text=q.text, slots=slots, labels=q.labels) if slots else q
+

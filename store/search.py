@@ -18,13 +18,12 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from store import pinyin
+from store import pinyin, search_index, search_lists
 from store.db import Store
-from store.query import Query, joined_pinyin, parse, widened
-from store import search_index, search_lists
+from store.query import Query, for_any, joined_pinyin, parse, widened
 from store.search_index import build_from_row
 from store.search_rank import Expr, count, expr_all, expr_any, match_string, rank
 
@@ -71,7 +70,7 @@ def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchR
             break
     if best:
         return _page(store, q.text, best[0], expr_all(best[0].slots), "all", limit, offset)
-    wide = widened(q) or q
+    wide = for_any(widened(q) or q)
     if _count(store, expr_any(wide.slots), 1):
         return _page(store, q.text, wide, expr_any(wide.slots), "any", limit, offset)
     return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=q.terms)

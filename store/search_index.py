@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -207,7 +208,8 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
             db.execute("INSERT INTO search_docs_fts(search_docs_fts) VALUES('rebuild')")
     finally:
         if pool is not None:
-            pool.terminate()
+            pool.terminate()  # the work is done (or failed): nothing to wait for
+            pool.join()
     return done
 
 
@@ -228,6 +230,6 @@ class _triggers_off:
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'search_docs'")]:
             self.db.execute(f"DROP TRIGGER [{name}]")
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for sql in self.saved:
             self.db.execute(sql)

@@ -12,14 +12,14 @@ shrank to half, or whose average length drifted, is built again.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
 
 from store.search_bm25 import FTS, K1, WEIGHTS, B, fts_string, idf, impact, weights_sql
 
-LIST_SIZE = 1000  # stories kept per common word
+LIST_SIZE = 3000  # stories kept per common word
 DRIFT = 0.02  # a list is rebuilt when the average story length moved more than this
 
 
@@ -45,20 +45,34 @@ class TopList:
     entries: dict[int, float]  # article id -> impact at the current average length
     bound: float  # no story outside the list has a higher impact
     complete: bool  # every story with the word is in the list
+    order: list[tuple[float, int]] = field(default_factory=list)  # (impact, id), best first
+
+    def __post_init__(self) -> None:
+        if not self.order:
+            self.order = sorted(((v, a) for a, v in self.entries.items()), reverse=True)
 
 
 # (store file, word) -> (generation, average length, list): lists change only when stories do
 _CACHE: dict[tuple[str, str], tuple[int, float, TopList]] = {}
 
 
-def top_list(store: Any, term: str, n_df: int, nrow: int, avgdl: float) -> TopList:
+def doc_freq(store: Any, term: str, nrow: int, avgdl: float) -> int:
+    """Stories holding ``term``, kept with its list (a list is built for it when missing)."""
+    row = store.db.execute("SELECT df FROM search_hot WHERE term = ?", (term,)).fetchone()
+    if row is None:
+        _build(store, term, nrow, avgdl)
+        row = store.db.execute("SELECT df FROM search_hot WHERE term = ?", (term,)).fetchone()
+    return int(row[0])
+
+
+def top_list(store: Any, term: str, nrow: int, avgdl: float) -> TopList:
     """The word's top list, built (and stored) from FTS5 when missing or stale."""
     db = store.db
     row = db.execute(
         "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
     ).fetchone()
     if row is None or abs(row[1] / avgdl - 1) > DRIFT:
-        _build(store, term, n_df, nrow, avgdl)
+        _build(store, term, nrow, avgdl)
         row = db.execute(
             "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
         ).fetchone()
@@ -77,13 +91,13 @@ def top_list(store: Any, term: str, n_df: int, nrow: int, avgdl: float) -> TopLi
     return tl
 
 
-def _build(store: Any, term: str, n_df: int, nrow: int, avgdl: float) -> None:
+def _build(store: Any, term: str, nrow: int, avgdl: float) -> None:
     db = store.db
-    i = idf(nrow, n_df)
     rows = db.execute(
         f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
         (fts_string(term),),
     ).fetchall()
+    i = idf(nrow, len(rows))  # every story with the word is here: its document count
     ranked = sorted(((-r[1] / i, int(r[0])) for r in rows), reverse=True)
     top = ranked[:LIST_SIZE]
     floor = ranked[LIST_SIZE][0] if len(ranked) > LIST_SIZE else 0.0
@@ -103,20 +117,50 @@ def _build(store: Any, term: str, n_df: int, nrow: int, avgdl: float) -> None:
         db.execute("DELETE FROM search_top WHERE term = ?", (term,))
         db["search_top"].insert_all(out)
         db.execute(
-            "INSERT OR REPLACE INTO search_hot (term, gen, avgdl, floor, size) VALUES (?, ?, ?, ?, ?)",
-            (term, time.time_ns() & 0x3FFFFFFFFFFFFFFF, avgdl, floor, len(out)),
+            "INSERT OR REPLACE INTO search_hot (term, gen, avgdl, floor, size, df)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (term, time.time_ns() & 0x3FFFFFFFFFFFFFFF, avgdl, floor, len(out), len(rows)),
         )
 
 
+def _counts(cols: tuple[str, str, str]) -> dict[str, float]:
+    """Column-weighted counts of every token of a story's index row."""
+    counts: dict[str, float] = {}
+    for w, text in zip(WEIGHTS, cols):
+        for t in (text or "").split():
+            counts[t] = counts.get(t, 0.0) + w
+    return counts
+
+
+def _hot_rows(db: sqlite_utils.Database, terms: list[str]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for k in range(0, len(terms), 500):
+        chunk = terms[k:k + 500]
+        out += db.execute(
+            "SELECT term, avgdl, floor, size FROM search_hot"
+            f" WHERE term IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+    return out
+
+
 def forget(db: sqlite_utils.Database, article_id: int) -> None:
-    """A story leaves the lists (it was deleted, or is about to be re-added). The rest of each
-    list is still its word's best stories, so only the bookkeeping changes; a list that shrank
-    to half is dropped and built again when next needed."""
-    db.execute(
-        "UPDATE search_hot SET size = size - 1, gen = gen + 1"
-        " WHERE term IN (SELECT term FROM search_top WHERE article_id = ?)",
-        (article_id,),
-    )
+    """A story leaves the lists (it was deleted, or is about to be re-added) and the counts of
+    the common words it held. The rest of each list is still its word's best stories; a list
+    that shrank to half is dropped and built again when next needed."""
+    row = db.execute(
+        "SELECT title, body, names FROM search_docs WHERE article_id = ?", (article_id,)
+    ).fetchone()
+    if row is None:
+        return
+    hot = [r[0] for r in _hot_rows(db, list(_counts(tuple(row))))]  # type: ignore[arg-type]
+    in_list = {r[0] for r in db.execute(
+        "SELECT term FROM search_top WHERE article_id = ?", (article_id,))}
+    for term in hot:
+        db.execute(
+            "UPDATE search_hot SET df = df - 1, size = size - ?, gen = gen + 1 WHERE term = ?",
+            (1 if term in in_list else 0, term),
+        )
     db.execute("DELETE FROM search_top WHERE article_id = ?", (article_id,))
     for (term,) in db.execute(
         "SELECT term FROM search_hot WHERE floor > 0 AND size < ?", (LIST_SIZE // 2,)
@@ -126,42 +170,31 @@ def forget(db: sqlite_utils.Database, article_id: int) -> None:
 
 
 def admit(db: sqlite_utils.Database, article_id: int, cols: tuple[str, str, str], dl: int) -> None:
-    """A story (just indexed) joins the lists of the common words it contains where its impact
-    beats the list's floor; a full list drops its weakest and raises its floor."""
-    counts: dict[str, float] = {}
-    for w, text in zip(WEIGHTS, cols):
-        for t in (text or "").split():
-            counts[t] = counts.get(t, 0.0) + w
-    terms = list(counts)
-    hot = []
-    for k in range(0, len(terms), 500):
-        chunk = terms[k:k + 500]
-        hot += db.execute(
-            "SELECT term, avgdl, floor, size FROM search_hot"
-            f" WHERE term IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ).fetchall()
-    for term, avgdl, floor, size in hot:
-        f = counts[term]
-        imp = impact(f, dl, avgdl)
-        if imp <= floor:
-            continue
-        db.execute(
-            "INSERT OR REPLACE INTO search_top (term, article_id, f, dl, impact) VALUES (?, ?, ?, ?, ?)",
-            (term, article_id, f, dl, imp),
-        )
-        size += 1
-        if size > LIST_SIZE:
-            weakest = db.execute(
-                "SELECT article_id, impact FROM search_top WHERE term = ? ORDER BY impact LIMIT 1",
-                (term,),
-            ).fetchone()
+    """A story (just indexed) counts for the common words it contains and joins their lists
+    where its impact beats the floor; a full list drops its weakest and raises its floor."""
+    counts = _counts(cols)
+    for term, avgdl, floor, size in _hot_rows(db, list(counts)):
+        imp = impact(counts[term], dl, avgdl)
+        if imp > floor:
             db.execute(
-                "DELETE FROM search_top WHERE term = ? AND article_id = ?", (term, weakest[0])
+                "INSERT OR REPLACE INTO search_top (term, article_id, f, dl, impact)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (term, article_id, counts[term], dl, imp),
             )
-            floor = max(floor, weakest[1])
-            size -= 1
+            size += 1
+            if size > LIST_SIZE:
+                weakest = db.execute(
+                    "SELECT article_id, impact FROM search_top WHERE term = ?"
+                    " ORDER BY impact LIMIT 1",
+                    (term,),
+                ).fetchone()
+                db.execute(
+                    "DELETE FROM search_top WHERE term = ? AND article_id = ?", (term, weakest[0])
+                )
+                floor = max(floor, weakest[1])
+                size -= 1
         db.execute(
-            "UPDATE search_hot SET size = ?, floor = ?, gen = gen + 1 WHERE term = ?",
+            "UPDATE search_hot SET df = df + 1, size = ?, floor = ?, gen = gen + 1"
+            " WHERE term = ?",
             (size, floor, term),
         )

@@ -29,23 +29,28 @@ from typing import Any
 
 import sqlite_utils
 
-from store.search_bm25 import FTS, K1, df, fts_string, idf, impact, stats, weighted_tf, weights_sql
 from store import search_lists
+from store.search_bm25 import FTS, fts_string, idf, impact, stats, weighted_tf, weights_sql
 from store.search_lists import TopList, top_list
 
-RARE_DF = 1000  # at most this many matches to score: FTS5's bm25 does it directly
+RARE_DF = 1000  # a word in at most this many stories has no top list; FTS5 ranks its matches
 COUNT_CAP = 1000  # beyond this many matches of a many-word query, the total is estimated
-BATCH = 32  # stories scored per look-up
+BATCH = 32  # stories read from each list per round
+LOOKUPS = 64  # stories counted from their tokens, at most, for one page
+DEPTH = 384  # list entries read, at most, for one page
 
 # An expression: ("and"|"or", [children]) or a token (str).
 Expr = Any
+# expressions being ranked that are a plain AND or OR of tokens: evaluated without recursion
+_FLAT: dict[int, tuple[str, list[str]]] = {}
 
 
 @dataclass
 class Ranked:
     scored: list[tuple[int, float]]  # (article id, score), best first
     total: int
-    method: str  # "fts" (bm25 over every match) or "lists" (top lists, exact)
+    method: str  # "fts" (bm25 over every match), "lists" (top lists, exact), "lists~" (best
+    # of the top lists: several very common words whose lists could not prove the page)
 
 
 def expr_all(slots: list[list[tuple[str, ...]]]) -> Expr:
@@ -63,10 +68,29 @@ def phrases(e: Expr) -> list[str]:
     return [t for c in e[1] for t in phrases(c)]
 
 
+def _flat(e: Expr) -> tuple[str, list[str]] | None:
+    """("and"|"or", tokens) when the expression is one of those over single tokens."""
+    if isinstance(e, str):
+        return ("and", [e])
+    kids = [_flat(c) for c in e[1]]
+    if any(k is None for k in kids):
+        return None
+    toks = [t for k in kids for t in k[1]]  # type: ignore[index]
+    if all(len(k[1]) == 1 or k[0] == e[0] for k in kids):  # type: ignore[index]
+        return (e[0], toks)
+    return None
+
+
 def _eval(e: Expr, state: dict[str, bool | None]) -> bool | None:
     """Three-valued match: True, False, or None (not known yet)."""
     if isinstance(e, str):
         return state[e]
+    flat = _FLAT.get(id(e))
+    if flat is not None:
+        vals = [state[t] for t in flat[1]]
+        if flat[0] == "and":
+            return False if False in vals else (None if None in vals else True)
+        return True if True in vals else (None if None in vals else False)
     vals = [_eval(c, state) for c in e[1]]
     if e[0] == "and":
         if any(v is False for v in vals):
@@ -109,20 +133,37 @@ def rank(store: Any, e: Expr, limit: int, offset: int) -> Ranked:
     """The page ``offset:offset+limit`` of the stories matching ``e``, by bm25."""
     db = store.db
     toks = list(dict.fromkeys(phrases(e)))
-    dfs = df(db, toks)
-    if _upper_matches(e, dfs) <= RARE_DF or offset + limit > search_lists.LIST_SIZE // 2:
-        return rank_fts(db, e, limit, offset)
     nrow, avgdl = stats(db)
-    got = _rank_lists(store, e, toks, dfs, nrow, avgdl, offset + limit)
-    if got is None:
-        return rank_fts(db, e, limit, offset)
-    if isinstance(e, str) or len(toks) == 1 and len(phrases(e)) == 1:
-        total = dfs[toks[0]]
-    else:
-        total = count(db, e, COUNT_CAP + 1)
-        if total > COUNT_CAP:
-            total = max(total, _estimate(e, dfs, nrow))
-    return Ranked(got[offset:offset + limit], total, "lists")
+    dfs = doc_freqs(store, toks, nrow, avgdl)
+    hot = [t for t in toks if dfs[t] > RARE_DF]
+    # can a story match without any rare word? then the matches are many: use the lists
+    common = _eval(e, {t: None if dfs[t] > RARE_DF else False for t in toks}) is not False
+    need = offset + limit
+    if hot and common and need <= search_lists.LIST_SIZE // 2:
+        got = _rank_lists(store, e, toks, dfs, nrow, avgdl, need)
+        if got is not None:
+            page, exact = got
+            if len(toks) == 1 and len(phrases(e)) == 1:
+                total = dfs[toks[0]]
+            else:
+                total = _total(db, e, dfs, nrow)
+            return Ranked(page[offset:need], total, "lists" if exact else "lists~")
+    return rank_fts(db, e, limit, offset, dfs, nrow)
+
+
+def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str, int]:
+    """Stories holding each token: counted by FTS5 up to RARE_DF; past that the word is
+    common and its count is kept with its top list (FTS5's own count walks every match)."""
+    out: dict[str, int] = {}
+    for t in toks:
+        n = count(store.db, t, RARE_DF + 1)
+        out[t] = n if n <= RARE_DF else search_lists.doc_freq(store, t, nrow, avgdl)
+    return out
+
+
+def _total(db: sqlite_utils.Database, e: Expr, dfs: dict[str, int], nrow: int) -> int:
+    n = count(db, e, COUNT_CAP + 1)
+    return n if n <= COUNT_CAP else max(n, _estimate(e, dfs, nrow))
 
 
 def _estimate(e: Expr, dfs: dict[str, int], nrow: int) -> int:
@@ -139,7 +180,8 @@ def _estimate(e: Expr, dfs: dict[str, int], nrow: int) -> int:
     return round(p(e) * nrow)
 
 
-def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int) -> Ranked:
+def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
+             dfs: dict[str, int] | None = None, nrow: int = 0) -> Ranked:
     """bm25 over every match, by FTS5 (exact; the cost grows with the matches)."""
     m = match_string(e)
     rows = db.execute(
@@ -147,88 +189,128 @@ def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int) -> Ran
         " ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
         (m, limit, offset),
     ).fetchall()
-    total = db.execute(f"SELECT count(*) FROM {FTS} WHERE {FTS} MATCH ?", (m,)).fetchone()[0]
-    return Ranked([(int(a), -float(r)) for a, r in rows], int(total), "fts")
+    total = count(db, e, COUNT_CAP + 1)
+    if total > COUNT_CAP and dfs and nrow:
+        total = max(total, _estimate(e, dfs, nrow))
+    return Ranked([(int(a), -float(r)) for a, r in rows], total, "fts")
 
 
 def _rank_lists(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int,
-                avgdl: float, need: int) -> list[tuple[int, float]] | None:
-    """Fagin's threshold algorithm over the words' lists; None when it cannot decide."""
-    db = store.db
+                avgdl: float, need: int) -> tuple[list[tuple[int, float]], bool] | None:
+    """Fagin's threshold algorithm over the words' top lists.
+
+    Lists are read best first, a batch at a time. A story found in every list it needs is
+    scored from the lists; one missing from a list holds at most that list's floor there, so
+    it is counted from its tokens only if that bound could still put it in the page. Stop when
+    the ``need``-th best score beats the most any story not yet read could score: the page is
+    then exactly bm25's. Returns (page, exact). When the proof would need reading past
+    ``DEPTH`` or more than ``LOOKUPS`` stories counted, the best stories read so far are
+    returned with exact=False (None when fewer than a page were found: ask FTS5)."""
     coef: dict[str, float] = {}
     for t in phrases(e):
         coef[t] = coef.get(t, 0.0) + idf(nrow, dfs[t])
-    lists: dict[str, TopList] = {}
-    members: dict[str, set[int]] = {}  # rare words: every story that has them, impact unknown
-    for t in toks:
-        if dfs[t] == 0:
-            members[t] = set()
-        elif dfs[t] <= RARE_DF:
-            members[t] = {int(r[0]) for r in db.execute(
-                f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH ?", (match_string(t),))}
-        else:
-            lists[t] = top_list(store, t, dfs[t], nrow, avgdl)
+    flat = _flat(e)
+    if flat is not None:
+        _FLAT[id(e)] = flat
+    try:
+        return _ta(store, e, toks, dfs, nrow, avgdl, need, coef)
+    finally:
+        _FLAT.pop(id(e), None)
 
-    def look(d: int | None) -> tuple[bool | None, float, bool]:
-        """(match, upper bound of the score, exact?) from what the lists tell about story d."""
-        state: dict[str, bool | None] = {}
+
+def _ta(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int, avgdl: float,
+        need: int, coef: dict[str, float]) -> tuple[list[tuple[int, float]], bool] | None:
+    db = store.db
+    lists = {
+        t: top_list(store, t, nrow, avgdl) if dfs[t] > RARE_DF else _rare_list(db, t, nrow, dfs[t])
+        for t in toks if dfs[t] > 0
+    }
+    absent = {t: False for t in toks if dfs[t] == 0}
+    longest = max(len(tl.order) for tl in lists.values())
+
+    def threshold(depth: int) -> float:
+        """The most a story not read by ``depth`` could score (-inf: none can match)."""
+        state: dict[str, bool | None] = dict(absent)
         ub = 0.0
-        exact = True
-        for t in toks:
-            if t in lists:
-                tl = lists[t]
-                v = tl.entries.get(d) if d is not None else None
-                if v is not None:
-                    state[t] = True
-                    ub += coef[t] * v
-                elif tl.complete:
-                    state[t] = False
-                else:
-                    state[t] = None
-                    ub += coef[t] * tl.bound
-                    exact = False
-            elif d is not None and d in members[t]:
-                state[t] = True
-                ub += coef[t] * (K1 + 1)
-                exact = False
-            else:
+        for t, tl in lists.items():
+            if depth < len(tl.order):
+                state[t] = None
+                ub += coef[t] * tl.order[depth][0]
+            elif tl.complete:
                 state[t] = False
-        return _eval(e, state), ub, exact
+            else:
+                state[t] = None
+                ub += coef[t] * tl.bound
+        return -math.inf if _eval(e, state) is False else ub
 
-    cands = set().union(*(tl.entries for tl in lists.values()), *members.values())
-    unseen_match, unseen_ub, _ = look(None)
-    queue = []
-    for d in cands:
-        m, ub, exact = look(d)
-        if m is not False:
-            queue.append((-ub, -d, exact))
-    queue.sort()
-    best: list[tuple[float, int]] = []  # min-heap of (score, id) of the `need` best so far
-
-    def kth() -> float:
-        return best[0][0] if len(best) >= need else -math.inf
-
-    i = 0
-    while i < len(queue):
-        ub = -queue[i][0]
-        if kth() > ub:
-            break
-        batch = queue[i:i + BATCH]
-        i += len(batch)
-        todo = [-d for _, d, exact in batch if not exact]
-        scored = _exact(db, todo, toks, coef, e, avgdl) if todo else {}
-        for neg_ub, neg_d, exact in batch:
-            d = -neg_d
-            s = -neg_ub if exact else scored.get(d)
-            if s is None:
-                continue
+    best: list[tuple[float, int]] = []  # min-heap of the `need` best (score, id)
+    pending: list[tuple[float, int]] = []  # (upper bound, id): read, not yet scored
+    seen: set[int] = set()
+    depth = looked = 0
+    while True:
+        for tl in lists.values():
+            for _, d in tl.order[depth:depth + BATCH]:
+                if d in seen:
+                    continue
+                seen.add(d)
+                state: dict[str, bool | None] = dict(absent)
+                s = ub = 0.0
+                for t, other in lists.items():
+                    v = other.entries.get(d)
+                    if v is not None:
+                        state[t] = True
+                        s += coef[t] * v
+                    elif other.complete:
+                        state[t] = False
+                    else:
+                        state[t] = None
+                        ub += coef[t] * other.bound
+                m = _eval(e, state)
+                if m is True and not ub:  # every word's part is known: the exact score
+                    _keep(best, need, s, d)
+                elif m is not False:
+                    pending.append((s + ub, d))
+        depth += BATCH
+        kth = best[0][0] if len(best) >= need else -math.inf
+        # count the stories whose bound still reaches the page, most promising first
+        pending = sorted((p for p in pending if p[0] >= kth), reverse=True)
+        while pending and pending[0][0] >= kth and looked < LOOKUPS:
+            chunk = [d for _, d in pending[:BATCH]]
+            pending = pending[BATCH:]
+            looked += len(chunk)
+            for d, s in _exact(db, chunk, toks, coef, e, avgdl).items():
+                _keep(best, need, s, d)
+            kth = best[0][0] if len(best) >= need else -math.inf
+        settled = not pending or pending[0][0] < kth
+        if settled and kth > threshold(depth):
+            return _ordered(best), True
+        if looked >= LOOKUPS or depth >= min(longest, DEPTH):
+            if depth >= longest and settled and kth > threshold(longest):
+                return _ordered(best), True
             if len(best) < need:
-                heapq.heappush(best, (s, d))
-            elif (s, d) > best[0]:
-                heapq.heapreplace(best, (s, d))
-    if unseen_match is not False and not kth() > unseen_ub:
-        return None  # a story outside every list might still belong in the page
+                return None
+            return _ordered(best), False
+
+
+def _rare_list(db: sqlite_utils.Database, t: str, nrow: int, n: int) -> TopList:
+    """A complete list of a rare word, on the spot: FTS5 scores its few stories."""
+    rows = db.execute(
+        f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
+        (fts_string(t),),
+    )
+    i = idf(nrow, n)
+    return TopList({int(a): -r / i for a, r in rows}, 0.0, True)
+
+
+def _ordered(best: list[tuple[float, int]]) -> list[tuple[int, float]]:
     return sorted(((d, s) for s, d in best), key=lambda x: (-x[1], -x[0]))
+
+
+def _keep(best: list[tuple[float, int]], need: int, s: float, d: int) -> None:
+    if len(best) < need:
+        heapq.heappush(best, (s, d))
+    elif (s, d) > best[0]:
+        heapq.heapreplace(best, (s, d))
 
 
 def _exact(db: sqlite_utils.Database, ids: list[int], toks: list[str], coef: dict[str, float],
@@ -238,11 +320,11 @@ def _exact(db: sqlite_utils.Database, ids: list[int], toks: list[str], coef: dic
     q = ("SELECT article_id, title, body, names, length FROM search_docs"
          f" WHERE article_id IN ({','.join('?' * len(ids))})")
     for a, title, body, names, dl in db.execute(q, ids):
-        cols = (title, body, names)
+        cols = tuple(f"  {c.replace(' ', '  ')}  " if c else "" for c in (title, body, names))
         state: dict[str, bool | None] = {}
         s = 0.0
         for t in toks:
-            f = weighted_tf(cols, t)
+            f = weighted_tf(cols, t, spaced=True)  # type: ignore[arg-type]
             state[t] = f > 0
             s += coef[t] * impact(f, dl, avgdl)
         if _eval(e, state):

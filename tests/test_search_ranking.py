@@ -29,6 +29,8 @@ def small_lists() -> Iterator[None]:
     mp.setattr(search_rank, "RARE_DF", 15)
     mp.setattr(search_rank, "COUNT_CAP", 40)
     mp.setattr(search_lists, "LIST_SIZE", 150)
+    mp.setattr(search_rank, "LOOKUPS", 1000)  # let the proof run to the end of the lists
+    mp.setattr(search_rank, "DEPTH", 1000)
     yield
     mp.undo()
 
@@ -135,3 +137,21 @@ def test_search_uses_the_lists_and_reports_totals(shared: Store) -> None:
     n = shared.db.execute("SELECT doc FROM search_docs_vocab WHERE term = '党员'").fetchone()[0]
     assert res.total == n and len(res.hits) == 5 and res.mode == "all"
     assert shared.db.execute("SELECT count(*) FROM search_hot").fetchone()[0] >= 1
+
+
+def test_when_the_lists_cannot_prove_a_page_they_give_matching_stories_with_true_scores(
+        shared: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_rank, "LOOKUPS", 0)
+    monkeypatch.setattr(search_rank, "DEPTH", 32)
+    methods = set()
+    for query in ["主题教育 党支部", "社区党员", "党员干部 基层治理", "居民 志愿服务"]:
+        e = search_rank.expr_all(parse(query).slots)
+        fast = search_rank.rank(shared, e, 5, 0)
+        methods.add(fast.method)
+        full = dict(search_rank.rank_fts(shared.db, e, N, 0).scored)
+        assert len(fast.scored) == 5
+        for aid, score in fast.scored:  # real matches, scored exactly as bm25 scores them
+            assert math.isclose(score, full[aid], rel_tol=1e-9, abs_tol=1e-15)
+        assert [s for _, s in fast.scored] == sorted((s for _, s in fast.scored), reverse=True)
+    assert "lists~" in methods
+

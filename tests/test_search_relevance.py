@@ -129,7 +129,7 @@ def headline(store: Store, article_id: int) -> str:
     """What the reader sees above the story: kicker, title, subtitle."""
     a = articles.get(store, article_id)
     assert a is not None
-    return " ".join((a.kicker, a.title, a.subtitle))
+    return f"{a.kicker} {a.title} {a.subtitle}"
 
 
 def test_every_story_is_found_by_its_own_title(seeded: Store) -> None:
