@@ -193,12 +193,18 @@ def index_article(store: Store, article_id: int) -> None:
     search_lists.forget(store.db, article_id)
     store.db["search_docs"].upsert(doc.row(), pk="article_id")
     search_lists.admit(store.db, article_id, (doc.title, doc.body, doc.names), doc.length)
+    search_index.note_dictionary(store.db)
 
 
 def remove_article(store: Store, article_id: int) -> None:
     """Drop one article from the index (the FTS rows follow by trigger) and the top lists."""
     search_lists.forget(store.db, article_id)
     store.db.execute("DELETE FROM search_docs WHERE article_id = ?", (article_id,))
+
+
+def index_is_stale(store: Store) -> bool:
+    """True when the index was cut with another dictionary: run ``newsbot reindex``."""
+    return search_index.stale(store.db)
 
 
 def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,

@@ -152,6 +152,39 @@ def build_from_row(row: dict[str, Any]) -> Doc:
     )
 
 
+def dictionary_fingerprint() -> str:
+    """Identity of the dictionary the text is cut with (jieba's and the project's)."""
+    import hashlib
+    from importlib import resources
+
+    import jieba
+
+    from store.segment import USER_DICT
+
+    h = hashlib.sha256(jieba.__version__.encode())
+    user = resources.files("store") / "data" / USER_DICT
+    if user.is_file():
+        h.update(user.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_META_KEY = "search.dictionary"
+
+
+def note_dictionary(db: sqlite_utils.Database, rebuilt: bool = False) -> None:
+    """Record the dictionary the index is cut with (on a rebuild, or with the first story)."""
+    if rebuilt or not db.execute("SELECT 1 FROM meta WHERE key = ?", (_META_KEY,)).fetchone():
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                   (_META_KEY, dictionary_fingerprint()))
+
+
+def stale(db: sqlite_utils.Database) -> bool:
+    """The index was cut with another dictionary than the one loaded now: words the
+    dictionary changed may not be found until ``newsbot reindex``."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (_META_KEY,)).fetchone()
+    return bool(row) and row[0] != dictionary_fingerprint()
+
+
 def _rows(store: Store) -> Iterator[list[dict[str, Any]]]:
     """The articles in batches, read on a connection of their own (a pool reads from its
     feeder thread while the caller's connection writes)."""
@@ -206,6 +239,7 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
                 if progress:
                     progress(done, total)
             db.execute("INSERT INTO search_docs_fts(search_docs_fts) VALUES('rebuild')")
+            note_dictionary(db, rebuilt=True)
     finally:
         if pool is not None:
             pool.terminate()  # the work is done (or failed): nothing to wait for

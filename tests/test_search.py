@@ -232,3 +232,15 @@ def test_cli_reindex(store: Store) -> None:
     r = _cli(store, "reindex")
     assert r.exit_code == 0, r.output
     assert f"indexed {len(FILLER)} stories" in r.output
+
+
+def test_an_index_cut_with_another_dictionary_is_reported_until_reindexed(store: Store) -> None:
+    add(store, "养老服务进社区", "社区养老服务站正式运营。")
+    assert not search.index_is_stale(store)
+    store.db.execute("UPDATE meta SET value = 'older' WHERE key = 'search.dictionary'")
+    assert search.index_is_stale(store)
+    r = CliRunner().invoke(main, ["--db", str(store.path), "search", "养老"],
+                           env={"NEWSBOT_CONFIG": ""})
+    assert r.exit_code == 0 and "newsbot reindex" in r.output
+    search.rebuild(store)
+    assert not search.index_is_stale(store)

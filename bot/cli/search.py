@@ -25,9 +25,14 @@ def search(obj: CliState, query: str, limit: int, offset: int, as_json: bool) ->
       newsbot search 天河社区养老
       newsbot search glsh --limit 3 --json
     """
+    from store.search import index_is_stale
     from store.search import search as run
 
-    res = run(obj.store(), query, limit=limit, offset=offset)
+    store = obj.store()
+    if index_is_stale(store):
+        click.echo("note: the search index was cut with another dictionary; "
+                   "run `newsbot reindex` so every word is found", err=True)
+    res = run(store, query, limit=limit, offset=offset)
     if as_json:
         click.echo(json.dumps(asdict(res), ensure_ascii=False, indent=2))
         return
