@@ -6,15 +6,18 @@ milliseconds at 20,000 stories and grows with the store. The score is a sum over
 words of ``idf(word) * impact(word, story)``, where the impact depends only on the story
 (weighted count of the word, story length against the average). So:
 
-* a word in few stories (``RARE_DF``) is ranked by FTS5 itself: few rows, cheap;
-* a word in many stories gets a *top list*: its ``LIST_SIZE`` stories of highest impact, kept
-  in ``search_top`` (built from FTS5 on first use, kept current on every save and delete),
-  plus a *floor*, the highest impact of any story left out;
-* a query over such words is answered by a threshold algorithm (Fagin's TA): candidates from
-  the lists, highest possible score first, each scored exactly (from the list, or by counting
-  the word in its stored tokens); it stops as soon as the k-th best exact score beats what any
-  story not yet scored could reach, so the answer is the same as bm25 over every match. If the
-  lists cannot prove that (a deep page, an odd mix), it falls back to FTS5's full ranking.
+* a query that needs a rare word (in ``RARE_DF`` stories or fewer) has few matches: FTS5's
+  bm25 ranks them;
+* a common word has a *top list* (store/search_lists.py): its best stories by impact and a
+  floor no other story exceeds. A query over common words (rare ones join as complete lists
+  made on the spot) runs Fagin's threshold algorithm: read the lists best first, score each new
+  story exactly (from the lists, or by counting the words in its stored tokens when its bound
+  can still reach the page), stop when the page's last score beats anything unread could
+  reach: the page is then exactly bm25's;
+* when that proof would cost more than ``DEPTH`` list entries or ``LOOKUPS`` counted stories
+  (several very common words whose best stories differ), the page is the best of the stories
+  read, each with its true score (method "lists~"); a deep page, or too few stories in the
+  lists, goes to FTS5.
 
 Scores are FTS5's own bm25 (same k1, b, idf, column weights, average length), negated so
 that higher is better; tests check the two paths give the same pages.
