@@ -11,6 +11,8 @@ shrank to half, or whose average length drifted, is built again.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,10 @@ import sqlite_utils
 
 from store.search_bm25 import FTS, K1, WEIGHTS, B, fts_string, idf, impact, weights_sql
 
+log = logging.getLogger(__name__)
+
 LIST_SIZE = 3000  # stories kept per common word
+STORE_WAIT_MS = 200  # how long a search waits to store a list it built
 DRIFT = 0.02  # a list is rebuilt when the average story length moved more than this
 
 
@@ -60,8 +65,7 @@ def doc_freq(store: Any, term: str, nrow: int, avgdl: float) -> int:
     """Stories holding ``term``, kept with its list (a list is built for it when missing)."""
     row = store.db.execute("SELECT df FROM search_hot WHERE term = ?", (term,)).fetchone()
     if row is None:
-        _build(store, term, nrow, avgdl)
-        row = store.db.execute("SELECT df FROM search_hot WHERE term = ?", (term,)).fetchone()
+        return _build(store, term, nrow, avgdl)[1]
     return int(row[0])
 
 
@@ -72,10 +76,7 @@ def top_list(store: Any, term: str, nrow: int, avgdl: float) -> TopList:
         "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
     ).fetchone()
     if row is None or abs(row[1] / avgdl - 1) > DRIFT:
-        _build(store, term, nrow, avgdl)
-        row = db.execute(
-            "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
-        ).fetchone()
+        return _build(store, term, nrow, avgdl)[0]
     gen, list_avgdl, floor = row
     key = (str(store.path), term)
     hit = _CACHE.get(key)
@@ -83,7 +84,7 @@ def top_list(store: Any, term: str, nrow: int, avgdl: float) -> TopList:
         return hit[2]
     rows = db.execute("SELECT article_id, f, dl FROM search_top WHERE term = ?", (term,))
     entries = {int(a): impact(f, dl, avgdl) for a, f, dl in rows}
-    # impacts grow at most in proportion to the average length (see the module's tests)
+    # impacts grow at most in proportion to the average length: the floor is scaled alike
     tl = TopList(entries, floor * max(1.0, avgdl / list_avgdl), floor == 0)
     if len(_CACHE) > 2048:
         _CACHE.clear()
@@ -91,7 +92,9 @@ def top_list(store: Any, term: str, nrow: int, avgdl: float) -> TopList:
     return tl
 
 
-def _build(store: Any, term: str, nrow: int, avgdl: float) -> None:
+def _build(store: Any, term: str, nrow: int, avgdl: float) -> tuple[TopList, int]:
+    """The word's list from FTS5 (one pass over its matches), and its story count. Stored if
+    the store can be written within a moment: a search never waits on a long import."""
     db = store.db
     rows = db.execute(
         f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
@@ -105,7 +108,8 @@ def _build(store: Any, term: str, nrow: int, avgdl: float) -> None:
     ids = [a for _, a in top]
     for k in range(0, len(ids), 500):
         chunk = ids[k:k + 500]
-        q = f"SELECT article_id, length FROM search_docs WHERE article_id IN ({','.join('?' * len(chunk))})"
+        q = ("SELECT article_id, length FROM search_docs"
+             f" WHERE article_id IN ({','.join('?' * len(chunk))})")
         lengths.update({int(a): int(n) for a, n in db.execute(q, chunk)})
     out = []
     for imp, a in top:
@@ -113,14 +117,22 @@ def _build(store: Any, term: str, nrow: int, avgdl: float) -> None:
         c = K1 * (1 - B + B * dl / avgdl)
         f = imp * c / ((K1 + 1) - imp)  # bm25's impact solved for the weighted count
         out.append({"term": term, "article_id": a, "f": f, "dl": dl, "impact": imp})
-    with store.transaction():
-        db.execute("DELETE FROM search_top WHERE term = ?", (term,))
-        db["search_top"].insert_all(out)
-        db.execute(
-            "INSERT OR REPLACE INTO search_hot (term, gen, avgdl, floor, size, df)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (term, time.time_ns() & 0x3FFFFFFFFFFFFFFF, avgdl, floor, len(out), len(rows)),
-        )
+    wait = db.execute("PRAGMA busy_timeout").fetchone()[0]
+    try:
+        db.execute(f"PRAGMA busy_timeout={STORE_WAIT_MS}")
+        with store.transaction():
+            db.execute("DELETE FROM search_top WHERE term = ?", (term,))
+            db["search_top"].insert_all(out)
+            db.execute(
+                "INSERT OR REPLACE INTO search_hot (term, gen, avgdl, floor, size, df)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (term, time.time_ns() & 0x3FFFFFFFFFFFFFFF, avgdl, floor, len(out), len(rows)),
+            )
+    except sqlite3.OperationalError as e:  # busy or read-only: use it unstored this time
+        log.info("top list of %r not stored: %s", term, e)
+    finally:
+        db.execute(f"PRAGMA busy_timeout={int(wait)}")
+    return TopList({a: imp for imp, a in top}, floor, floor == 0), len(rows)
 
 
 def _counts(cols: tuple[str, str, str]) -> dict[str, float]:

@@ -155,3 +155,17 @@ def test_when_the_lists_cannot_prove_a_page_they_give_matching_stories_with_true
         assert [s for _, s in fast.scored] == sorted((s for _, s in fast.scored), reverse=True)
     assert "lists~" in methods
 
+
+
+def test_a_list_built_while_the_store_is_locked_is_used_unstored(
+        tmp_path: Path, small_lists: None) -> None:
+    s = make_store(tmp_path / "store.db")
+    other = open_store(tmp_path / "store.db")
+    other.db.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        check(s, "党员")
+        assert s.db.execute("SELECT count(*) FROM search_hot").fetchone()[0] == 0
+    finally:
+        other.db.execute("ROLLBACK")
+    check(s, "党员")
+    assert s.db.execute("SELECT count(*) FROM search_hot").fetchone()[0] == 1
