@@ -6,7 +6,8 @@ generated tuples and calls ``log`` for every edge). Here the graph and the best 
 in one backward pass over a precomputed table of log-probabilities, so each character costs a
 few dictionary look-ups. Runs of single characters go to jieba's own HMM (``finalseg``)
 exactly as ``Tokenizer.cut`` does, so the output is word-for-word the same as
-``tokenizer().cut(text, HMM=True)`` (tests/test_search.py checks it on the seed pages).
+``tokenizer().cut(text, HMM=True)`` (tests/test_search_relevance.py checks it on the seed
+pages).
 """
 
 from __future__ import annotations

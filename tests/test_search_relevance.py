@@ -163,3 +163,21 @@ def test_synonyms_reach_a_story_written_with_the_other_word(seeded: Store) -> No
 def test_hostile_queries_over_the_pages(seeded: Store, query: str) -> None:
     res = search.search(seeded, query)
     assert res.mode in {"all", "any", "none"}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_fast_cut_is_jiebas_cut_word_for_word(page: Path) -> None:
+    from store.query import normalise, words
+    from store.search_cut import precise
+    from store.search_index import cut
+    from store.segment import tokenizer
+
+    text = page.read_text(encoding="utf-8")
+    assert precise(text) == list(tokenizer().cut(text, HMM=True))
+    # the search-mode tokens derived from it are jieba's search mode (plus the parts of
+    # HMM-made words, which the index adds on purpose)
+    ours = cut(text)[0]
+    theirs = words(list(tokenizer().cut_for_search(normalise(text), HMM=True)))
+    assert set(theirs) <= set(ours)
+    extra = set(ours) - set(theirs)
+    assert all(len(t) <= 2 for t in extra)
