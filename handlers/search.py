@@ -25,10 +25,30 @@ QUERY_LOG_CHARS = 200
 NOTHING_FOUND = (
     "没有找到与“{q}”相关的新闻。\n"
     "可以试试：\n"
-    "· 换一个更短的词，如 花园口、网格员、养老\n"
+    "· 换一个更短的词，如 {examples}\n"
     "· 发送“最新”看最新报道（或“最新党建”“最新社区”）\n"
     "· 发送“帮助”查看全部用法"
 )
+FALLBACK_EXAMPLES = ("网格员", "养老", "主题教育")
+_GENERIC = frozenset("开展 活动 工作 推进 推动 群众 服务 建设 提升 发展 持续 进一步".split())
+
+
+def suggestions(store: object, query: str, n: int = 3) -> list[str]:
+    """A few words from the newest headlines, so the hint names things the store really has."""
+    from store.segment import cut_for_query
+
+    seen: list[str] = []
+    for a in articles.latest(store, limit=12):  # type: ignore[arg-type]
+        for w in cut_for_query(a.title):
+            if 2 <= len(w) <= 5 and w not in _GENERIC and w not in query and w not in seen:
+                if all("\u4e00" <= ch <= "\u9fff" for ch in w):
+                    seen.append(w)
+                    break
+        if len(seen) == n:
+            return seen
+    return seen + [w for w in FALLBACK_EXAMPLES if w not in seen and w not in query][: n - len(seen)]
+
+
 NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新”，再回复序号查看详情。"
 NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
 
@@ -66,7 +86,9 @@ def run_search(ctx: Context, query: str) -> Reply:
     log_query(ctx, query, res.total)
     if not items:
         listing.clear(ctx)
-        return NOTHING_FOUND.format(q=listing.clip_bytes(query, 60))
+        return NOTHING_FOUND.format(
+            q=listing.clip_bytes(query, 60), examples="、".join(suggestions(ctx.store, query))
+        )
     if clear_winner(res):
         a = articles.get(ctx.store, items[0].id)
         if a is not None:

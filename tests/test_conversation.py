@@ -177,6 +177,12 @@ def test_nothing_found_suggests_what_to_do(convo) -> None:  # type: ignore[no-un
     r = bot.send("量子计算机", user="o_none")
     assert r.kind == "text"
     assert "没有找到" in r.text and "最新" in r.text and "帮助" in r.text
+    # the suggested words are words that do find stories, never the query that failed
+    hint = next(line for line in r.text.splitlines() if "换一个" in line)
+    words = hint.split("如", 1)[1].strip().split("、")
+    assert words and "量子计算机" not in words
+    for w in words:
+        assert "没有找到" not in bot.send(w, user="o_none2").text, w
 
 
 def test_long_number_is_searched_not_picked(convo) -> None:  # type: ignore[no-untyped-def]
