@@ -36,11 +36,14 @@ errlog = logging.getLogger("newsbot.app")
 
 LateReply = Callable[[Message, Reply], None]
 
-# Handler threads per worker process. Handlers are mostly Python under the GIL plus SQLite:
-# 8 threads keep a few slow handlers (page fetches, API calls) from holding up the rest, while
-# more only add GIL hand-offs, SQLite lock collisions and per-thread connections (measured with
-# bench/: 8 threads answer ~1.7x the searches per second of 32, with half the p99).
-HANDLER_THREADS = 8
+# Handler threads per worker process. Subscribers' messages take one lane, one at a time:
+# their handlers (search, lists, help, subscriptions) are short and CPU-bound, and a lone
+# thread does not trade the GIL with sibling threads on every SQLite row it reads (bench/:
+# 8 threads cost ~1.5x the CPU per message of 1, 32 threads ~2x). Admins' commands and the
+# article pages have threads of their own: they may wait on the network or a long import,
+# and must neither hold up subscribers nor wait behind them.
+SUBSCRIBER_THREADS = 1
+ADMIN_THREADS = 4
 
 
 @dataclass
@@ -109,7 +112,8 @@ def create_app(services: Services) -> Starlette:
     budget = config.server["reply_budget"]
     dedup_ttl = config.state["dedup_ttl"]
     admins = config.admin_openids() | set(services.extra.get("admins", ()))
-    pool = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    lane = ThreadPoolExecutor(max_workers=SUBSCRIBER_THREADS, thread_name_prefix="handler")
+    pool = ThreadPoolExecutor(max_workers=ADMIN_THREADS, thread_name_prefix="admin")
     pending: set[asyncio.Future[Any]] = set()
 
     def is_admin(openid: str) -> bool:
@@ -225,7 +229,8 @@ def create_app(services: Services) -> Starlette:
         key = msg.dedup_key
         loop = asyncio.get_running_loop()
         late = threading.Event()
-        fut = loop.run_in_executor(pool, claim_and_run, key, msg, late)
+        threads = pool if is_admin(msg.source) else lane
+        fut = loop.run_in_executor(threads, claim_and_run, key, msg, late)
         try:
             claim, result = await asyncio.wait_for(asyncio.shield(fut), budget)
         except asyncio.TimeoutError:
@@ -266,6 +271,7 @@ def create_app(services: Services) -> Starlette:
         finally:
             for stop in services.extra.get("on_stop", ()):
                 stop(services)
+            lane.shutdown(wait=True)
             pool.shutdown(wait=True)
             services.close()
 
