@@ -43,6 +43,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="python3 -m bench.profile", description=__doc__)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--words", help="comma-separated messages to send (default: the keyword list)")
     ap.add_argument("--store", type=Path, help="serve this store instead of the seed store")
     ap.add_argument("--raw", type=Path, help="keep py-spy's raw stacks here")
     ap.add_argument("--wall", action="store_true",
@@ -70,7 +71,8 @@ def main() -> int:
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
             time.sleep(0.5)
-            m = load.plain_material(workdir, fixtures.ACCOUNT, "<xml>", runs.next_base())
+            words = args.words.split(",") if args.words else load.KEYWORDS
+            m = load.plain_material(workdir, fixtures.ACCOUNT, "<xml>", runs.next_base(), words)
             r = load.run(srv, m, duration=args.seconds, workdir=workdir)
             _, err = spy.communicate()
         print(f"{r['rps']:,.0f} req/s under the profiler, p50 {r['p50_us'] / 1000:.1f} ms, "
