@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             ratios["newsbot_over_ceiling"] = nb / rows["ceiling"]["rps"]
         if rows.get("werobot", {}).get("rps"):
             ratios["newsbot_over_werobot"] = nb / rows["werobot"]["rps"]
+        if rows.get("werobot-session", {}).get("rps"):
+            ratios["newsbot_over_werobot_session"] = nb / rows["werobot-session"]["rps"]
         if rows.get("newsbot-safe", {}).get("rps"):
             ratios["safe_over_plain"] = rows["newsbot-safe"]["rps"] / nb
         results["ratios"] = ratios
