@@ -117,11 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, stores)")
+    ap.add_argument("--generator", choices=("wrk", "pyload"),
+                    help="load generator (default: wrk when installed, else bench/pyload.py)")
     args = ap.parse_args(argv)
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if unknown := args.skip - set(PARTS):
         ap.error(f"unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
 
+    if args.generator:
+        load.GENERATOR = args.generator
     workdir = Path(tempfile.mkdtemp(prefix="newsbot-bench-"))
     results: dict[str, Any] = {
         "machine": {

@@ -85,7 +85,12 @@ def safe_material(workdir: Path, account: Account, count: int, base: int, name: 
     return Material("file", "", path, "<Encrypt>", base)
 
 
+GENERATOR: str | None = None  # "wrk" or "pyload"; None: wrk when installed
+
+
 def generator() -> str:
+    if GENERATOR:
+        return GENERATOR
     return "wrk" if shutil.which("wrk") else "pyload"
 
 
