@@ -53,6 +53,18 @@ NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新
 NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
 
 
+def setup(services: object) -> None:
+    """Load the text models (jieba's dictionary, the fast cut, pinyin, synonyms) while the
+    service starts, before it accepts requests: the first subscriber must not wait for them."""
+
+    def warm(services: object) -> None:
+        from store.search import search as run
+
+        run(services.store, "党建 社区", limit=1)  # type: ignore[attr-defined]
+
+    services.extra.setdefault("on_start", []).append(warm)  # type: ignore[attr-defined]
+
+
 def _minutes(ctx: Context) -> int:
     return max(1, round(ctx.config.state["session_ttl"] / 60))
 
