@@ -93,7 +93,7 @@ def sub_bench(path: Path, extra: list[str], timeout: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         p = subprocess.run([sys.executable, str(path), "--json", *extra], cwd=fixtures.ROOT,
-                           capture_output=True, text=True, timeout=timeout)
+                           capture_output=True, text=True, timeout=timeout, check=False)
         out, code = p.stdout, p.returncode
         if code:
             out += p.stderr[-2000:]

@@ -6,7 +6,8 @@ It reads the body (as any webhook must) and answers ``success``. Served by
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 _HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"7")]
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -73,11 +74,15 @@ class Server:
 
     def start(self) -> None:
         env = {**os.environ, **self.env}
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True
-        )
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=env, stdout=out, stderr=out, start_new_session=True
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()  # the child has its own copy
 
     @property
     def pid(self) -> int:
@@ -116,7 +121,7 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -11,11 +11,12 @@ import asyncio
 import json
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def _plain_requests(spec: dict, host: str) -> Iterator[bytes]:
-    words = [w for w in open(spec["source"], encoding="utf-8").read().splitlines() if w]
+    words = [w for w in Path(spec["source"]).read_text(encoding="utf-8").splitlines() if w]
     ts = spec["path"].split("timestamp=")[1].split("&")[0]
     n = spec.get("base", 0)
     while True:
@@ -32,8 +33,8 @@ def _plain_requests(spec: dict, host: str) -> Iterator[bytes]:
 
 def _file_requests(spec: dict, host: str) -> Iterator[bytes]:
     reqs = []
-    for line in open(spec["source"], encoding="utf-8"):
-        path, body = line.rstrip("\n").split("\t", 1)
+    for line in Path(spec["source"]).read_text(encoding="utf-8").splitlines():
+        path, body = line.split("\t", 1)
         reqs.append(_format(path, body.encode(), host))
     while True:
         yield from reqs
@@ -112,7 +113,7 @@ async def _run(spec: dict) -> dict:
 
 
 def main() -> None:
-    spec = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     try:
         import uvloop
 

@@ -15,9 +15,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -178,10 +179,10 @@ def create_app(services: Services) -> Starlette:
     def finish_late(key: str, msg: Message, fut: asyncio.Future[Any]) -> None:
         pending.discard(fut)
         try:
-            claim, result = fut.result()
+            _, result = fut.result()
             if result is None:  # a retry whose claim was slow: nothing of ours to finish
                 return
-            xml, name, outcome, value = result
+            _, name, outcome, value = result
         except Exception:  # noqa: BLE001 - logged; nothing else can be done this late
             errlog.exception("late handler failed user=%s", msg.source)
             return
@@ -233,7 +234,7 @@ def create_app(services: Services) -> Starlette:
         fut = loop.run_in_executor(threads, claim_and_run, key, msg, late)
         try:
             claim, result = await asyncio.wait_for(asyncio.shield(fut), budget)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             late.set()
             pending.add(fut)
             fut.add_done_callback(lambda f: finish_late(key, msg, f))
