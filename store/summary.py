@@ -22,16 +22,12 @@ from __future__ import annotations
 import re
 import threading
 
+from store.ingest_blocks import BENBAO, GLUED_BYLINE
 from store.text import is_closed, sentences
 
 SHORT_MIN, SHORT_MAX = 80, 120
 LONG_MIN, LONG_MAX = 200, 260
 
-_BYLINE_BITS = re.compile(
-    r"(?:^|(?<=[。！？!?”]))\s*(?:[□■◎●]\s*)?(?:本报)?(?:记者|通讯员|实习生|实习记者)"
-    r"(?:\s+[\u4e00-\u9fff·]{2,5})+\s*(?:文/图|文|图|摄)?\s*$"
-)
-_BENBAO = re.compile(r"^(?:本报讯|本报消息)\s*(?:[（(][^）)]{0,60}[）)])?\s*")
 _QUOTED = re.compile(r"“[^“”]*”|「[^「」]*」")
 
 _LEANS_BACK = re.compile(r"^(?:为此|此外|同时|因此|对此|与此同时|其中|但|而|这|他|她|它|该)")
@@ -58,8 +54,8 @@ def _keywords(text: str, top: int = 25) -> dict[str, float]:
 
 
 def _clean(paragraph: str) -> str:
-    p = _BENBAO.sub("", paragraph.strip())
-    return _BYLINE_BITS.sub("", p).strip()
+    p = BENBAO.sub("", paragraph.strip())
+    return GLUED_BYLINE.sub("", p).strip()
 
 
 def candidates(body: list[str]) -> list[str]:
