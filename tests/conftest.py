@@ -222,3 +222,19 @@ def emulator(config: Config) -> Iterator[Any]:
     config.values["wechat"]["api_base_url"] = emu.start()
     yield emu
     emu.stop()
+
+
+def wait_healthy(url: str, proc: Any, timeout: float = 60) -> None:
+    """Poll ``url``/healthz until it answers 200; fail with the process's output if it died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            dead = proc.poll() is not None
+            out = proc.stdout.read() if dead and getattr(proc, "stdout", None) else ""
+            raise AssertionError(f"server at {url} did not come up:\n{out}")
+        time.sleep(0.1)

@@ -433,12 +433,11 @@ def test_serve_demo_runs_the_emulator_and_it_sees_cli_messages(tmp_path: Path) -
     import signal
     import subprocess
     import sys
-    import time
 
     from bot.config import load_config
     from bot.state.sqlite import SQLiteState
     from bot.wxapi import WeChatAPI
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_healthy
 
     newsbot = [sys.executable, "-c", "from bot.cli import main; main()"]
     port, emu_port = free_port(), free_port()
@@ -448,16 +447,7 @@ def test_serve_demo_runs_the_emulator_and_it_sees_cli_messages(tmp_path: Path) -
     server = subprocess.Popen([*newsbot, "serve", "--demo", "--port", str(port)], cwd=tmp_path,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", server)
         sent = subprocess.run([*newsbot, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
                               check=False)

@@ -29,7 +29,7 @@ from bot.emulator import Emulator
 from store import articles
 from store.articles import Article
 from store.db import open_store
-from tests.conftest import free_port, write_config
+from tests.conftest import free_port, wait_healthy, write_config
 
 NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
 BACKENDS = ("sqlite", "redis")
@@ -61,16 +61,10 @@ class BotProcess:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"bot on {self.port} did not start:\n{self.output()}")
-            time.sleep(0.1)
+        try:
+            wait_healthy(self.url, self.proc, timeout)
+        except AssertionError:
+            raise AssertionError(f"bot on {self.port} did not start:\n{self.output()}") from None
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")

@@ -6,13 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 
 from handlers.help import HELP_TEXT
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_healthy
 
 NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
 
@@ -25,16 +23,7 @@ def test_serve_demo_then_send_help(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            assert time.monotonic() < deadline, "server did not come up"
-            time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", server)
         sent = subprocess.run(
             [*NEWSBOT, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
