@@ -71,9 +71,10 @@ def _minutes(ctx: Context) -> int:
 
 def log_query(ctx: Context, query: str, hits: int) -> None:
     """One row per query for the admins' statistics; a failure must not cost the reply."""
-    try:
-        ctx.store.db["query_log"].insert(
-            {"at": now_iso(), "user": ctx.user, "query": query[:QUERY_LOG_CHARS], "hits": hits}
+    try:  # one plain INSERT: sqlite-utils' insert costs about twice as much per row
+        ctx.store.write(
+            'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)',
+            (now_iso(), ctx.user, query[:QUERY_LOG_CHARS], hits),
         )
     except Exception:  # noqa: BLE001 - statistics are best effort
         log.exception("query log failed user=%s", ctx.user)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import sqlite_utils
 
@@ -191,13 +192,22 @@ def connect(path: str | os.PathLike[str]) -> sqlite_utils.Database:
 
 
 class Store:
-    """The article store at ``path``: one connection per thread, migrated on open."""
+    """The article store at ``path``: one connection per thread, migrated on open.
+
+    Writers of one process take turns on a lock before they ask SQLite for its write lock
+    (``transaction()`` and ``write()``): two connections that collide inside SQLite wait in its
+    busy handler, which sleeps in steps of milliseconds, while a lock wakes the next writer at
+    once. Other processes still meet through SQLite's own locking (``busy_timeout``)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             raise StoreError(f"folder of store {self.path} does not exist")
         self._local = threading.local()
+        self._wlock = threading.RLock()
+        # Process-local notes of store modules (e.g. subscribers' recent touches); they live
+        # and die with this Store, so two stores (or two tests) never share them.
+        self.memo: dict[str, Any] = {}
         try:
             migrate(self.db, self.path)
         except sqlite3.DatabaseError as e:
@@ -213,7 +223,19 @@ class Store:
 
     def transaction(self) -> _Transaction:
         """``with store.transaction():`` all or nothing, across the tables."""
-        return _Transaction(self.db.conn)
+        return _Transaction(self.db.conn, self._wlock)
+
+    def write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One statement in its own transaction, in turn with this process's other writers
+        (inside an open transaction it simply joins it)."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            return conn.execute(sql, params)
+        _take_turn(conn, self._wlock)
+        try:
+            return conn.execute(sql, params)
+        finally:
+            self._wlock.release()
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -222,20 +244,39 @@ class Store:
             self._local.db = None
 
 
+def _take_turn(conn: sqlite3.Connection, lock: threading.RLock) -> None:
+    """Wait for this process's write turn no longer than the connection would wait for SQLite
+    (its ``busy_timeout``, which a caller may have shortened), then fail as SQLite would."""
+    if lock.acquire(blocking=False):
+        return
+    wait_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    if not lock.acquire(timeout=max(int(wait_ms), 0) / 1000):
+        raise sqlite3.OperationalError("database is locked (another writer of this process)")
+
+
 class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
         self.conn = conn
+        self.lock = lock
         self.outer = False
 
     def __enter__(self) -> sqlite3.Connection:
         self.outer = not self.conn.in_transaction
         if self.outer:
-            self.conn.execute("BEGIN IMMEDIATE")
+            _take_turn(self.conn, self.lock)
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
         if self.outer:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.lock.release()
 
 
 def open_store(path: str | os.PathLike[str]) -> Store:

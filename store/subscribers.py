@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from store.db import Store, now_iso
 
 ALL = ("党建", "社区")
+
+# The 48-hour window needs no finer grain than a minute: a user's later messages within this
+# many seconds are not written again (last_seen can only lag, so the window never widens).
+TOUCH_EVERY = 60.0
+TOUCH_MEMO_SIZE = 10_000  # users remembered per process; the oldest are forgotten first
 
 
 @dataclass
@@ -68,18 +74,55 @@ def unsubscribe(store: Store, openid: str, categories: Iterable[str] | None = No
 
 def set_following(store: Store, openid: str, following: bool) -> None:
     """Follow / unfollow events: an unfollowed user receives nothing."""
-    store.db["subscribers"].upsert(
-        {"openid": openid, "following": int(following), "updated_at": now_iso()}, pk="openid"
+    store.write(
+        "INSERT INTO subscribers (openid, following, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(openid) DO UPDATE SET"
+        " following = excluded.following, updated_at = excluded.updated_at",
+        (openid, int(following), now_iso()),
     )
+
+
+class _Touched:
+    """When this process last wrote each recently active user's ``last_seen``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.at: dict[str, float] = {}  # insertion order is write order: oldest first
+        self.lock = threading.Lock()
+
+    def fresh(self, openid: str, at: float) -> bool:
+        prev = self.at.get(openid)
+        return prev is not None and 0 <= at - prev < TOUCH_EVERY
+
+    def note(self, openid: str, at: float) -> None:
+        with self.lock:
+            self.at.pop(openid, None)
+            self.at[openid] = at
+            while len(self.at) > self.size:
+                del self.at[next(iter(self.at))]
+
+
+def _touched(store: Store) -> _Touched:
+    memo = store.memo.get("subscribers.touched")
+    if memo is None:
+        memo = store.memo.setdefault("subscribers.touched", _Touched(TOUCH_MEMO_SIZE))
+    return memo  # type: ignore[no-any-return]
 
 
 def touch(store: Store, openid: str, at: float | None = None) -> None:
-    """Note that the user just spoke (opens the 48-hour customer-service window)."""
-    store.db.execute(
+    """Note that the user just spoke (opens the 48-hour customer-service window). Skipped when
+    this process wrote the same user less than ``TOUCH_EVERY`` seconds before ``at``."""
+    at = time.time() if at is None else at
+    touched = _touched(store)
+    if touched.fresh(openid, at):
+        return
+    store.write(
         "INSERT INTO subscribers (openid, last_seen, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT(openid) DO UPDATE SET last_seen = excluded.last_seen",
-        (openid, time.time() if at is None else at, now_iso()),
+        (openid, at, now_iso()),
     )
+    if not store.db.conn.in_transaction:  # only a committed write may stand in for the next
+        touched.note(openid, at)
 
 
 def for_digest(store: Store) -> list[Subscriber]:
