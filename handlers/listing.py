@@ -14,10 +14,10 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from handlers import search_cache
 from handlers.base import Article as Card
 from handlers.base import Context
 from store import articles
-from store import search as engine
 
 log = logging.getLogger("newsbot.listing")
 TEXT_BUDGET = 1900  # bytes; bot.replies clips at 2000, a list must never reach that
@@ -137,7 +137,7 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
     if listing.kind == "search":
-        res = engine.search(ctx.store, listing.query, limit=size, offset=page * size)
+        res = search_cache.search(ctx.services, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from handlers import fallback, listing
+from handlers import fallback, listing, search_cache
 from handlers.base import Context, Message, Reply, Routes
 from store import articles
 from store.articles import Article
@@ -54,8 +54,12 @@ NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请
 
 
 def setup(services: object) -> None:
-    """Load the text models (jieba's dictionary, the fast cut, pinyin, synonyms) while the
-    service starts, before it accepts requests: the first subscriber must not wait for them."""
+    """Load the text models (jieba's dictionary, the fast cut, synonyms) while the service
+    starts, before it accepts requests: the first subscriber must not wait for them. Pinyin
+    loads with the first query typed in letters. Repeated pages come from the process's
+    search cache (``handlers.search_cache``)."""
+    extra = services.extra  # type: ignore[attr-defined]
+    extra[search_cache.SERVICE_KEY] = search_cache.SearchCache()
 
     def warm(services: object) -> None:
         from store.search import search as run

@@ -226,6 +226,14 @@ def count(store: Store) -> int:
     return int(store.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
 
+def generation(store: Store) -> int:
+    """A number that changes whenever any story is added, edited or deleted (or the index is
+    rebuilt), by any process: moved by triggers of the store's schema. One primary-key read."""
+    row = store.db.execute(
+        "SELECT value FROM meta WHERE key = 'articles.generation'").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _reindex(store: Store, article_id: int) -> None:
     """Keep the search index in step with the row (the index lives in ``store.search``)."""
     from store import search

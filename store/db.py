@@ -139,8 +139,22 @@ def _search_doc_freq(db: sqlite_utils.Database) -> None:
     db.execute("DELETE FROM search_hot")  # lists are built again, with their counts
 
 
+def _articles_generation(db: sqlite_utils.Database) -> None:
+    """A counter that moves on every write to the stories (and on a reindex, which records its
+    dictionary in meta), in whichever process: caches of search pages key on it."""
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('articles.generation', '0')")
+    bump = ("UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+            " WHERE key = 'articles.generation';")
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER articles_generation_{event.lower()} AFTER {event} ON articles"
+                   f" BEGIN {bump} END")
+    db.execute("CREATE TRIGGER articles_generation_reindex AFTER INSERT ON meta"
+               f" WHEN NEW.key = 'search.dictionary' BEGIN {bump} END")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _digest_push_log, _search_index, _search_top_lists, _search_doc_freq,
+    _articles_generation,
 ]
 
 

@@ -1,0 +1,78 @@
+"""Recent search pages, so a burst of the same keyword (a push morning, a popular story) runs
+the engine once.
+
+One bounded LRU per process, kept in ``services.extra`` (made by ``handlers.search.setup``).
+Pages are keyed on (normalised query, offset, limit) and are valid for one articles
+*generation*: a counter in the store's ``meta`` table that triggers bump on every insert, edit
+or delete of a story (and on an index rebuild), whichever process made it. Each lookup reads
+the counter (one primary-key SELECT); when it moved, the whole cache is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Any
+
+from store import articles
+from store import search as engine
+from store.query import MAX_QUERY_CHARS, normalise
+from store.search import SearchResults
+
+SERVICE_KEY = "search_cache"
+DEFAULT_SIZE = 512
+
+Key = tuple[str, int, int]
+
+
+class SearchCache:
+    """An LRU of search pages of one articles generation; safe to share between threads."""
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = max(1, size)
+        self._pages: OrderedDict[Key, SearchResults] = OrderedDict()
+        self._generation: int | None = None
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def search(self, store: Any, query: str, limit: int, offset: int) -> SearchResults:
+        # the engine reads only the stripped, cut, normalised text: equal keys, equal pages
+        text = query.strip()[:MAX_QUERY_CHARS]
+        key = (normalise(text), int(offset), int(limit))
+        generation = articles.generation(store)
+        with self._lock:
+            if generation != self._generation:
+                self._pages.clear()
+                self._generation = generation
+            res = self._pages.get(key)
+            if res is not None:
+                self._pages.move_to_end(key)
+                self.hits += 1
+                # the same page; only the user's own spelling of the query differs
+                return res if res.query == text else replace(res, query=text)
+            self.misses += 1
+        # outside the lock: other threads' lookups do not wait on this search
+        res = engine.search(store, query, limit=limit, offset=offset)
+        with self._lock:
+            # stored under the generation read before the search: a write landing meanwhile
+            # moves the counter, so the next lookup drops it. Another thread may already have
+            # moved the cache to a newer generation; then this page is not stored.
+            if generation == self._generation:
+                self._pages[key] = res
+                if len(self._pages) > self.size:
+                    self._pages.popitem(last=False)
+        return res
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
+def search(services: dict[str, Any], store: Any, query: str, limit: int, offset: int) -> SearchResults:
+    """A page of ``query``'s results: from the process's cache when one is set up, else the
+    engine directly."""
+    cache = services.get(SERVICE_KEY)
+    if cache is None:
+        return engine.search(store, query, limit=limit, offset=offset)
+    return cache.search(store, query, limit, offset)

@@ -1,0 +1,168 @@
+"""The subscribers' search cache: a repeated keyword is answered without running the engine
+again, and any change to the stories, made by this process or another one, shows on the next
+message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Services
+from handlers.search_cache import SERVICE_KEY, SearchCache
+from store import articles, search
+from store.articles import Article
+from store.db import Store, open_store
+from store.search import rebuild
+from tests.conftest import Bot
+
+STORIES = [
+    Article(title="银杏社区开办老年食堂", body=["老人每天中午在食堂吃上热乎饭，养老服务就在家门口。"],
+            source="cache-1"),
+    Article(title="党员志愿者走进养老院", body=["志愿者为老人理发、读报，陪他们聊天。"], source="cache-2"),
+    Article(title="河堤步道完成改造", body=["步道铺设了透水砖，沿途增设了座椅。"], source="cache-3"),
+]
+
+
+@pytest.fixture
+def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every query the search engine itself runs, in order."""
+    calls: list[str] = []
+    real = search.search
+
+    def counted(store: Any, query: str, *args: Any, **kw: Any) -> search.SearchResults:
+        calls.append(query)
+        return real(store, query, *args, **kw)
+
+    monkeypatch.setattr(search, "search", counted)
+    return calls
+
+
+@pytest.fixture
+def seeded(services: Services) -> Services:
+    for a in STORIES:
+        articles.save(services.store, Article(title=a.title, body=list(a.body), source=a.source))
+    return services
+
+
+def other_process(services: Services) -> Store:
+    """A second Store on the same file: what another worker or the CLI writes through."""
+    return open_store(services.store.path)
+
+
+def test_a_repeated_keyword_is_answered_from_the_cache(seeded: Services, bot: Bot,
+                                                      engine_calls: list[str]) -> None:
+    engine_calls.clear()  # the start-up warm-up may have searched
+    first = bot.send("养老", user="o_a").render()
+    assert "老年食堂" in first and "养老院" in first
+    again = [bot.send("养老", user=f"o_{i}").render() for i in range(5)]
+    assert again == [first] * 5
+    assert engine_calls == ["养老"]
+    assert len(seeded.extra[SERVICE_KEY]) == 1
+
+    bot.send("步道", user="o_b")  # another keyword is its own search
+    assert engine_calls == ["养老", "步道"]
+
+
+def test_another_processs_add_edit_and_delete_show_on_the_next_message(
+        seeded: Services, bot: Bot, engine_calls: list[str]) -> None:
+    before = bot.send("食堂", user="o_a").render()
+    assert "老年食堂" in before and "幸福食堂" not in before
+    assert bot.send("食堂", user="o_b").render() == before  # cached
+
+    other = other_process(seeded)
+    try:
+        aid, outcome = articles.save(other, Article(
+            title="石榴社区幸福食堂开张", body=["食堂为独居老人提供送餐上门。"], source="cache-4"))
+        assert outcome == "added"
+        assert "幸福食堂" in bot.send("食堂", user="o_c").render()
+
+        articles.update(other, aid, title="石榴社区长者食堂开张")
+        edited = bot.send("食堂", user="o_d").render()
+        assert "长者食堂" in edited and "幸福食堂" not in edited
+
+        articles.delete(other, aid)
+        gone = bot.send("食堂", user="o_e").render()
+        assert "长者食堂" not in gone and "老年食堂" in gone
+    finally:
+        other.close()
+
+
+def test_a_category_change_elsewhere_drops_the_cached_pages(
+        seeded: Services, bot: Bot, engine_calls: list[str]) -> None:
+    engine_calls.clear()
+    bot.send("养老", user="o_a")
+    bot.send("养老", user="o_b")
+    assert engine_calls == ["养老"]
+    aid = articles.latest(seeded.store, 1)[0].id
+    other = other_process(seeded)
+    try:
+        articles.update(other, int(aid or 0), category_override=["社区"])
+    finally:
+        other.close()
+    bot.send("养老", user="o_c")
+    assert engine_calls == ["养老", "养老"]
+
+
+def test_paging_keys_on_the_page_and_the_spelling_of_the_query_is_kept(
+        tmp_path: Path, engine_calls: list[str]) -> None:
+    store = open_store(tmp_path / "s.db")
+    for a in STORIES:
+        articles.save(store, Article(title=a.title, body=list(a.body), source=a.source))
+    cache = SearchCache(size=8)
+    page0 = cache.search(store, "养老", limit=1, offset=0)
+    page1 = cache.search(store, "养老", limit=1, offset=1)
+    assert page0.hits[0].article_id != page1.hits[0].article_id
+    assert len(engine_calls) == 2
+    # full-width, upper case and surrounding spaces fold to the same query as the engine's
+    store_a = articles.save(store, Article(title="ABC小区换新门禁", body=["门禁系统升级。"],
+                                           source="cache-5"))[0]
+    first = cache.search(store, "abc", limit=5, offset=0)
+    same = cache.search(store, " ＡＢＣ ", limit=5, offset=0)
+    assert [h.article_id for h in same.hits] == [h.article_id for h in first.hits] == [store_a]
+    assert same.query == "ＡＢＣ" and first.query == "abc"
+    assert engine_calls == ["养老", "养老", "abc"]
+
+
+def test_the_cache_is_bounded_least_recently_used_first_out(
+        tmp_path: Path, engine_calls: list[str]) -> None:
+    store = open_store(tmp_path / "s.db")
+    for a in STORIES:
+        articles.save(store, Article(title=a.title, body=list(a.body), source=a.source))
+    cache = SearchCache(size=2)
+    for q in ("养老", "步道", "养老", "食堂"):  # 食堂 pushes out 步道, used least recently
+        cache.search(store, q, limit=5, offset=0)
+    assert len(cache) == 2
+    cache.search(store, "养老", limit=5, offset=0)
+    cache.search(store, "步道", limit=5, offset=0)
+    assert engine_calls == ["养老", "步道", "食堂", "步道"]
+
+
+def test_the_generation_moves_on_every_story_write_and_on_a_reindex(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    seen = [articles.generation(store)]
+
+    def moved() -> bool:
+        g = articles.generation(store)
+        changed = g != seen[-1]
+        seen.append(g)
+        return changed
+
+    aid, _ = articles.save(store, Article(title="河堤步道完成改造", body=["步道铺设了透水砖。"]))
+    assert moved()
+    articles.save(store, Article(title="河堤步道完成改造", body=["步道铺设了透水砖。"]))
+    assert not moved()  # the same text again writes nothing
+    articles.update(store, aid, category_override=["社区"])
+    assert moved()
+    other = open_store(store.path)
+    try:
+        articles.update(other, aid, title="河堤步道改造完工")
+        assert moved()
+        rebuild(store, workers=1)
+        assert moved()
+        articles.delete(other, aid)
+        assert moved()
+    finally:
+        other.close()
+    assert seen == sorted(seen)
