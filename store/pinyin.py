@@ -11,8 +11,6 @@ import os
 import re
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
-
 _HAN = re.compile(r"^[\u4e00-\u9fff]{2,6}$")
 # Tags in jieba's dictionary for people (nr*) and places (ns).
 _NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns"})
@@ -23,6 +21,10 @@ def keys(word: str) -> tuple[str, ...]:
     """The pinyin keys of a Chinese word; empty for anything else."""
     if not _HAN.match(word):
         return ()
+    # imported here: pypinyin's tables cost a worker ~50 MB, and only indexing and queries
+    # typed in letters need them
+    from pypinyin import Style, lazy_pinyin
+
     full = lazy_pinyin(word, style=Style.NORMAL, errors="ignore")
     if len(full) != len(word):
         return ()

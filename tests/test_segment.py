@@ -1,0 +1,53 @@
+"""Where jieba's dictionary cache lives, and pypinyin loaded only when pinyin is needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from store import articles, segment
+from store.articles import Article
+from store.db import open_store
+
+
+def test_the_cache_goes_to_the_users_cache_folder_made_if_missing(tmp_path: Path) -> None:
+    where = segment.cache_dir({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert where == tmp_path / "xdg" / "newsbot" and where.is_dir()
+    home = segment.cache_dir({"HOME": str(tmp_path / "home")})
+    assert home == tmp_path / "home" / ".cache" / "newsbot" and home.is_dir()
+
+
+def test_an_unusable_cache_folder_falls_back_to_jiebas_default(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    assert segment.cache_dir({"XDG_CACHE_HOME": str(blocker)}) is None
+
+
+def test_the_processs_tokenizer_uses_that_folder_and_a_name_per_jieba_version() -> None:
+    tk = segment.tokenizer()
+    where = segment.cache_dir()
+    assert tk.tmp_dir == (str(where) if where else None)
+    if where:
+        assert (where / segment.cache_name()).is_file()
+    import jieba
+
+    assert jieba.__version__ in segment.cache_name()
+
+
+def test_pypinyin_is_loaded_by_a_query_in_letters_not_by_others(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    store = open_store(path)
+    articles.save(store, Article(title="郭龙生带领村民修通山路", body=["村里的党员一起出工。"]))
+    store.close()
+    code = f"""
+import sys
+from store import search
+from store.db import open_store
+s = open_store({path!r})
+print(search.search(s, '党员').mode, 'pypinyin' in sys.modules)
+print(search.search(s, 'guolongsheng').mode, 'pypinyin' in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out == ["all", "False", "all", "True"]
