@@ -104,10 +104,10 @@ def test_many_threads_writing_at_once_do_not_error(store: Store) -> None:
                 subscribers.set_following(store, user, i % 2 == 0)
                 # nested: the inner one joins the outer one and takes no second turn
                 with store.transaction(), store.transaction():
-                    store.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"{t}.{i}", "x"))
+                    store.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"t.{t}.{i}", "x"))
                 if i % 10 == 0:
                     with pytest.raises(ValueError), store.transaction():
-                        store.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"{t}.{i}r", "x"))
+                        store.write("INSERT INTO meta (key, value) VALUES (?, ?)", (f"t.{t}.{i}r", "x"))
                         raise ValueError("rolled back; the turn passes on")
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             errors.append(e)
@@ -123,8 +123,8 @@ def test_many_threads_writing_at_once_do_not_error(store: Store) -> None:
     assert errors == []
     db = store.db
     assert db.execute("SELECT count(*) FROM query_log").fetchone()[0] == threads * rounds
-    assert db.execute("SELECT count(*) FROM meta WHERE key LIKE '%r'").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM meta").fetchone()[0] == threads * rounds
+    assert db.execute("SELECT count(*) FROM meta WHERE key LIKE 't.%r'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM meta WHERE key LIKE 't.%'").fetchone()[0] == threads * rounds
     assert db.execute("SELECT count(*) FROM subscribers").fetchone()[0] == threads * 5
     assert seen(store, "o_0_4") == 1000.0 + 39 * 61
 
@@ -134,7 +134,7 @@ def test_a_writer_waits_for_its_turn_no_longer_than_its_busy_timeout(store: Stor
 
     def hold() -> None:
         with store.transaction():
-            store.write("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+            store.write("INSERT INTO meta (key, value) VALUES ('t.k', 'v')")
             held.set()
             done.wait(30)
         store.close()
@@ -145,12 +145,12 @@ def test_a_writer_waits_for_its_turn_no_longer_than_its_busy_timeout(store: Stor
         assert held.wait(30)
         store.db.execute("PRAGMA busy_timeout=50")
         with pytest.raises(sqlite3.OperationalError, match="locked"):
-            store.write("INSERT INTO meta (key, value) VALUES ('k2', 'v')")
+            store.write("INSERT INTO meta (key, value) VALUES ('t.k2', 'v')")
         with pytest.raises(sqlite3.OperationalError, match="locked"), store.transaction():
             pass
     finally:
         done.set()
         holder.join(30)
     store.db.execute("PRAGMA busy_timeout=10000")
-    store.write("INSERT INTO meta (key, value) VALUES ('k2', 'v')")
-    assert store.db.execute("SELECT count(*) FROM meta").fetchone()[0] == 2
+    store.write("INSERT INTO meta (key, value) VALUES ('t.k2', 'v')")
+    assert store.db.execute("SELECT count(*) FROM meta WHERE key LIKE 't.%'").fetchone()[0] == 2
