@@ -58,7 +58,9 @@ def subscribe(store: Store, openid: str, categories: Iterable[str]) -> Subscribe
     return get(store, openid)  # type: ignore[return-value]
 
 
-def unsubscribe(store: Store, openid: str, categories: Iterable[str] | None = None) -> Subscriber | None:
+def unsubscribe(
+    store: Store, openid: str, categories: Iterable[str] | None = None
+) -> Subscriber | None:
     """Drop ``categories`` (all when ``None``) from the user's subscriptions."""
     with store.transaction():
         cur = get(store, openid)
