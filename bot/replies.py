@@ -14,6 +14,7 @@ inside CDATA: one story containing it would otherwise break the whole reply.
 from __future__ import annotations
 
 import time
+
 from handlers.base import Article, Message, News, Reply, Text
 
 TEXT_LIMIT = 2000  # bytes of UTF-8; about 2048 is what WeChat accepts

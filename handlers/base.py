@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Union
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Routes:
                 event=_set(event),
                 key=_set(key, lower=False),
                 keyword=_set(keyword),
-                regex=re.compile(regex, re.S) if regex else None,
+                regex=re.compile(regex, re.DOTALL) if regex else None,
                 admin=admin,
                 priority=priority,
             )

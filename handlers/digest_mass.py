@@ -9,7 +9,7 @@ and never retried.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,7 @@ class QuotaUsed(Exception):
 def _today_start_utc(config: Any) -> str:
     tz = ZoneInfo(config.digest["timezone"])
     local = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    return local.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return local.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def sends_left_today(store: Store, config: Any) -> int | None:

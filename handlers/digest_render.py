@@ -8,8 +8,8 @@ that shows it ("最新党建"), so a long day never produces a clipped link.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 LATEST_KEYWORD = {"党建": "最新党建", "社区": "最新社区"}
 

@@ -30,7 +30,7 @@ NOTHING_FOUND = (
     "· 发送“帮助”查看全部用法"
 )
 FALLBACK_EXAMPLES = ("网格员", "养老", "主题教育")
-_GENERIC = frozenset("开展 活动 工作 推进 推动 群众 服务 建设 提升 发展 持续 进一步".split())
+_GENERIC = frozenset(["开展", "活动", "工作", "推进", "推动", "群众", "服务", "建设", "提升", "发展", "持续", "进一步"])
 
 
 def suggestions(store: object, query: str, n: int = 3) -> list[str]:

@@ -106,7 +106,6 @@ def my_subscriptions(msg: Message, ctx: Context) -> str:
 def unfollow(msg: Message, ctx: Context) -> None:
     """The user left the account: nothing may be pushed to them any more."""
     subscribers.set_following(ctx.store, ctx.user, False)
-    return None
 
 
 @routes.observe

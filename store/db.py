@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ class StoreError(Exception):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -192,12 +193,26 @@ def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int
     return target
 
 
+def enable_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch ``conn`` to WAL. Two processes opening a new file at once can make the switch
+    fail with "database is locked" without SQLite's busy handler ever waiting (the mode change
+    needs the file to itself), so it is retried here for up to about five seconds."""
+    for i in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or i == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 def connect(path: str | os.PathLike[str]) -> sqlite_utils.Database:
     """A connection with the store's pragmas: WAL, a busy timeout, NORMAL sync."""
     try:
         conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.DatabaseError as e:

@@ -23,8 +23,9 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from store.db import Store, now_iso
 

@@ -6,8 +6,8 @@ the conversation state, and what the account cannot read."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 

@@ -51,7 +51,7 @@ def test_every_config_key_is_in_the_example_and_read_by_the_loader() -> None:
 
 
 def test_readme_set_up_commands_and_ci() -> None:
-    blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    blocks = re.findall(r"```sh\n(.*?)\n```", README, re.DOTALL)
     assert blocks[0].strip() == "python3 -m pip install -e . && newsbot serve --demo"
     test_cmd = blocks[1].strip()
     assert test_cmd == "python3 -m pip install -e '.[test]' && python3 -m pytest"

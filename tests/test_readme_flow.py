@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from handlers.help import HELP_TEXT
 from tests.conftest import free_port, wait_healthy
 

@@ -4,9 +4,9 @@ made up once within the grace and never twice."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -92,3 +92,26 @@ def test_demo_samples_fill_an_empty_store_only(tmp_path):
     assert import_samples_if_empty(store) == 0
     assert articles.count(store) == added
     store.close()
+
+
+def test_processes_opening_a_new_file_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Switching a new file to WAL needs it alone; two processes starting together must both
+    come up (the state file and the store alike), not fail with "database is locked"."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from bot.state.sqlite import SQLiteState\n"
+        "from store.db import open_store\n"
+        "SQLiteState(sys.argv[1] + '.state').set('k', 'v')\n"
+        "open_store(sys.argv[1] + '.db')\n"
+    )
+    for i in range(6):
+        base = str(tmp_path / f"f{i}")
+        procs = [
+            subprocess.Popen([sys.executable, "-c", script, base], stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        errs = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errs

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bot.state import Claim, ClaimStatus, StateBackend
+from store.db import enable_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL);
@@ -43,9 +44,9 @@ class SQLiteState(StateBackend):
         db = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=10000")
+            enable_wal(db)
+            db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
 
