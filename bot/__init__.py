@@ -1,0 +1,1 @@
+"""The service shell: config, ASGI app, envelope, router, shared state, API client, CLI."""
