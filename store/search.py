@@ -150,8 +150,11 @@ def _marks(tokens: list[str], name_words: str) -> list[str]:
     marks = [t for t in tokens if t]
     ascii_tokens = {t for t in tokens if t.isascii()}
     if ascii_tokens:
-        for w in name_words.split():
-            if ascii_tokens.intersection(pinyin.keys(w)):
+        for entry in name_words.split():
+            w, sep, keys = entry.partition("|")
+            # an index written before keys were stored beside the names: compute them
+            found = keys.split(",") if sep else pinyin.keys(w)
+            if ascii_tokens.intersection(found):
                 marks.append(w)
     return marks
 

@@ -40,7 +40,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
             "title": str,  # search-mode tokens of title, subtitle, kicker
             "body": str,  # search-mode tokens of paragraphs and captions
             "names": str,  # people, places, pinyin keys
-            "name_words": str,  # the Chinese words behind the pinyin keys (for highlighting)
+            "name_words": str,  # "郭龙生|guolongsheng,glsh,gls …": names and their pinyin keys
             "length": int,  # tokens in all indexed columns
         },
         pk="article_id",
@@ -133,7 +133,8 @@ def build(article_id: int, title_parts: Iterable[str], body_parts: Iterable[str]
         title=" ".join(title_toks),
         body=" ".join(body_toks),
         names=" ".join(name_toks),
-        name_words=" ".join(w for w in chosen if pinyin.keys(w)),
+        # each name with its keys, so highlighting a pinyin query needs no pypinyin at query time
+        name_words=" ".join(f"{w}|{','.join(k)}" for w in chosen if (k := pinyin.keys(w))),
         length=len(title_toks) + len(body_toks) + len(name_toks),
     )
 
