@@ -130,18 +130,17 @@ class _Client(WeChatClient):
                     api._refresh(stale=token)
                     continue
                 status = getattr(e.response, "status_code", 0) or 0
-                if (code == -1 or (code is None and status >= 500)) and attempt < api.retries:
-                    attempt += 1
-                    api._sleep(attempt)
-                    continue
+                if code == -1 or (code is None and status >= 500):
+                    if (nxt := api._backoff(attempt)) is not None:
+                        attempt = nxt
+                        continue
                 if code is None:
                     raise ApiUnavailable(None, f"WeChat answered HTTP {status} to "
                                          f"{url_or_endpoint}") from None
                 raise error_for(code, str(e.errmsg), result) from None
             except requests.RequestException as e:
-                if attempt < api.retries:
-                    attempt += 1
-                    api._sleep(attempt)
+                if (nxt := api._backoff(attempt)) is not None:
+                    attempt = nxt
                     continue
                 raise ApiUnavailable(None, f"cannot reach WeChat ({url_or_endpoint}): "
                                      f"{type(e).__name__}") from None
@@ -232,9 +231,8 @@ class WeChatAPI:
                 if res.status_code >= 500 or data.get("errcode") == -1:
                     raise requests.ConnectionError(f"HTTP {res.status_code} {data}")
             except requests.RequestException as e:
-                if attempt < self.retries:
-                    attempt += 1
-                    self._sleep(attempt)
+                if (nxt := self._backoff(attempt)) is not None:
+                    attempt = nxt
                     continue
                 raise ApiUnavailable(None, f"cannot fetch an access_token from {url}: "
                                      f"{type(e).__name__}") from None
@@ -250,9 +248,15 @@ class WeChatAPI:
         log.info("fetched an access_token (force_refresh=%s)", force_refresh)
         return str(data["access_token"]), int(data.get("expires_in", 7200))
 
-    def _sleep(self, attempt: int) -> None:
+    def _backoff(self, attempt: int) -> int | None:
+        """After failed try number ``attempt``: sleep (exponential, jittered) and return the
+        next try's number, or ``None`` when the retries are used up."""
+        if attempt >= self.retries:
+            return None
+        attempt += 1
         delay = min(self.backoff * 2 ** (attempt - 1), BACKOFF_CAP)
         time.sleep(delay * (0.5 + random.random() / 2))
+        return attempt
 
     # -- messages -------------------------------------------------------------------------------
     def send_text(self, openid: str, content: str, *, clientmsgid: str | None = None) -> dict:
