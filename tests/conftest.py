@@ -239,3 +239,16 @@ def wait_healthy(url: str, proc: Any, timeout: float = 60) -> None:
             out = proc.stdout.read() if dead and getattr(proc, "stdout", None) else ""
             raise AssertionError(f"server at {url} did not come up:\n{out}")
         time.sleep(0.1)
+
+
+def stop_server(proc: Any, timeout: float = 15) -> None:
+    """Ctrl-C a server subprocess as a user would; kill it if it does not stop in time."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)

@@ -430,14 +430,13 @@ def test_users_talk_to_the_bot_and_open_their_window(live_bot: Any, emulator: Em
 # -- serve --demo ----------------------------------------------------------------------------
 def test_serve_demo_runs_the_emulator_and_it_sees_cli_messages(tmp_path: Path) -> None:
     import os
-    import signal
     import subprocess
     import sys
 
     from bot.config import load_config
     from bot.state.sqlite import SQLiteState
     from bot.wxapi import WeChatAPI
-    from tests.conftest import free_port, wait_healthy
+    from tests.conftest import free_port, stop_server, wait_healthy
 
     newsbot = [sys.executable, "-c", "from bot.cli import main; main()"]
     port, emu_port = free_port(), free_port()
@@ -462,8 +461,4 @@ def test_serve_demo_runs_the_emulator_and_it_sees_cli_messages(tmp_path: Path) -
         log = (tmp_path / "newsbot-emulator.log").read_text("utf-8")
         assert "custom text -> o_newsbot_cli_user: 演示推送" in log
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)

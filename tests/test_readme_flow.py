@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from handlers.help import HELP_TEXT
-from tests.conftest import free_port, wait_healthy
+from tests.conftest import free_port, stop_server, wait_healthy
 
 NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
 
@@ -31,11 +30,7 @@ def test_serve_demo_then_send_help(tmp_path: Path) -> None:
         assert sent.stdout.strip() == HELP_TEXT.strip()
         assert (tmp_path / "newsbot.db").exists()  # the store lives in the working directory
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 def test_send_to_a_bot_that_is_not_running(tmp_path: Path) -> None:
