@@ -31,6 +31,7 @@ from bot.replies import normalise, to_xml
 from bot.router import Router
 from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable, open_state
 from handlers.base import Context, Message, Reply
+from handlers.pages import render_article_page
 
 log = logging.getLogger("newsbot.access")
 errlog = logging.getLogger("newsbot.app")
@@ -123,10 +124,10 @@ def create_app(services: Services) -> Starlette:
         check = services.extra.get("is_admin")
         return bool(check(openid)) if check else False
 
-    def run_handler(msg: Message) -> tuple[str, str, str, Any]:
+    def run_handler(msg: Message, admin: bool) -> tuple[str, str, str, Any]:
         ctx = Context(
             user=msg.source,
-            is_admin=is_admin(msg.source),
+            is_admin=admin,
             config=config,
             state=services.state,
             store=services.store,
@@ -167,11 +168,13 @@ def create_app(services: Services) -> Starlette:
     # event loop never waits on the state backend, and SQLite works outside the GIL meanwhile.
     # ``late`` is set when the reply budget ran out first: finish_late then stores what WeChat
     # was told ("success"), after this returns, so it is the answer that stays.
-    def claim_and_run(key: str, msg: Message, late: threading.Event) -> tuple[Claim, Any]:
+    def claim_and_run(
+        key: str, msg: Message, admin: bool, late: threading.Event
+    ) -> tuple[Claim, Any]:
         claim = claim_key(key)
         if claim.status is not ClaimStatus.OWNER:
             return claim, None
-        result = run_handler(msg)
+        result = run_handler(msg, admin)
         if not late.is_set():
             remember(key, result[0])
         return claim, result
@@ -230,8 +233,8 @@ def create_app(services: Services) -> Starlette:
         key = msg.dedup_key
         loop = asyncio.get_running_loop()
         late = threading.Event()
-        threads = pool if is_admin(msg.source) else lane
-        fut = loop.run_in_executor(threads, claim_and_run, key, msg, late)
+        admin = is_admin(msg.source)  # once: it picks the threads and goes into the context
+        fut = loop.run_in_executor(pool if admin else lane, claim_and_run, key, msg, admin, late)
         try:
             claim, result = await asyncio.wait_for(asyncio.shield(fut), budget)
         except TimeoutError:
@@ -255,8 +258,6 @@ def create_app(services: Services) -> Starlette:
         return JSONResponse({"status": "ok", "state": services.state.name})
 
     async def article_page(request: Request) -> Response:
-        from handlers.pages import render_article_page
-
         raw = request.path_params["article_id"]
         status, html = await asyncio.get_running_loop().run_in_executor(
             pool, render_article_page, services.store, raw, config
