@@ -41,3 +41,20 @@ def test_send_to_a_bot_that_is_not_running(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert "cannot reach the bot" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(main, ["--db", str(tmp_path / "s.db"), "serve", "--port", str(port)])
+    assert r.exit_code == 1
+    assert f"127.0.0.1:{port}" in r.output and "--port" in r.output
+    assert "Traceback" not in r.output

@@ -34,6 +34,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
         cfg.values["server"]["port"] = port
     workers = workers or cfg.server["workers"]
     host, port = cfg.server["host"], cfg.server["port"]
+    _check_free(host, port)
     if cfg.dev:
         click.echo(
             "newsbot: no config file, running on local defaults.\n"
@@ -120,3 +121,23 @@ def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
     if moved:
         click.echo(f"  other commands reach it with NEWSBOT_WECHAT_API_BASE_URL={base}", err=True)
     return emu
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail before loading anything when the address is taken, with the fix in the message."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise click.ClickException(f"cannot bind to {host}:{port}: {e.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {e.strerror}; is newsbot (or something else) "
+                "already running there? Choose another port with --port."
+            ) from None
