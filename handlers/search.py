@@ -54,19 +54,12 @@ NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请
 
 
 def setup(services: object) -> None:
-    """Load the text models (jieba's dictionary, the fast cut, synonyms) while the service
-    starts, before it accepts requests: the first subscriber must not wait for them. Pinyin
-    loads with the first query typed in letters. Repeated pages come from the process's
-    search cache (``handlers.search_cache``)."""
+    """Give the process its search cache (``handlers.search_cache``). The text models load
+    with the first search: loading them in every worker at start-up starved the digest
+    leader's lock renewals when several workers started at once."""
     extra = services.extra  # type: ignore[attr-defined]
     extra[search_cache.SERVICE_KEY] = search_cache.SearchCache()
 
-    def warm(services: object) -> None:
-        from store.search import search as run
-
-        run(services.store, "党建 社区", limit=1)  # type: ignore[attr-defined]
-
-    services.extra.setdefault("on_start", []).append(warm)  # type: ignore[attr-defined]
 
 
 def _minutes(ctx: Context) -> int:

@@ -341,5 +341,5 @@ def test_serve_with_workers_runs_one_schedule(
         leaders = re.findall(r"newsbot\.scheduler scheduler (\S+): leader", bot.output())
         started = re.findall(r"newsbot\.scheduler scheduler (\S+) started", bot.output())
         assert len(set(started)) == 3  # every worker runs a scheduler...
-        assert len(leaders) == 1  # ...and one of them leads
+        assert len(leaders) == 1, bot.output()[-6000:]  # ...and one of them leads
         assert delivered(emu) == {o: 1 for o in people.inside}
