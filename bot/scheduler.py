@@ -107,12 +107,16 @@ class DigestScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         with self._lock:
+            released = False
             if self.leader and release:
                 try:
-                    self.state.release(self.lock_name, self.owner)
+                    released = self.state.release(self.lock_name, self.owner)
                 except Exception:  # noqa: BLE001 - the lock expires by itself anyway
                     log.exception("scheduler %s: could not release the lock", self.owner)
             self.leader = False
+        # A sibling still running may take the lock from here on: a hand-over, not a second
+        # leader. The log says which came first.
+        log.info("scheduler %s stopped%s", self.owner, ", leader lock released" if released else "")
 
     # -- leadership ----------------------------------------------------------------------------
     def _tick(self) -> None:
