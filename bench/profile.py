@@ -48,6 +48,8 @@ def main() -> int:
     ap.add_argument("--raw", type=Path, help="keep py-spy's raw stacks here")
     ap.add_argument("--wall", action="store_true",
                     help="every thread's wall time, idle included, per thread (where it waits)")
+    ap.add_argument("--native", action="store_true",
+                    help="include C frames (SQLite, the event loop) in the stacks")
     args = ap.parse_args()
     if not shutil.which("py-spy"):
         sys.exit("py-spy is not installed: python3 -m pip install py-spy")
@@ -66,7 +68,7 @@ def main() -> int:
             runs.probe(srv, load.KEYWORDS)  # first search loads jieba: keep it out of the profile
             spy = subprocess.Popen(
                 ["py-spy", "record", "-p", str(srv.worker_pid()),
-                 *(["--threads", "--idle"] if args.wall else ["--gil"]), "-r", "200",
+                 *(["--threads", "--idle"] if args.wall else ["--gil"]), *(["--native"] if args.native else []), "-r", "200",
                  "-d", f"{args.seconds + 1:.0f}", "-f", "raw", "-o", str(raw)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )

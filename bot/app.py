@@ -19,17 +19,25 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot.config import Config, load_config
 from bot.envelope import Envelope, EnvelopeError
 from bot.replies import normalise, to_xml
 from bot.router import Router
-from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable, open_state
+from bot.state import (
+    Claim,
+    ClaimStatus,
+    MessageState,
+    StateBackend,
+    StateUnavailable,
+    open_state,
+)
 from handlers.base import Context, Message, Reply
 from handlers.pages import render_article_page
 
@@ -46,6 +54,7 @@ LateReply = Callable[[Message, Reply], None]
 # and must neither hold up subscribers nor wait behind them.
 SUBSCRIBER_THREADS = 1
 ADMIN_THREADS = 4
+LATE_THREADS = 2  # finishing messages that outlived the reply budget (network calls)
 
 
 @dataclass
@@ -87,22 +96,7 @@ def build_services(config: Config, **overrides: Any) -> Services:
     return services
 
 
-async def _read_body(request: Request, cap: int) -> bytes | None:
-    """The body, or ``None`` when it is larger than ``cap`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def create_app(services: Services) -> Starlette:
+def create_app(services: Services) -> NewsbotApp:
     config = services.config
     envelope = Envelope(
         config.wechat["token"],
@@ -116,7 +110,7 @@ def create_app(services: Services) -> Starlette:
     admins = config.admin_openids() | set(services.extra.get("admins", ()))
     lane = ThreadPoolExecutor(max_workers=SUBSCRIBER_THREADS, thread_name_prefix="handler")
     pool = ThreadPoolExecutor(max_workers=ADMIN_THREADS, thread_name_prefix="admin")
-    pending: set[asyncio.Future[Any]] = set()
+    late_pool = ThreadPoolExecutor(max_workers=LATE_THREADS, thread_name_prefix="late")
 
     def is_admin(openid: str) -> bool:
         if openid in admins:
@@ -124,16 +118,18 @@ def create_app(services: Services) -> Starlette:
         check = services.extra.get("is_admin")
         return bool(check(openid)) if check else False
 
-    def run_handler(msg: Message, admin: bool) -> tuple[str, str, str, Any]:
-        ctx = Context(
+    def context(msg: Message, admin: bool) -> Context:
+        return Context(
             user=msg.source,
             is_admin=admin,
             config=config,
-            state=services.state,
+            state=MessageState(services.state),
             store=services.store,
             api=services.api,
             services=services.extra,
         )
+
+    def run_handler(msg: Message, ctx: Context) -> tuple[str, str, str, Any]:
         reply, name, outcome = services.router.dispatch(msg, ctx)
         try:
             value = normalise(reply, msg)
@@ -151,9 +147,13 @@ def create_app(services: Services) -> Starlette:
             errlog.warning("state backend down, handling %s without dedup: %s", key, e)
             return Claim(ClaimStatus.OWNER)
 
-    def remember(key: str, answer: str) -> None:
+    def remember(key: str, answer: str | None, state: MessageState | None = None) -> None:
+        """Keep the answer for WeChat's retries, with the handler's state changes if any."""
         try:
-            services.state.finish(key, answer, dedup_ttl)
+            if state is not None:
+                state.commit(key, answer, dedup_ttl)
+            elif answer is not None:
+                services.state.finish(key, answer, dedup_ttl)
         except StateUnavailable as e:
             errlog.warning("state backend down, reply to %s not kept for retries: %s", key, e)
 
@@ -164,31 +164,32 @@ def create_app(services: Services) -> Starlette:
             errlog.warning("state backend down while waiting for %s: %s", key, e)
             return None
 
-    # The dedup claim, the handler and storing its reply all run in the worker thread: the
-    # event loop never waits on the state backend, and SQLite works outside the GIL meanwhile.
-    # ``late`` is set when the reply budget ran out first: finish_late then stores what WeChat
-    # was told ("success"), after this returns, so it is the answer that stays.
+    # The dedup claim, the handler and storing its reply go together, on the event loop for a
+    # quick handler (handlers.base.Quick), else in a worker thread. The handler's state
+    # changes are written with its reply: two writes per message (claim, answer) whatever
+    # the handler changed. ``late`` is set when the reply budget ran out first: finish_late
+    # then stores what WeChat was told ("success"), after this returns, so it is the answer
+    # that stays.
     def claim_and_run(
-        key: str, msg: Message, admin: bool, late: threading.Event
+        key: str, msg: Message, ctx: Context, late: threading.Event | None = None
     ) -> tuple[Claim, Any]:
         claim = claim_key(key)
         if claim.status is not ClaimStatus.OWNER:
             return claim, None
-        result = run_handler(msg, admin)
-        if not late.is_set():
-            remember(key, result[0])
+        result = run_handler(msg, ctx)
+        remember(key, None if late is not None and late.is_set() else result[0], ctx.state)
         return claim, result
 
-    def finish_late(key: str, msg: Message, fut: asyncio.Future[Any]) -> None:
-        pending.discard(fut)
-        try:
-            _, result = fut.result()
-            if result is None:  # a retry whose claim was slow: nothing of ours to finish
-                return
-            _, name, outcome, value = result
-        except Exception:  # noqa: BLE001 - logged; nothing else can be done this late
-            errlog.exception("late handler failed user=%s", msg.source)
+    def finish_late(key: str, msg: Message, done: tuple[Claim, Any] | BaseException) -> None:
+        """A handler that outlived the budget: WeChat was told ``success``; keep that for its
+        retries and send the reply through the customer-service API. Runs in a thread."""
+        if isinstance(done, BaseException):
+            errlog.error("late handler failed user=%s", msg.source, exc_info=done)
             return
+        _, result = done
+        if result is None:  # a retry whose claim was slow: nothing of ours to finish
+            return
+        _, name, outcome, value = result
         remember(key, "success")
         if value is not None and services.late_reply is not None:
             try:
@@ -201,58 +202,109 @@ def create_app(services: Services) -> Starlette:
             outcome = "late-dropped" if value is not None else outcome
         _log_line(msg, name, outcome, None)
 
-    async def wechat(request: Request) -> Response:
-        """Never a 500 or a traceback out: an unexpected failure is logged and answered
-        ``success`` (no passive reply), so WeChat shows the user no error."""
-        try:
-            return await handle(request)
-        except Exception:  # noqa: BLE001 - the last line of defence
-            errlog.exception("unexpected failure on %s", request.url.path)
-            return PlainTextResponse("success")
+    async def run_within_budget(key: str, msg: Message, ctx: Context) -> tuple[Claim, Any] | None:
+        """``claim_and_run`` in the message's threads; ``None`` when the budget ran out first
+        (the thread then finishes the message late by itself). One future and one timer per
+        message: the loop does no more than hand the work over and take the answer back."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        call = _Call(waiter)
 
-    async def handle(request: Request) -> Response:
-        started = time.perf_counter()
-        query = request.query_params
-        if request.method == "GET":
+        def work() -> None:
             try:
-                return PlainTextResponse(envelope.verify_url(query))
-            except EnvelopeError as e:
-                return PlainTextResponse(e.reason, status_code=e.status)
+                done: Any = claim_and_run(key, msg, ctx, call.late)
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits
+                done = e
+            if call.settle():
+                loop.call_soon_threadsafe(_resolve, waiter, done)
+            else:
+                late_pool.submit(finish_late, key, msg, done)
+
+        def over_budget() -> None:
+            if call.expire():
+                _resolve(waiter, None)
+
+        (pool if ctx.is_admin else lane).submit(work)
+        timer = loop.call_later(budget, over_budget)
         try:
-            body = await _read_body(request, cap)
-        except ClientDisconnect:
-            return PlainTextResponse("client went away", status_code=400)
-        if body is None:
-            return PlainTextResponse("request body too large", status_code=413)
+            done = await waiter
+        finally:
+            timer.cancel()
+        if isinstance(done, BaseException):
+            raise done
+        return done
+
+    async def on_message(query: dict[str, str], body: bytes) -> tuple[int, bytes, bytes]:
+        started = time.perf_counter()
         try:
             msg, encrypted = envelope.open(query, body)
         except EnvelopeError as e:
             errlog.info("refused %s: %s", e.status, e.reason)
-            return PlainTextResponse(e.reason, status_code=e.status)
+            return e.status, e.reason.encode(), _TEXT
         nonce = query.get("nonce", "")
         key = msg.dedup_key
-        loop = asyncio.get_running_loop()
-        late = threading.Event()
-        admin = is_admin(msg.source)  # once: it picks the threads and goes into the context
-        fut = loop.run_in_executor(pool if admin else lane, claim_and_run, key, msg, admin, late)
-        try:
-            claim, result = await asyncio.wait_for(asyncio.shield(fut), budget)
-        except TimeoutError:
-            late.set()
-            pending.add(fut)
-            fut.add_done_callback(lambda f: finish_late(key, msg, f))
+        ctx = context(msg, is_admin(msg.source))
+        if not ctx.is_admin and services.router.is_quick(msg, ctx):
+            # Quick: done here, in well under a millisecond on a warm cache. Handing it to a
+            # thread and back would cost more than the work (the two threads then trade the
+            # GIL at every SQLite call), and halves the messages a worker answers per second.
+            done: tuple[Claim, Any] | None = claim_and_run(key, msg, ctx)
+            if time.perf_counter() - started > budget:  # ready, but later than promised
+                late_pool.submit(finish_late, key, msg, done)
+                done = None
+        else:
+            done = await run_within_budget(key, msg, ctx)
+        if done is None:
             _log_line(msg, "-", "over-budget", started)
-            return _xml("success")
+            return _SUCCESS
+        claim, result = done
         if claim.status is ClaimStatus.DONE:
             _log_line(msg, "-", "retry", started)
-            return _xml(envelope.seal(claim.answer or "success", encrypted, nonce))
+            return _answer(envelope.seal(claim.answer or "success", encrypted, nonce))
         if claim.status is ClaimStatus.PENDING:
             answer = await wait_answer(key)
             _log_line(msg, "-", "retry-wait", started)
-            return _xml(envelope.seal(answer or "success", encrypted, nonce))
+            return _answer(envelope.seal(answer or "success", encrypted, nonce))
         xml, name, outcome, _ = result
         _log_line(msg, name, outcome, started)
-        return _xml(envelope.seal(xml, encrypted, nonce))
+        return _answer(envelope.seal(xml, encrypted, nonce))
+
+    async def webhook(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """``/wechat`` as a bare ASGI endpoint (it is the hot path: no routing, no middleware,
+        no request objects). Never a 500 or a traceback out: an unexpected failure is logged
+        and answered ``success`` (no passive reply), so WeChat shows the user no error."""
+        headers = _HEADERS_TEXT
+        try:
+            method = scope["method"]
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            if method in ("GET", "HEAD"):
+                try:
+                    status, out = 200, envelope.verify_url(query).encode()
+                except EnvelopeError as e:
+                    status, out = e.status, e.reason.encode()
+            elif method == "POST":
+                body = await _read_asgi_body(scope, receive, cap)
+                if body is None:
+                    status, out = 413, b"request body too large"
+                elif body is _GONE:
+                    status, out = 400, b"client went away"
+                else:
+                    status, out, ctype = await on_message(query, body)
+                    if ctype is not _TEXT:
+                        headers = _HEADERS_XML
+            else:
+                status, out, headers = 405, b"Method Not Allowed", _HEADERS_405
+        except Exception:  # noqa: BLE001 - the last line of defence
+            errlog.exception("unexpected failure on %s", scope.get("path"))
+            status, out, headers = 200, b"success", _HEADERS_TEXT
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"content-length", str(len(out)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else out})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "state": services.state.name})
@@ -275,24 +327,106 @@ def create_app(services: Services) -> Starlette:
                 stop(services)
             lane.shutdown(wait=True)
             pool.shutdown(wait=True)
+            late_pool.shutdown(wait=True)
             services.close()
 
-    app = Starlette(
+    pages = Starlette(
         routes=[
-            Route("/wechat", wechat, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/articles/{article_id}", article_page, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
-    app.state.services = services
-    return app
+    pages.state.services = services
+    return NewsbotApp(webhook, pages)
 
 
-def _xml(body: str) -> Response:
+class NewsbotApp:
+    """The ASGI application: ``/wechat`` goes straight to the webhook; everything else
+    (the article pages, ``/healthz``, the lifespan) to a Starlette app."""
+
+    def __init__(self, webhook: Callable[..., Any], pages: Starlette, path: str = "/wechat"):
+        self.webhook = webhook
+        self.pages = pages
+        self.path = path
+        self.state = pages.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path:
+            await self.webhook(scope, receive, send)
+        else:
+            await self.pages(scope, receive, send)
+
+
+class _Call:
+    """Who finishes a message: the loop (answer in time) or its thread (over budget)."""
+
+    __slots__ = ("_lock", "_settled", "late", "waiter")
+
+    def __init__(self, waiter: asyncio.Future[Any]) -> None:
+        self.waiter = waiter
+        self.late = threading.Event()
+        self._lock = threading.Lock()
+        self._settled = False
+
+    def settle(self) -> bool:
+        """The thread is done: True when the answer still goes to the waiting request."""
+        with self._lock:
+            if self.late.is_set():
+                return False
+            self._settled = True
+            return True
+
+    def expire(self) -> bool:
+        """The budget ran out: True when the thread had not answered yet (it is late now)."""
+        with self._lock:
+            if self._settled:
+                return False
+            self.late.set()
+            return True
+
+
+def _resolve(waiter: asyncio.Future[Any], value: Any) -> None:
+    if not waiter.done():  # a request cancelled meanwhile leaves nobody to tell
+        waiter.set_result(value)
+
+
+_TEXT = b"text/plain; charset=utf-8"
+_XML = b"application/xml"
+_HEADERS_TEXT = ((b"content-type", _TEXT),)
+_HEADERS_XML = ((b"content-type", _XML),)
+_HEADERS_405 = ((b"content-type", _TEXT), (b"allow", b"GET, HEAD, POST"))
+_SUCCESS = (200, b"success", _TEXT)
+_GONE: Any = object()  # the client went away mid-body
+
+
+def _answer(body: str) -> tuple[int, bytes, bytes]:
     if body == "success":
-        return PlainTextResponse("success")
-    return Response(body, media_type="application/xml")
+        return _SUCCESS
+    return 200, body.encode("utf-8"), _XML
+
+
+async def _read_asgi_body(scope: dict[str, Any], receive: Any, cap: int) -> Any:
+    """The request body; ``None`` when it is larger than ``cap`` bytes, ``_GONE`` when the
+    client went away before sending all of it."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > cap:
+                return None
+            break
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return _GONE
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _log_line(msg: Message, handler: str, outcome: str, started: float | None) -> None:
@@ -314,7 +448,7 @@ def _log_line(msg: Message, handler: str, outcome: str, started: float | None) -
     )
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> NewsbotApp:
     """Factory for ``uvicorn --factory`` (used by ``newsbot serve --workers N``)."""
     config = load_config(os.environ.get("NEWSBOT_CONFIG") or None)
     if not logging.getLogger().handlers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from handlers.base import Context, Handler, Message, Observer, Reply, Route, Routes
+from handlers.base import Context, Handler, Message, Observer, Quick, Reply, Route, Routes
 
 log = logging.getLogger("newsbot.router")
 
@@ -21,6 +21,7 @@ class Router:
     def __init__(self, *route_sets: Routes) -> None:
         self.routes: list[Route] = []
         self.default: Handler | None = None
+        self.default_quick: Quick = False
         self.observers: list[Observer] = []
         for rs in route_sets:
             self.include(rs)
@@ -32,8 +33,9 @@ class Router:
         self.routes.sort(key=lambda r: -r.priority)
         if routes.default_handler is not None:
             self.default = routes.default_handler
+            self.default_quick = routes.default_quick
 
-    def match(self, msg: Message, ctx: Context) -> tuple[Handler, str] | None:
+    def _find(self, msg: Message, ctx: Context) -> tuple[Handler, str, Quick] | None:
         text = normalise_text(msg.content) if msg.content else ""
         for r in self.routes:
             if r.type is not None and msg.type not in r.type:
@@ -52,10 +54,29 @@ class Router:
                 if m is None:
                     continue
                 ctx.match = m
-            return r.func, r.name
+            return r.func, r.name, r.quick
         if self.default is not None and msg.type in ("text", "voice") and text:
-            return self.default, getattr(self.default, "__name__", "default")
+            return self.default, getattr(self.default, "__name__", "default"), self.default_quick
         return None
+
+    def match(self, msg: Message, ctx: Context) -> tuple[Handler, str] | None:
+        found = self._find(msg, ctx)
+        return None if found is None else (found[0], found[1])
+
+    def is_quick(self, msg: Message, ctx: Context) -> bool:
+        """Whether the handler ``msg`` would get is quick (see ``handlers.base.Quick``);
+        a message no handler takes is. A predicate that fails says no."""
+        found = self._find(msg, ctx)
+        if found is None:
+            return True
+        quick = found[2]
+        if not callable(quick):
+            return bool(quick)
+        try:
+            return bool(quick(msg, ctx))
+        except Exception:  # the thread is the safe side
+            log.exception("quick test of %s failed user=%s", found[1], msg.source)
+            return False
 
     def dispatch(self, msg: Message, ctx: Context) -> tuple[Reply, str, str]:
         """Run the matching handler. Returns (reply, handler name, outcome)."""

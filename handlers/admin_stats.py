@@ -36,7 +36,7 @@ def message_counter_key(config: Any, now: float) -> str:
 
 def count_message(msg: Message, ctx: Context) -> None:
     """Observer: one more message today (retries are deduplicated before dispatch)."""
-    ctx.state.incr(message_counter_key(ctx.config, ctx.now), COUNTER_TTL)
+    ctx.state.add(message_counter_key(ctx.config, ctx.now), 1, COUNTER_TTL)
 
 
 def _category_counts(db: Any) -> tuple[int, dict[str, int], int]:

@@ -76,6 +76,10 @@ class Context:
 
 
 Handler = Callable[[Message, Context], Reply]
+# Whether a message's handler is quick: no network, no store writes, a few milliseconds of
+# work at most. The webhook runs quick handlers on its event loop (no thread hand-off) and
+# the others in threads. A callable decides per message (e.g. a search whose page is cached).
+Quick = bool | Callable[[Message, Context], bool]
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Route:
     regex: re.Pattern[str] | None = None
     admin: bool = False
     priority: int = 0
+    quick: Quick = False
 
 
 def _set(v: str | Iterable[str] | None, lower: bool = True) -> frozenset[str] | None:
@@ -104,12 +109,14 @@ class Routes:
     Filters (all given ones must hold): ``type`` (message types), ``event`` (event names),
     ``key`` (EventKey values), ``keyword`` (the whole text, after trimming and case folding),
     ``regex`` (``fullmatch`` on the trimmed text), ``admin`` (only admins' messages). Higher
-    ``priority`` is tried first, then declaration order.
+    ``priority`` is tried first, then declaration order. ``quick`` (see :data:`Quick`) says
+    whether the handler may run on the event loop.
     """
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.default_handler: Handler | None = None
+        self.default_quick: Quick = False
         self.observers: list[Callable[[Message, Context], None]] = []
 
     def add(
@@ -124,6 +131,7 @@ class Routes:
         admin: bool = False,
         priority: int = 0,
         name: str | None = None,
+        quick: Quick = False,
     ) -> Handler:
         if keyword is not None or regex is not None:
             type = type or "text"
@@ -140,6 +148,7 @@ class Routes:
                 regex=re.compile(regex, re.DOTALL) if regex else None,
                 admin=admin,
                 priority=priority,
+                quick=quick,
             )
         )
         return func
@@ -158,10 +167,16 @@ class Routes:
         self.observers.append(func)
         return func
 
-    def default(self, func: Handler) -> Handler:
-        """The handler for text nobody else claims."""
-        self.default_handler = func
-        return func
+    def default(self, func: Handler | None = None, *, quick: Quick = False) -> Any:
+        """The handler for text nobody else claims: ``@routes.default`` or
+        ``@routes.default(quick=...)``."""
+
+        def deco(f: Handler) -> Handler:
+            self.default_handler = f
+            self.default_quick = quick
+            return f
+
+        return deco(func) if func is not None else deco
 
 
 Observer = Callable[[Message, Context], None]

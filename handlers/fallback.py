@@ -43,14 +43,14 @@ def is_emoticon(text: str) -> bool:
     return not any(unicodedata.category(ch)[0] in "LN" for ch in rest)
 
 
-@routes(type=("image", "video", "shortvideo", "location", "link", "file"), priority=20)
+@routes(type=("image", "video", "shortvideo", "location", "link", "file"), priority=20, quick=True)
 def not_understood(msg: Message, ctx: Context) -> str:
     return _ANSWERS.get(msg.type, "") + _TAIL
 
 
 # Voice with Recognition text has content and never fully matches this (it goes to the text
 # routes and the search); only voice without any recognised text does.
-@routes(type="voice", regex=r"\s*", priority=20)
+@routes(type="voice", regex=r"\s*", priority=20, quick=True)
 def voice_unrecognised(msg: Message, ctx: Context) -> str:
     return _ANSWERS["voice"] + _TAIL
 

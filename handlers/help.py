@@ -20,12 +20,12 @@ WELCOME_TEXT = (
 )
 
 
-@routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能"), priority=50)
+@routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能"), priority=50, quick=True)
 def help_text(msg: Message, ctx: Context) -> str:
     return HELP_TEXT
 
 
-@routes(event="click", key="HELP", priority=50)
+@routes(event="click", key="HELP", priority=50, quick=True)
 def help_click(msg: Message, ctx: Context) -> str:
     return HELP_TEXT
 

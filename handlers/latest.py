@@ -18,14 +18,14 @@ def _empty(category: str) -> str:
     return f"暂时还没有{what}，请稍后再来看看。发送“帮助”查看其他用法。"
 
 
-@routes(regex=r"最新\s*(党建|社区)?(?:新闻|报道)?", priority=40)
+@routes(regex=r"最新\s*(党建|社区)?(?:新闻|报道)?", priority=40, quick=True)
 def latest_text(msg: Message, ctx: Context) -> Reply:
     category = (ctx.match.group(1) if ctx.match else None) or ""
     shown = listing.show(ctx, listing.Listing(kind="latest", category=category), 0)
     return shown if shown is not None else _empty(category)
 
 
-@routes(event="click", key=tuple(CLICK_KEYS), priority=40)
+@routes(event="click", key=tuple(CLICK_KEYS), priority=40, quick=True)
 def latest_click(msg: Message, ctx: Context) -> Reply:
     category = CLICK_KEYS[msg.key]
     found = articles.latest(ctx.store, limit=CLICK_CARDS, category=category or None)

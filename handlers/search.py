@@ -119,14 +119,21 @@ def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -
     return c
 
 
-@routes.default
+def cached(msg: Message, ctx: Context) -> bool:
+    """A search is quick when its first page is in the process's cache (a burst of the same
+    keyword); a search that must run the engine goes to a thread."""
+    cache = ctx.services.get(search_cache.SERVICE_KEY)
+    return cache is not None and cache.has(msg.content, listing.page_size(ctx.config), 0)
+
+
+@routes.default(quick=cached)
 def search(msg: Message, ctx: Context) -> Reply:
     if fallback.is_emoticon(msg.content):
         return fallback.NOT_UNDERSTOOD
     return run_search(ctx, msg.content)
 
 
-@routes(regex=r"\d{1,4}", priority=30)
+@routes(regex=r"\d{1,4}", priority=30, quick=True)
 def pick(msg: Message, ctx: Context) -> Reply:
     """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
     list are searched like any other word."""

@@ -65,6 +65,12 @@ class SearchCache:
                     self._pages.popitem(last=False)
         return res
 
+    def has(self, query: str, limit: int, offset: int) -> bool:
+        """Whether that page is cached (as of the last lookup's generation): a peek that
+        neither reads the store nor counts as a hit."""
+        key = (normalise(query.strip()[:MAX_QUERY_CHARS]), int(offset), int(limit))
+        return key in self._pages
+
     def __len__(self) -> int:
         return len(self._pages)
 

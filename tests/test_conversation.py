@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import Services, build_services
 from bot.config import load_config
+from bot.state.sqlite import SQLiteState
 from store import articles, subscribers
 from store.articles import Article
 from tests.conftest import Bot, write_config
@@ -399,3 +400,50 @@ def test_a_conversation_over_the_seed_pages(bot: Bot, services: Services) -> Non
     assert "最后一页" in bot.send("更多", user=u).text
     picked = bot.send(str(len(numbers)), user=u)
     assert picked.kind == "text" and "/articles/" in picked.text and picked.text.startswith("【")
+
+
+class _CountingState(SQLiteState):
+    """The SQLite backend, counting the writes the webhook makes."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.calls: list[str] = []
+
+    def claim(self, key, lease):  # type: ignore[no-untyped-def]
+        self.calls.append("claim")
+        return super().claim(key, lease)
+
+    def finish_with(self, key, answer, ttl, writes):  # type: ignore[no-untyped-def]
+        self.calls.append(f"finish_with:{len(writes)}")
+        return super().finish_with(key, answer, ttl, writes)
+
+    def set(self, key, value, ttl=None):  # type: ignore[no-untyped-def]
+        self.calls.append("set")
+        return super().set(key, value, ttl)
+
+    def add(self, key, n=1, ttl=None):  # type: ignore[no-untyped-def]
+        self.calls.append("add")
+        return super().add(key, n, ttl)
+
+
+def test_a_message_writes_its_list_and_reply_in_one_go(tmp_path: Path, make_bot) -> None:  # type: ignore[no-untyped-def]
+    cfg = load_config(write_config(tmp_path, "[search]\npage_size = 2\n"), env={})
+    state = _CountingState(tmp_path / "counted-state.db")
+    s = build_services(cfg, state=state)
+    try:
+        for title, text in ELDERCARE:
+            _save(s.store, title, text)
+        bot = make_bot(s)
+        first = bot.send("养老", user="o_once")
+        # the claim, then the list for paging + today's message count + the reply together
+        assert state.calls == ["claim", "finish_with:2"]
+        assert _numbers(first.text) == [1, 2]
+        # the list is there for the next message (it may reach another worker)
+        assert _numbers(bot.send("下一页", user="o_once").text) == [3, 4]
+        assert state.calls[2:] == ["claim", "finish_with:2"]
+        # a retry of a finished message is answered from its claim, with no writes
+        pick = bot.send("2", user="o_once", msgid="77")
+        assert bot.send("2", user="o_once", msgid="77").text == pick.text
+        assert state.calls[4:] == ["claim", "finish_with:2", "claim"]
+    finally:
+        s.close()

@@ -42,6 +42,13 @@ def fast(msg: Message, ctx: Context) -> str:
     return "马上回答"
 
 
+@routes(keyword="自称很快", quick=True)
+def quick_but_slow(msg: Message, ctx: Context) -> str:
+    """Declared quick (run on the event loop), yet slower than the budget this once."""
+    time.sleep(0.5)
+    return "我以为很快"
+
+
 @pytest.fixture
 def live(tmp_path: Path, emulator: Emulator) -> Iterator[tuple[Emulator, Any, Any]]:
     config = load_config(write_config(tmp_path, "[server]\nreply_budget = 0.3\n"), env={})
@@ -87,6 +94,18 @@ def test_a_fast_reply_stays_passive(live: tuple[Emulator, Any, Any]) -> None:
     reply = emu.say("o_quick", "快")
     assert (reply.kind, reply.text) == ("text", "马上回答")
     assert emu.stats().get("calls:message/custom/send", 0) == 0
+
+
+def test_a_quick_handler_that_overruns_the_budget_answers_late_too(
+    live: tuple[Emulator, Any, Any],
+) -> None:
+    emu, _, _ = live
+    reply = emu.say("o_loop", "自称很快")
+    assert reply.kind == "success"  # past the budget: WeChat is told nothing more
+    got = wait_for_deliveries(emu, 1)
+    assert [(d["openid"], d["content"]) for d in got] == [("o_loop", "我以为很快")]
+    # sent once, through the customer-service API
+    assert emu.stats().get("calls:message/custom/send", 0) == 1
 
 
 def test_a_late_reply_that_wechat_refuses_is_logged(live: tuple[Emulator, Any, Any],

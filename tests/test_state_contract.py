@@ -22,7 +22,7 @@ import pytest
 
 from bot.app import build_services
 from bot.config import Config
-from bot.state import ClaimStatus, StateBackend, StateUnavailable
+from bot.state import Claim, ClaimStatus, MessageState, StateBackend, StateUnavailable
 from bot.state.redis import RedisState
 from bot.state.sqlite import SQLiteState
 from handlers.help import HELP_TEXT
@@ -229,6 +229,92 @@ def test_incr_of_text_raises_value_error(state: StateBackend) -> None:
     state.set("k", "not a number")
     with pytest.raises(ValueError):
         state.incr("k")
+
+
+def test_add_counts_by_n_with_incr_ttl_rules(state: StateBackend) -> None:
+    state.add("n", 3, ttl=SHORT)
+    state.add("n", 2, ttl=60)  # the window started with the first add
+    assert state.get("n") == "5"
+    assert state.incr("n") == 6
+    time.sleep(PAST)
+    assert state.get("n") is None
+    state.add("n", 4)
+    assert state.get("n") == "4"
+
+
+def test_add_leaves_a_text_value_alone(state: StateBackend) -> None:
+    state.set("k", "not a number")
+    state.add("k", 2)
+    assert state.get("k") == "not a number"
+
+
+# -- a message's writes ----------------------------------------------------------------------
+def test_finish_with_stores_answer_and_writes_together(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    state.set("old", "x")
+    state.set("n", "10")
+    assert state.claim("m1", lease=60).status is ClaimStatus.OWNER
+    state.finish_with(
+        "m1",
+        "<xml>reply</xml>",
+        60,
+        [
+            ("set", "list", "[1, 2]", 60),
+            ("delete", "old"),
+            ("add", "n", 2, None),
+            ("add", "fresh", 1, SHORT),
+        ],
+    )
+    other = opener()  # another worker sees all of it
+    assert other.claim("m1", lease=60) == Claim(ClaimStatus.DONE, "<xml>reply</xml>")
+    assert other.get("list") == "[1, 2]"
+    assert other.get("old") is None
+    assert other.get("n") == "12"
+    assert other.get("fresh") == "1"
+    time.sleep(PAST)
+    assert other.get("fresh") is None  # the add's ttl holds in the batch too
+    assert other.get("list") == "[1, 2]"
+
+
+def test_finish_with_no_answer_only_writes(state: StateBackend) -> None:
+    assert state.claim("m1", lease=60).status is ClaimStatus.OWNER
+    state.finish_with("m1", None, 60, [("set", "k", "v", None)])
+    assert state.get("k") == "v"
+    assert state.answer("m1") is None
+    assert state.claim("m1", lease=60).status is ClaimStatus.PENDING  # still the owner's lease
+
+
+def test_finish_with_a_text_counter_keeps_the_other_writes(state: StateBackend) -> None:
+    state.set("k", "text")
+    state.finish_with("m1", "ok", 60, [("add", "k", 1, None), ("set", "j", "v", None)])
+    assert state.get("k") == "text"
+    assert state.get("j") == "v"
+    assert state.answer("m1") == "ok"
+
+
+def test_message_state_reads_its_own_writes_and_commits_once(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    state.set("a", "1")
+    state.set("b", "kept")
+    state.set("c", "5")
+    msg = MessageState(state)
+    msg.set("a", "2", 60)
+    msg.delete("b")
+    msg.add("c", 2)
+    msg.add("d", 1, 60)
+    assert (msg.get("a"), msg.get("b"), msg.get("c"), msg.get("d")) == ("2", None, "7", "1")
+    other = opener()
+    assert (other.get("a"), other.get("b"), other.get("c")) == ("1", "kept", "5")  # not yet
+    assert msg.set_if_absent("e", "now") is True  # not buffered: straight to the backend
+    assert other.get("e") == "now"
+    msg.commit("m9", "answer", 60)
+    assert (other.get("a"), other.get("b"), other.get("c"), other.get("d")) == ("2", None, "7", "1")
+    assert other.answer("m9") == "answer"
+    msg.commit("m9", None, 60)  # nothing left to write: the stored answer stays
+    assert other.answer("m9") == "answer"
+    assert msg.writes() == []
 
 
 # -- locks -----------------------------------------------------------------------------------

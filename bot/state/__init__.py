@@ -20,6 +20,11 @@ values and answers are ``str``; times are seconds (floats allowed).
   new count; the first increment (of a missing or expired key) starts the ``ttl``, later ones
   keep it. ``get`` reads a counter as its decimal string. ``incr`` of a value that is not an
   integer raises ``ValueError``.
+* **A message's writes**: ``add(key, n, ttl)`` adds ``n`` to a counter like ``n`` calls of
+  ``incr`` without reading it back (a text value is left as it is). ``finish_with(key, answer,
+  ttl, writes)`` applies a message's buffered ``writes`` (see :class:`MessageState`) and, unless
+  ``answer`` is ``None``, stores the answer: in one transaction (SQLite) or one round trip
+  (Redis), so the reply kept for retries and what the handler changed go in together.
 * **Locks** have their own names (a lock ``x`` and a value ``x`` are unrelated):
   ``acquire(name, owner, ttl)`` succeeds when the lock is free, expired, or already held by
   ``owner`` (which extends it to ``ttl`` from now); ``release(name, owner)`` only frees a lock
@@ -40,12 +45,18 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.config import Config
+
+
+# One buffered write of a message: ("set", key, value, ttl), ("delete", key) or
+# ("add", key, n, ttl).
+Write = tuple[Any, ...]
 
 
 class StateUnavailable(Exception):
@@ -99,6 +110,29 @@ class StateBackend(ABC):
     @abstractmethod
     def incr(self, key: str, ttl: float | None = None) -> int: ...
 
+    def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
+        """``n`` more on a counter, the value not read back. Backends do it in one step."""
+        for _ in range(n):
+            try:
+                self.incr(key, ttl)
+            except ValueError:
+                return
+
+    def finish_with(
+        self, key: str, answer: str | None, ttl: float, writes: Sequence[Write]
+    ) -> None:
+        """Apply ``writes`` and store ``answer`` for ``key`` (unless ``None``). This default
+        does it call by call; the backends do it at once."""
+        for w in writes:
+            if w[0] == "set":
+                self.set(w[1], w[2], w[3])
+            elif w[0] == "delete":
+                self.delete(w[1])
+            else:
+                self.add(w[1], w[2], w[3])
+        if answer is not None:
+            self.finish(key, answer, ttl)
+
     def close(self) -> None:  # optional: for backends without resources
         """Release connections."""
 
@@ -119,6 +153,66 @@ class StateBackend(ABC):
             if got is not None or time.monotonic() >= deadline:
                 return got
             await asyncio.sleep(interval)
+
+
+class MessageState:
+    """The state as one message's handler sees it. ``set``, ``delete`` and ``add`` are kept
+    and written with the message's answer (``commit``, then ``finish_with``): one write to the backend per
+    message instead of one per change. The handler reads its own changes; everything else
+    (claims, ``incr``, ``set_if_absent``, locks) goes to the backend at once."""
+
+    def __init__(self, backend: StateBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self._values: dict[str, tuple[str | None, float | None]] = {}
+        self._counts: dict[str, tuple[int, float | None]] = {}
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.backend, attr)
+
+    def get(self, key: str) -> str | None:
+        if key in self._values:
+            return self._values[key][0]
+        value = self.backend.get(key)
+        if key in self._counts:
+            try:
+                return str(int(value or 0) + self._counts[key][0])
+            except ValueError:
+                return value
+        return value
+
+    def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._counts.pop(key, None)
+        self._values[key] = (value, ttl)
+
+    def delete(self, key: str) -> None:
+        self._counts.pop(key, None)
+        self._values[key] = (None, None)
+
+    def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
+        if key in self._values:  # a value set in this message: counted on from it
+            self.flush()
+        count, first_ttl = self._counts.get(key, (0, ttl))
+        self._counts[key] = (count + n, first_ttl)
+
+    def writes(self) -> list[Write]:
+        out: list[Write] = [
+            ("delete", k) if v is None else ("set", k, v, ttl)
+            for k, (v, ttl) in self._values.items()
+        ]
+        out += [("add", k, n, ttl) for k, (n, ttl) in self._counts.items()]
+        return out
+
+    def commit(self, key: str | None, answer: str | None, ttl: float) -> None:
+        """Write the kept changes, with ``answer`` for ``key`` unless it is ``None``."""
+        writes = self.writes()
+        self._values.clear()
+        self._counts.clear()
+        if writes or answer is not None:
+            self.backend.finish_with(key or "", answer, ttl, writes)
+
+    def flush(self) -> None:
+        self.commit(None, None, 0)
 
 
 def open_state(config: Config) -> StateBackend:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable
+from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable, Write
 
 log = logging.getLogger("newsbot.state")
 
@@ -35,8 +36,9 @@ return {'owner', ''}
 """
 
 _INCR = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+local n = redis.call('INCRBY', KEYS[1], ARGV[2] or 1)
+if fresh and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
@@ -135,6 +137,30 @@ class RedisState(StateBackend):
             return int(self._call(self._incr, keys=[self._k("v", key)], args=[px]))
         except redis.ResponseError as e:
             raise ValueError(f"state value {key!r} is not a counter: {e}") from None
+
+    def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
+        px = _ms(ttl) if ttl is not None else 0
+        try:
+            self._call(self._incr, keys=[self._k("v", key)], args=[px, n])
+        except redis.ResponseError:
+            pass  # a text value: left as it is
+
+    def finish_with(
+        self, key: str, answer: str | None, ttl: float, writes: Sequence[Write]
+    ) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        for w in writes:
+            if w[0] == "set":
+                pipe.set(self._k("v", w[1]), w[2], px=_ms(w[3]) if w[3] is not None else None)
+            elif w[0] == "delete":
+                pipe.delete(self._k("v", w[1]))
+            else:
+                px = _ms(w[3]) if w[3] is not None else 0
+                self._incr(keys=[self._k("v", w[1])], args=[px, w[2]], client=pipe)
+        if answer is not None:
+            pipe.set(self._k("c", key), "A" + answer, px=_ms(ttl))
+        # a counter over a text value fails alone; the other writes of the message still hold
+        self._call(pipe.execute, raise_on_error=False)
 
     # -- locks --------------------------------------------------------------------------------
     def acquire(self, name: str, owner: str, ttl: float) -> bool:

@@ -6,9 +6,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from bot.state import Claim, ClaimStatus, StateBackend
+from bot.state import Claim, ClaimStatus, StateBackend, Write
 from store.db import enable_wal
 
 _SCHEMA = """
@@ -156,11 +157,52 @@ class SQLiteState(StateBackend):
             db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, str(count), exp))
             return count
 
+    def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
+        with self._wlock:
+            self._add(self._db, key, n, ttl, time.time())
+
+    @staticmethod
+    def _add(db: sqlite3.Connection, key: str, n: int, ttl: float | None, now: float) -> None:
+        # incr's upsert by n; a text value is not an integer in SQL's eyes and stays as it is
+        db.execute(
+            "INSERT INTO kv (key, value, expires_at) VALUES (?, CAST(? AS TEXT), ?)"
+            " ON CONFLICT(key) DO UPDATE SET"
+            " value = CASE WHEN kv.expires_at < ? THEN excluded.value"
+            "  ELSE CAST(CAST(kv.value AS INTEGER) + ? AS TEXT) END,"
+            " expires_at = CASE WHEN kv.expires_at < ? THEN excluded.expires_at"
+            "  ELSE kv.expires_at END"
+            " WHERE kv.expires_at < ? OR CAST(CAST(kv.value AS INTEGER) AS TEXT) = kv.value",
+            (key, n, now + ttl if ttl is not None else None, now, n, now, now),
+        )
+
+    def finish_with(
+        self, key: str, answer: str | None, ttl: float, writes: Sequence[Write]
+    ) -> None:
+        now = time.time()
+        with self._tx() as db:
+            for w in writes:
+                if w[0] == "set":
+                    exp = now + w[3] if w[3] is not None else None
+                    db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (w[1], w[2], exp))
+                elif w[0] == "delete":
+                    db.execute("DELETE FROM kv WHERE key = ?", (w[1],))
+                else:
+                    self._add(db, w[1], w[2], w[3], now)
+            if answer is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO claims (key, answer, lease_until, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (key, answer, now, now + ttl),
+                )
+            self._tick(db)
+
     # -- locks --------------------------------------------------------------------------------
     def acquire(self, name: str, owner: str, ttl: float) -> bool:
         now = time.time()
         with self._tx() as db:
-            row = db.execute("SELECT owner, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT owner, expires_at FROM locks WHERE name = ?", (name,)
+            ).fetchone()
             if row is not None and row[0] != owner and row[1] >= now:
                 return False
             db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, owner, now + ttl))
