@@ -30,8 +30,15 @@ def _utc_iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="seconds")
 
 
+_last_key: tuple[str, int, str] = ("", -1, "")  # (time zone, minute, key): asked per message
+
+
 def message_counter_key(config: Any, now: float) -> str:
-    return f"stats:messages:{local_day(config, now).date().isoformat()}"
+    global _last_key
+    tz, minute = config.digest["timezone"], int(now // 60)
+    if _last_key[:2] != (tz, minute):  # a day starts on a whole minute in every time zone
+        _last_key = (tz, minute, f"stats:messages:{local_day(config, now).date().isoformat()}")
+    return _last_key[2]
 
 
 def count_message(msg: Message, ctx: Context) -> None:
@@ -96,6 +103,7 @@ def _fmt_top(items: list[tuple[str, int]]) -> str:
 def stats(args: str, msg: Message, ctx: Context) -> str:
     from store import subscribers
 
+    ctx.store.flush()  # this process's queued searches count too
     db = ctx.store.db
     total, by_cat, none = _category_counts(db)
     following = int(

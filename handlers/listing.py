@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from handlers import search_cache
@@ -62,6 +62,9 @@ class Listing:
         self.page = page
 
 
+_FIELDS = tuple(f.name for f in fields(Listing))
+
+
 def load(ctx: Context) -> Listing | None:
     try:
         raw = ctx.state.get(STATE_PREFIX + ctx.user)
@@ -80,7 +83,9 @@ def load(ctx: Context) -> Listing | None:
 def save(ctx: Context, listing: Listing) -> None:
     ttl = ctx.config.state["session_ttl"]
     try:
-        ctx.state.set(STATE_PREFIX + ctx.user, json.dumps(asdict(listing), ensure_ascii=False), ttl)
+        # the fields by hand: dataclasses.asdict deep-copies, at a cost on every message
+        data = {f: getattr(listing, f) for f in _FIELDS}
+        ctx.state.set(STATE_PREFIX + ctx.user, json.dumps(data, ensure_ascii=False), ttl)
     except Exception:  # noqa: BLE001 - the list is still answered; only picks/paging are lost
         log.warning("conversation state not saved user=%s", ctx.user, exc_info=True)
 

@@ -8,6 +8,7 @@ numbered list the user can page through and pick from (see ``handlers.listing``)
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from handlers import fallback, listing, search_cache
 from handlers.base import Context, Message, Reply, Routes
@@ -33,17 +34,38 @@ FALLBACK_EXAMPLES = ("网格员", "养老", "主题教育")
 _GENERIC = frozenset(["开展", "活动", "工作", "推进", "推动", "群众", "服务", "建设", "提升", "发展", "持续", "进一步"])
 
 
-def suggestions(store: object, query: str, n: int = 3) -> list[str]:
-    """A few words from the newest headlines, so the hint names things the store really has."""
+def headline_words(store: object) -> list[list[str]]:
+    """Words fit for a hint from each of the newest headlines (Chinese, 2-5 characters, not
+    generic), in order."""
     from store.segment import cut_for_query
 
+    return [
+        [
+            w
+            for w in cut_for_query(a.title)
+            if 2 <= len(w) <= 5 and w not in _GENERIC and all("\u4e00" <= ch <= "\u9fff" for ch in w)
+        ]
+        for a in articles.latest(store, limit=12)  # type: ignore[arg-type]
+    ]
+
+
+def suggestions(
+    store: object, query: str, n: int = 3, services: dict[str, Any] | None = None
+) -> list[str]:
+    """A few words from the newest headlines, so the hint names things the store really has
+    (one per headline). The headlines' words are kept with the process's search cache."""
+    cache = (services or {}).get(search_cache.SERVICE_KEY)
+    per_title = (
+        cache.derived(store, "headline-words", lambda: headline_words(store))
+        if cache is not None
+        else headline_words(store)
+    )
     seen: list[str] = []
-    for a in articles.latest(store, limit=12):  # type: ignore[arg-type]
-        for w in cut_for_query(a.title):
-            if 2 <= len(w) <= 5 and w not in _GENERIC and w not in query and w not in seen:
-                if all("\u4e00" <= ch <= "\u9fff" for ch in w):
-                    seen.append(w)
-                    break
+    for words in per_title:
+        for w in words:
+            if w not in query and w not in seen:
+                seen.append(w)
+                break
         if len(seen) == n:
             return seen
     return seen + [w for w in FALLBACK_EXAMPLES if w not in seen and w not in query][: n - len(seen)]
@@ -68,8 +90,8 @@ def _minutes(ctx: Context) -> int:
 
 def log_query(ctx: Context, query: str, hits: int) -> None:
     """One row per query for the admins' statistics; a failure must not cost the reply."""
-    try:  # one plain INSERT: sqlite-utils' insert costs about twice as much per row
-        ctx.store.write(
+    try:  # queued: the reply does not wait for the disk (rows land within a second)
+        ctx.store.write_later(
             'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)',
             (now_iso(), ctx.user, query[:QUERY_LOG_CHARS], hits),
         )
@@ -97,7 +119,7 @@ def run_search(ctx: Context, query: str) -> Reply:
     if not items:
         listing.clear(ctx)
         return NOTHING_FOUND.format(
-            q=listing.clip_bytes(query, 60), examples="、".join(suggestions(ctx.store, query))
+            q=listing.clip_bytes(query, 60), examples="、".join(suggestions(ctx.store, query, services=ctx.services))
         )
     if clear_winner(res):
         a = articles.get(ctx.store, items[0].id)

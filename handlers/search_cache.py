@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +34,7 @@ class SearchCache:
         self.size = max(1, size)
         self._pages: OrderedDict[Key, SearchResults] = OrderedDict()
         self._generation: int | None = None
+        self._derived: dict[str, Any] = {}  # other values of this generation (by name)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -45,6 +47,7 @@ class SearchCache:
         with self._lock:
             if generation != self._generation:
                 self._pages.clear()
+                self._derived.clear()
                 self._generation = generation
             res = self._pages.get(key)
             if res is not None:
@@ -64,6 +67,22 @@ class SearchCache:
                 if len(self._pages) > self.size:
                     self._pages.popitem(last=False)
         return res
+
+    def derived(self, store: Any, name: str, make: Callable[[], Any]) -> Any:
+        """A value computed from the stories (``make()``), kept until they change."""
+        generation = articles.generation(store)
+        with self._lock:
+            if generation != self._generation:
+                self._pages.clear()
+                self._derived.clear()
+                self._generation = generation
+            if name in self._derived:
+                return self._derived[name]
+        value = make()
+        with self._lock:
+            if generation == self._generation:
+                self._derived[name] = value
+        return value
 
     def has(self, query: str, limit: int, offset: int) -> bool:
         """Whether that page is cached (as of the last lookup's generation): a peek that

@@ -7,6 +7,7 @@ opening a file written by a newer newsbot is refused. Append new migrations, nev
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+
+log = logging.getLogger("newsbot.store")
 
 
 class StoreError(Exception):
@@ -266,11 +269,101 @@ class Store:
         finally:
             self._wlock.release()
 
-    def close(self) -> None:
+    def write_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Queue one statement for the store's background writer, which lands what is queued
+        every :data:`LATER_EVERY` seconds in one transaction (and on :meth:`flush` and
+        :meth:`close`). For rows a crash may lose, such as statistics: the caller never
+        waits for the disk or another writer."""
+        self._later.add(sql, params)
+
+    def flush(self) -> None:
+        """Land what :meth:`write_later` queued, now, in the caller's thread."""
+        self._later.flush()
+
+    def close_thread(self) -> None:
+        """Close the calling thread's connection (a thread that is about to end)."""
         db = getattr(self._local, "db", None)
         if db is not None:
             db.conn.close()
             self._local.db = None
+
+    def close(self) -> None:
+        self._later.stop()
+        self.close_thread()
+
+    @property
+    def _later(self) -> _Later:
+        later = self.memo.get("later")
+        if later is None:
+            later = self.memo.setdefault("later", _Later(self))
+        return later  # type: ignore[no-any-return]
+
+
+LATER_EVERY = 0.25  # seconds between landings of Store.write_later's queue
+LATER_MAX = 10_000  # statements kept at most while the store cannot be written
+
+
+class _Later:
+    """The queue behind ``Store.write_later`` and the daemon thread that lands it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._rows: list[tuple[str, Sequence[Any]]] = []
+        self._lock = threading.Lock()
+        self._land = threading.Lock()  # one landing at a time, in order
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, sql: str, params: Sequence[Any]) -> None:
+        with self._lock:
+            if len(self._rows) >= LATER_MAX:
+                log.warning("store %s: write queue full, a row is dropped", self.store.path)
+                return
+            self._rows.append((sql, params))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._wake,), name="store-later", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self, wake: threading.Event) -> None:
+        while not wake.wait(LATER_EVERY):
+            self.flush()
+        self.store.close_thread()
+
+    def flush(self) -> None:
+        with self._land:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return
+            try:
+                with self.store.transaction() as conn:
+                    for sql, params in rows:
+                        conn.execute(sql, params)
+                return
+            except sqlite3.Error as e:
+                failure = e
+            # one bad row must not cost the others: each on its own, the bad ones logged
+            lost = 0
+            for sql, params in rows:
+                try:
+                    self.store.write(sql, params)
+                except sqlite3.Error:
+                    lost += 1
+            if lost:
+                log.error("store %s: %d of %d queued rows not written: %s",
+                          self.store.path, lost, len(rows), failure)
+
+    def stop(self) -> None:
+        """Stop the thread and land the rest; a later ``add`` starts a new thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            wake, self._wake = self._wake, threading.Event()
+        if thread is not None:
+            wake.set()
+            thread.join(timeout=10)
+        self.flush()
 
 
 def _take_turn(conn: sqlite3.Connection, lock: threading.RLock) -> None:

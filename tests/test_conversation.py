@@ -207,6 +207,7 @@ def test_queries_are_logged_with_their_hit_counts(convo) -> None:  # type: ignor
     bot.send("养老", user="o_log")
     bot.send("量子计算机", user="o_log")
     bot.send("下一页", user="o_log")  # paging is not a new query
+    s.store.flush()  # the rows are queued: they land within a second, or now
     rows = list(s.store.db.execute("SELECT user, query, hits FROM query_log ORDER BY id"))
     assert rows == [("o_log", "养老", 5), ("o_log", "量子计算机", 0)]
 

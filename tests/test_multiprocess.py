@@ -28,7 +28,7 @@ from bot.config import Config, load_config
 from bot.emulator import Emulator
 from store import articles
 from store.articles import Article
-from store.db import open_store
+from store.db import LATER_EVERY, open_store
 from tests.conftest import free_port, wait_healthy, write_config
 
 NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
@@ -126,14 +126,20 @@ def post(cfg: Config, url: str, xml: str) -> BotReply:
 
 
 def handled(cfg: Config, query: str) -> int:
-    """How many times a search for ``query`` was handled (one query_log row each)."""
+    """How many times a search for ``query`` was handled (one query_log row each). The bots
+    land their rows every LATER_EVERY seconds: wait for the first, then for any late ones."""
     store = open_store(cfg.resolve(cfg.store["path"]))
+
+    def count() -> int:
+        sql = "SELECT COUNT(*) FROM query_log WHERE query = ?"
+        return int(store.db.execute(sql, (query,)).fetchone()[0])
+
     try:
-        return int(
-            store.db.execute("SELECT COUNT(*) FROM query_log WHERE query = ?", (query,)).fetchone()[
-                0
-            ]
-        )
+        deadline = time.monotonic() + 10
+        while count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(4 * LATER_EVERY)  # a second handling's row would have landed by now
+        return count()
     finally:
         store.close()
 

@@ -576,3 +576,31 @@ def test_webhook_answers_without_dedup_while_redis_is_down(
     assert first.status == again.status == 200
     assert first.text == again.text == HELP_TEXT
     assert "without dedup" in caplog.text
+
+
+def test_sqlite_sweeps_expired_rows_a_batch_at_a_time(tmp_path: Path) -> None:
+    from bot.state import sqlite as backend
+
+    state = SQLiteState(tmp_path / "swept.db")
+    try:
+        for i in range(backend._PURGE_BATCH + 200):  # more than one sweep's worth
+            state.finish_with(f"old{i}", "a", SHORT, [("set", f"v{i}", "x", SHORT)])
+        time.sleep(PAST)
+        state.set("kept", "y")  # no expiry: never swept
+        db = state._db
+
+        def rows() -> tuple[int, int]:
+            claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+            return claims, db.execute("SELECT COUNT(*) FROM kv").fetchone()[0]
+
+        before = rows()
+        for i in range(backend._PURGE_EVERY):  # writes enough for one sweep
+            state.set("n", str(i))
+        after_one = rows()
+        assert after_one[0] == before[0] - backend._PURGE_BATCH  # one batch of the expired
+        for i in range(backend._PURGE_EVERY):
+            state.set("n", str(i))
+        assert rows() == (0, 2)  # the rest; "kept" and "n" stay
+        assert state.get("kept") == "y"
+    finally:
+        state.close()

@@ -1,8 +1,10 @@
-"""Store writes: a user's last_seen is written at most once a minute per process, and the
-threads of one process take turns writing without errors or lost rows."""
+"""Store writes: a user's last_seen is written at most once a minute per process, the
+threads of one process take turns writing without errors or lost rows, and rows queued with
+``write_later`` land by themselves, on flush and on close."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -12,7 +14,7 @@ import pytest
 
 from bot.app import Services
 from store import subscribers
-from store.db import Store
+from store.db import Store, open_store
 from tests.conftest import Bot
 
 
@@ -156,3 +158,71 @@ def test_a_writer_waits_for_its_turn_no_longer_than_its_busy_timeout(store: Stor
     store.db.execute("PRAGMA busy_timeout=10000")
     store.write("INSERT INTO meta (key, value) VALUES ('t.k2', 'v')")
     assert store.db.execute("SELECT count(*) FROM meta WHERE key LIKE 't.%'").fetchone()[0] == 2
+
+
+# -- rows written later (Store.write_later) ---------------------------------------------------
+LOG_ROW = 'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)'
+
+
+def _logged(path: Path) -> list[str]:
+    """The queries in the file, read through a connection of its own (another process's view)."""
+    other = open_store(path)
+    try:
+        return [r[0] for r in other.db.execute("SELECT query FROM query_log ORDER BY id")]
+    finally:
+        other.close()
+
+
+def test_queued_rows_land_by_themselves_in_order(store: Store) -> None:
+    for i in range(5):
+        store.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", "o_q", f"q{i}", i))
+    deadline = time.monotonic() + 10
+    while len(_logged(store.path)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _logged(store.path) == [f"q{i}" for i in range(5)]
+
+
+def test_flush_lands_queued_rows_at_once_and_close_lands_the_rest(tmp_path: Path) -> None:
+    s = open_store(tmp_path / "later.db")
+    s.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", "o_q", "first", 1))
+    s.flush()
+    assert _logged(s.path) == ["first"]
+    s.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", "o_q", "second", 1))
+    s.close()
+    assert _logged(s.path) == ["first", "second"]
+    # a store used again after close queues and lands as before
+    s.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", "o_q", "third", 1))
+    s.flush()
+    assert _logged(s.path) == ["first", "second", "third"]
+    s.close()
+
+
+def test_a_bad_queued_row_costs_only_itself(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    store.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", "o_q", "before", 1))
+    store.write_later("INSERT INTO no_such_table VALUES (?)", (1,))
+    store.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", "o_q", "after", 1))
+    with caplog.at_level(logging.ERROR, logger="newsbot.store"):
+        store.flush()
+    assert _logged(store.path) == ["before", "after"]
+    assert "1 of 3 queued rows not written" in caplog.text
+
+
+def test_rows_queued_from_many_threads_all_land_once(store: Store) -> None:
+    threads, rounds = 8, 50
+    start = threading.Barrier(threads)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(rounds):
+            store.write_later(LOG_ROW, ("2024-01-01T00:00:00+00:00", f"o_{t}", f"{t}.{i}", i))
+            if i % 20 == 0:
+                store.flush()  # flushes racing the background thread
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join(timeout=60)
+    store.close()
+    got = _logged(store.path)
+    assert sorted(got) == sorted(f"{t}.{i}" for t in range(threads) for i in range(rounds))

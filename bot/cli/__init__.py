@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
+from bot import logs
 from bot.config import Config, ConfigError, load_config
 
 
@@ -75,13 +75,7 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
       newsbot serve --demo          # serve on 127.0.0.1:8080 with sample stories
       newsbot send 帮助              # talk to it as a WeChat user would
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "jieba"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(logging.DEBUG if verbose else logging.INFO)
     ctx.obj = CliState(config_path, db_path)
 
 

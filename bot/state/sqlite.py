@@ -18,9 +18,12 @@ CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY, answer TEXT, lease_until REAL NOT NULL, expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL);
+CREATE INDEX IF NOT EXISTS claims_expiry ON claims (expires_at);
+CREATE INDEX IF NOT EXISTS kv_expiry ON kv (expires_at);
 """
 
 _PURGE_EVERY = 500  # writes between sweeps of expired rows
+_PURGE_BATCH = 1000  # rows a sweep deletes at most: a write never waits on a long one
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
@@ -62,9 +65,19 @@ class SQLiteState(StateBackend):
     def _tick(self, db: sqlite3.Connection) -> None:
         self._writes += 1
         if self._writes % _PURGE_EVERY == 0:
+            # through the expiry indexes: only expired rows are read, a batch at a time (a
+            # message makes one claim per two writes, so the sweeps keep up)
             now = time.time()
-            db.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at < ?", (now,))
-            db.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
+            db.execute(
+                "DELETE FROM kv WHERE key IN (SELECT key FROM kv"
+                " WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?)",
+                (now, _PURGE_BATCH),
+            )
+            db.execute(
+                "DELETE FROM claims WHERE key IN (SELECT key FROM claims"
+                " WHERE expires_at < ? LIMIT ?)",
+                (now, _PURGE_BATCH),
+            )
 
     # -- claims -------------------------------------------------------------------------------
     def claim(self, key: str, lease: float) -> Claim:
