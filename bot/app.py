@@ -278,7 +278,7 @@ def create_app(services: Services) -> NewsbotApp:
         headers = _HEADERS_TEXT
         try:
             method = scope["method"]
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            query = _parse_query(scope["query_string"])
             if method in ("GET", "HEAD"):
                 try:
                     status, out = 200, envelope.verify_url(query).encode()
@@ -404,6 +404,20 @@ _HEADERS_XML = ((b"content-type", _XML),)
 _HEADERS_405 = ((b"content-type", _TEXT), (b"allow", b"GET, HEAD, POST"))
 _SUCCESS = (200, b"success", _TEXT)
 _GONE: Any = object()  # the client went away mid-body
+
+
+def _parse_query(raw: bytes) -> dict[str, str]:
+    """The query string's parameters (the last of a repeated name wins). WeChat's carry no
+    escapes (digits, hex, ``aes``); those that do go through ``parse_qsl``."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    out: dict[str, str] = {}
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            out[name] = value
+    return out
 
 
 def _answer(body: str) -> tuple[int, bytes, bytes]:

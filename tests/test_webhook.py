@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from wechatpy.crypto import PrpCrypto
 
+from bot import envelope
 from bot.app import build_services
 from bot.callback import message_xml, read_reply, sign_request
 from bot.config import load_config
@@ -26,7 +26,7 @@ def test_plain_signature_vector() -> None:
 
 
 def test_encrypt_vector_with_fixed_random(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PrpCrypto, "get_random_string", lambda self: "aaaabbbbccccdddd")
+    monkeypatch.setattr(envelope._Crypto, "get_random_string", lambda self: "aaaabbbbccccdddd")
     env = Envelope("pamtest", "wxb11529c136998cb6", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
     sealed = env.encrypt("我是中文abcd123", nonce="n", timestamp="1")
     assert (
@@ -102,7 +102,7 @@ def test_end_to_end_vector_through_http(tmp_path: Path, make_bot) -> None:  # ty
 
 
 def test_encrypted_reply_vector(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PrpCrypto, "get_random_string", lambda self: "999951349e8ee746")
+    monkeypatch.setattr(envelope._Crypto, "get_random_string", lambda self: "999951349e8ee746")
     env = Envelope("AAAAA", "wx134c8103faa5a59e", "A" * 43)
     sealed = env.encrypt(
         "<xml><demo_resp>[CDATA[good luck]]</demo_resp></xml>", "415670741", "1713424427"
@@ -332,3 +332,32 @@ def test_app_never_500s_on_garbage(bot: Bot) -> None:
     for params in ({}, {"encrypt_type": "aes"}, {"timestamp": "x", "nonce": "y", "signature": "z"}):
         for body in (b"\x00\xff" * 10, b"<xml>", "<xml>党</xml>".encode()):
             assert bot.http.post("/wechat", params=params, content=body).status_code in (400, 403)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"signature=ab12&timestamp=1713424427&nonce=415670741",
+        b"signature=ab&timestamp=1&nonce=2&openid=o_x-Y9&encrypt_type=aes&msg_signature=ff0",
+        b"a=1&a=2",  # the last one wins
+        b"a&b=&&c=1&",
+        b"k==v",
+        b"q=%E4%B8%AD%E6%96%87&r=a+b",  # escapes: decoded as UTF-8, + as a space
+    ],
+)
+def test_query_string_reads_as_the_standard_parser_reads_it(raw: bytes) -> None:
+    from urllib.parse import parse_qsl
+
+    from bot.app import _parse_query
+
+    assert _parse_query(raw) == dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+def test_each_encrypted_reply_opens_with_fresh_random_bytes() -> None:
+    env = Envelope("AAAAA", "wx134c8103faa5a59e", "A" * 43)
+    first, second = (env.encrypt("<xml>同一个回答</xml>", "n", "1") for _ in range(2))
+    assert first != second  # same reply, nonce and time: only the random prefix differs
+    for sealed in (first, second):
+        inner = sealed.split("<![CDATA[", 1)[1].split("]]>", 1)[0]
+        assert env.decrypt(inner) == "<xml>同一个回答</xml>"
