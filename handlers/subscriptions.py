@@ -113,6 +113,6 @@ def note_activity(msg: Message, ctx: Context) -> None:
     """A user message or menu click opens the 48-hour customer-service window the digest uses;
     a follow makes the user reachable again (before the welcome reads their subscriptions)."""
     if msg.type != "event" or msg.event == "click":
-        subscribers.touch(ctx.store, ctx.user)
+        subscribers.touch(ctx.store, ctx.user, later=True)
     elif msg.event == "subscribe":
         subscribers.set_following(ctx.store, ctx.user, True)

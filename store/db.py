@@ -277,8 +277,10 @@ class Store:
         self._later.add(sql, params)
 
     def flush(self) -> None:
-        """Land what :meth:`write_later` queued, now, in the caller's thread."""
-        self._later.flush()
+        """Land what :meth:`write_later` queued, now, in the caller's thread (not inside the
+        caller's open transaction, whose rollback would take the rows with it)."""
+        if not self.db.conn.in_transaction:
+            self._later.flush()
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (a thread that is about to end)."""

@@ -31,6 +31,7 @@ def _row(r: tuple) -> Subscriber:  # type: ignore[type-arg]
 
 
 def get(store: Store, openid: str) -> Subscriber | None:
+    store.flush()  # this process's queued touches first
     r = store.db.execute(
         "SELECT openid, categories, following, last_seen FROM subscribers WHERE openid = ?",
         (openid,),
@@ -111,24 +112,31 @@ def _touched(store: Store) -> _Touched:
     return memo  # type: ignore[no-any-return]
 
 
-def touch(store: Store, openid: str, at: float | None = None) -> None:
+def touch(store: Store, openid: str, at: float | None = None, *, later: bool = False) -> None:
     """Note that the user just spoke (opens the 48-hour customer-service window). Skipped when
-    this process wrote the same user less than ``TOUCH_EVERY`` seconds before ``at``."""
+    this process wrote the same user less than ``TOUCH_EVERY`` seconds before ``at``.
+    ``later``: queued for the store's background writer (``Store.write_later``), so the
+    webhook never waits on the store's write lock; this process's reads land it first."""
     at = time.time() if at is None else at
     touched = _touched(store)
     if touched.fresh(openid, at):
         return
-    store.write(
+    sql = (
         "INSERT INTO subscribers (openid, last_seen, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT(openid) DO UPDATE SET last_seen = excluded.last_seen",
-        (openid, at, now_iso()),
+        " ON CONFLICT(openid) DO UPDATE SET last_seen = excluded.last_seen"
     )
+    if later:
+        store.write_later(sql, (openid, at, now_iso()))
+        touched.note(openid, at)
+        return
+    store.write(sql, (openid, at, now_iso()))
     if not store.db.conn.in_transaction:  # only a committed write may stand in for the next
         touched.note(openid, at)
 
 
 def for_digest(store: Store) -> list[Subscriber]:
     """Following users with at least one category."""
+    store.flush()  # this process's queued touches first
     rows = store.db.execute(
         "SELECT openid, categories, following, last_seen FROM subscribers"
         " WHERE following = 1 AND categories != '[]' ORDER BY openid"

@@ -226,3 +226,27 @@ def test_rows_queued_from_many_threads_all_land_once(store: Store) -> None:
     store.close()
     got = _logged(store.path)
     assert sorted(got) == sorted(f"{t}.{i}" for t in range(threads) for i in range(rounds))
+
+
+def test_a_queued_touch_reads_back_at_once_and_keeps_the_minute_rule(store: Store) -> None:
+    subscribers.touch(store, "o_q", at=1000.0, later=True)
+    assert seen(store, "o_q") == 1000.0  # this process's reads land the queue first
+    subscribers.touch(store, "o_q", at=1030.0, later=True)  # within the minute: not queued
+    subscribers.touch(store, "o_q", at=1061.0, later=True)
+    store.close()  # lands the rest
+    other = open_store(store.path)
+    try:
+        assert seen(other, "o_q") == 1061.0
+    finally:
+        other.close()
+
+
+def test_a_queued_touch_merges_with_a_subscription_made_meanwhile(store: Store) -> None:
+    subscribers.touch(store, "o_m", at=1000.0, later=True)
+    with store.transaction():  # reads inside a transaction do not land the queue into it
+        subscribers.subscribe(store, "o_m", ["党建"])
+    subscribers.set_following(store, "o_m", False)
+    store.flush()
+    sub = subscribers.get(store, "o_m")
+    assert sub is not None and sub.categories == ["党建"] and not sub.following
+    assert sub.last_seen == 1000.0
