@@ -48,6 +48,8 @@ def main() -> int:
     ap.add_argument("--raw", type=Path, help="keep py-spy's raw stacks here")
     ap.add_argument("--wall", action="store_true",
                     help="every thread's wall time, idle included, per thread (where it waits)")
+    ap.add_argument("--safe", action="store_true",
+                    help="safe-mode (AES) messages instead of plain ones (the keyword list)")
     ap.add_argument("--native", action="store_true",
                     help="include C frames (SQLite, the event loop) in the stacks")
     args = ap.parse_args()
@@ -74,7 +76,12 @@ def main() -> int:
             )
             time.sleep(0.5)
             words = args.words.split(",") if args.words else load.KEYWORDS
-            m = load.plain_material(workdir, fixtures.ACCOUNT, "<xml>", runs.next_base(), words)
+            if args.safe:
+                count = int(args.seconds * 4000)  # more than the run can send: none repeats
+                m = load.safe_material(workdir, fixtures.ACCOUNT, count, runs.next_base(), "safe")
+            else:
+                m = load.plain_material(workdir, fixtures.ACCOUNT, "<xml>", runs.next_base(),
+                                        words)
             r = load.run(srv, m, duration=args.seconds, workdir=workdir)
             _, err = spy.communicate()
         print(f"{r['rps']:,.0f} req/s under the profiler, p50 {r['p50_us'] / 1000:.1f} ms, "
