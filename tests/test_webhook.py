@@ -125,6 +125,19 @@ def test_get_verification(bot: Bot) -> None:
     assert bot.http.get("/wechat").status_code == 403
 
 
+def test_head_put_and_a_bodiless_post(bot: Bot) -> None:
+    token = bot.config.wechat["token"]
+    ok = {"signature": sign(token, "123", "n1"), "timestamp": "123", "nonce": "n1", "echostr": "e42"}
+    r = bot.http.head("/wechat", params=ok)
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == "3"
+    r = bot.http.put("/wechat", params=ok, content=b"<xml/>")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
+    now = str(int(time.time()))  # inside the replay window
+    signed = {"signature": sign(token, now, "n1"), "timestamp": now, "nonce": "n1"}
+    r = bot.http.post("/wechat", params=signed, content=b"")
+    assert r.status_code == 400  # signed, but no message in it
+
+
 # -- the three modes --------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
 def test_round_trip_in_each_mode(bot: Bot, mode: str) -> None:
