@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import random
 import re
 import secrets
 import time
@@ -108,11 +109,12 @@ def message_from_dict(d: Mapping[str, str]) -> Message:
 
 class _Crypto(PrpCrypto):
     """wechatpy's cipher, with the 16 random characters that open each encrypted reply drawn
-    from ``secrets`` in one call (wechatpy picks them one by one, a fifth of a reply's AES
-    work). WeChat drops those characters unread; they only vary the ciphertext."""
+    in one call (wechatpy picks them one by one, a fifth of a reply's AES work). WeChat drops
+    those characters unread: they only vary the ciphertext, so like wechatpy's they come from
+    ``random``, not the system's entropy (a system call per reply, costly on some hosts)."""
 
     def get_random_string(self) -> str:
-        return secrets.token_hex(8)
+        return f"{random.getrandbits(64):016x}"
 
 
 class Envelope:
