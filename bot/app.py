@@ -276,8 +276,8 @@ def create_app(services: Services) -> NewsbotApp:
         no request objects). Never a 500 or a traceback out: an unexpected failure is logged
         and answered ``success`` (no passive reply), so WeChat shows the user no error."""
         headers = _HEADERS_TEXT
+        method = scope.get("method", "")
         try:
-            method = scope["method"]
             query = _parse_query(scope["query_string"])
             if method in ("GET", "HEAD"):
                 try:
