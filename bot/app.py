@@ -56,6 +56,7 @@ LateReply = Callable[[Message, Reply], None]
 # and must neither hold up subscribers nor wait behind them.
 SUBSCRIBER_THREADS = 1
 ADMIN_THREADS = 4
+QUICK_WARN = 0.05  # seconds a quick handler may hold the event loop before it is logged
 LATE_THREADS = 2  # finishing messages that outlived the reply budget (network calls)
 
 
@@ -251,7 +252,14 @@ def create_app(services: Services) -> NewsbotApp:
             # thread and back would cost more than the work (the two threads then trade the
             # GIL at every SQLite call), and halves the messages a worker answers per second.
             done: tuple[Claim, Any] | None = claim_and_run(key, msg, ctx)
-            if time.perf_counter() - started > budget:  # ready, but later than promised
+            held = time.perf_counter() - started
+            if held > QUICK_WARN and done[1] is not None:
+                errlog.warning(
+                    "quick handler %s held the event loop %.0f ms user=%s: every connection"
+                    " of this worker waited (is it really quick?)",
+                    done[1][1], held * 1000, msg.source,
+                )
+            if held > budget:  # ready, but later than promised
                 late_pool.submit(finish_late, key, msg, done)
                 done = None
         else:

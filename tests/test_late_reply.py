@@ -97,10 +97,12 @@ def test_a_fast_reply_stays_passive(live: tuple[Emulator, Any, Any]) -> None:
 
 
 def test_a_quick_handler_that_overruns_the_budget_answers_late_too(
-    live: tuple[Emulator, Any, Any],
+    live: tuple[Emulator, Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     emu, _, _ = live
-    reply = emu.say("o_loop", "自称很快")
+    with caplog.at_level(logging.WARNING, logger="newsbot.app"):
+        reply = emu.say("o_loop", "自称很快")
+    assert "quick handler quick_but_slow held the event loop" in caplog.text
     assert reply.kind == "success"  # past the budget: WeChat is told nothing more
     got = wait_for_deliveries(emu, 1)
     assert [(d["openid"], d["content"]) for d in got] == [("o_loop", "我以为很快")]
