@@ -157,9 +157,9 @@ class StateBackend(ABC):
 
 class MessageState:
     """The state as one message's handler sees it. ``set``, ``delete`` and ``add`` are kept
-    and written with the message's answer (``commit``, then ``finish_with``): one write to the backend per
-    message instead of one per change. The handler reads its own changes; everything else
-    (claims, ``incr``, ``set_if_absent``, locks) goes to the backend at once."""
+    and written with the message's answer (``commit``, which calls ``finish_with``): one write
+    to the backend per message instead of one per change. The handler reads its own changes;
+    everything else (claims, ``incr``, ``set_if_absent``, locks) goes to the backend at once."""
 
     def __init__(self, backend: StateBackend) -> None:
         self.backend = backend
