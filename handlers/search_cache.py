@@ -45,10 +45,7 @@ class SearchCache:
         key = (normalise(text), int(offset), int(limit))
         generation = articles.generation(store)
         with self._lock:
-            if generation != self._generation:
-                self._pages.clear()
-                self._derived.clear()
-                self._generation = generation
+            self._follow(generation)
             res = self._pages.get(key)
             if res is not None:
                 self._pages.move_to_end(key)
@@ -68,14 +65,18 @@ class SearchCache:
                     self._pages.popitem(last=False)
         return res
 
+    def _follow(self, generation: int) -> None:
+        """Under the lock: forget what was kept for another generation of the stories."""
+        if generation != self._generation:
+            self._pages.clear()
+            self._derived.clear()
+            self._generation = generation
+
     def derived(self, store: Any, name: str, make: Callable[[], Any]) -> Any:
         """A value computed from the stories (``make()``), kept until they change."""
         generation = articles.generation(store)
         with self._lock:
-            if generation != self._generation:
-                self._pages.clear()
-                self._derived.clear()
-                self._generation = generation
+            self._follow(generation)
             if name in self._derived:
                 return self._derived[name]
         value = make()

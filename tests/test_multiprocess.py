@@ -15,8 +15,10 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -295,65 +297,70 @@ def leader_pids(bots: list[BotProcess]) -> list[int]:
     ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_killed_scheduler_leader_is_replaced_and_no_digest_goes_twice(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = request.getfixturevalue("redis_url") if backend == "redis" else None
-    leader_ttl = 2.0
+LEADER_TTL = 2.0  # seconds: short, so a takeover happens within a test
+
+
+@dataclass
+class DueDigest:
+    emu: Emulator
+    path: Path  # the bots' config
+    people: Any  # digest_support.add_people's audience
+
+
+@pytest.fixture(params=BACKENDS)
+def due(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DueDigest]:
+    """A digest due two minutes ago, its stories and audience, and the emulator it goes to."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     with Emulator("wxtestappid000001", "testsecret") as emu:
-        path = digest_due(tmp_path, backend, url, emu, leader_ttl)
-        people = digest_audience(path, emu)
-        bots = [BotProcess(path), BotProcess(path)]
-        try:
-            for b in bots:
-                b.wait_ready()
-            first = wait_for("a leader", lambda: leader_pids(bots), 30)
-            time.sleep(leader_ttl)  # several renewal rounds: the other must stay a follower
-            assert len(first) == 1 and leader_pids(bots) == first
-            leader = next(b for b in bots if b.proc.pid == first[0])
-            other = next(b for b in bots if b is not leader)
-            wait_for("the digest", lambda: "digest for" in leader.output(), 60)
-            assert delivered(emu) == {o: 1 for o in people.inside}
+        path = digest_due(tmp_path, request.param, url, emu, LEADER_TTL)
+        yield DueDigest(emu, path, digest_audience(path, emu))
 
-            leader.stop(signal.SIGKILL)  # no clean shutdown: the lock is left to expire
-            wait_for("the other process to lead", lambda: leader_pids([other]), leader_ttl * 5 + 10)
-            # The new leader catches up the same day's run and finds it already sent.
-            wait_for("the new leader's run", lambda: "digest for" in other.output(), 60)
-        finally:
-            for b in bots:
-                b.stop()
-        assert "未重复推送" in other.output()
+
+def test_killed_scheduler_leader_is_replaced_and_no_digest_goes_twice(due: DueDigest) -> None:
+    emu, path, people = due.emu, due.path, due.people
+    bots = [BotProcess(path), BotProcess(path)]
+    try:
+        for b in bots:
+            b.wait_ready()
+        first = wait_for("a leader", lambda: leader_pids(bots), 30)
+        time.sleep(LEADER_TTL)  # several renewal rounds: the other must stay a follower
+        assert len(first) == 1 and leader_pids(bots) == first
+        leader = next(b for b in bots if b.proc.pid == first[0])
+        other = next(b for b in bots if b is not leader)
+        wait_for("the digest", lambda: "digest for" in leader.output(), 60)
         assert delivered(emu) == {o: 1 for o in people.inside}
-        assert len(emu.deliveries) == len(people.inside)
+
+        leader.stop(signal.SIGKILL)  # no clean shutdown: the lock is left to expire
+        wait_for("the other process to lead", lambda: leader_pids([other]), LEADER_TTL * 5 + 10)
+        # The new leader catches up the same day's run and finds it already sent.
+        wait_for("the new leader's run", lambda: "digest for" in other.output(), 60)
+    finally:
+        for b in bots:
+            b.stop()
+    assert "未重复推送" in other.output()
+    assert delivered(emu) == {o: 1 for o in people.inside}
+    assert len(emu.deliveries) == len(people.inside)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_serve_with_workers_runs_one_schedule(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = request.getfixturevalue("redis_url") if backend == "redis" else None
-    leader_ttl = 2.0
-    with Emulator("wxtestappid000001", "testsecret") as emu:
-        path = digest_due(tmp_path, backend, url, emu, leader_ttl)
-        people = digest_audience(path, emu)
-        bot = BotProcess(path, workers=3)
-        try:
-            bot.wait_ready()
-            wait_for("the digest", lambda: "digest for" in bot.output(), 60)
-            time.sleep(leader_ttl)  # several renewal rounds of all three workers
-            running = bot.output()  # the log while all three run
-        finally:
-            bot.stop()
-        leaders = re.findall(r"newsbot\.scheduler scheduler (\S+): leader", running)
-        started = re.findall(r"newsbot\.scheduler scheduler (\S+) started", running)
-        assert len(set(started)) == 3  # every worker runs a scheduler...
-        assert len(leaders) == 1, running[-6000:]  # ...and one of them leads
-        # While the workers stop, one that is still up may take over the released lock: a
-        # hand-over, which must come after the leader let go and must not send again.
-        full = bot.output()
-        released = full.find(f"scheduler {leaders[0]} stopped, leader lock released")
-        assert released > 0, full[-6000:]
-        for later in re.finditer(r"newsbot\.scheduler scheduler (\S+): leader", full):
-            assert later.group(1) == leaders[0] or later.start() > released, full[-6000:]
-        assert delivered(emu) == {o: 1 for o in people.inside}
+def test_serve_with_workers_runs_one_schedule(due: DueDigest) -> None:
+    emu, path, people = due.emu, due.path, due.people
+    bot = BotProcess(path, workers=3)
+    try:
+        bot.wait_ready()
+        wait_for("the digest", lambda: "digest for" in bot.output(), 60)
+        time.sleep(LEADER_TTL)  # several renewal rounds of all three workers
+        running = bot.output()  # the log while all three run
+    finally:
+        bot.stop()
+    leaders = re.findall(r"newsbot\.scheduler scheduler (\S+): leader", running)
+    started = re.findall(r"newsbot\.scheduler scheduler (\S+) started", running)
+    assert len(set(started)) == 3  # every worker runs a scheduler...
+    assert len(leaders) == 1, running[-6000:]  # ...and one of them leads
+    # While the workers stop, one that is still up may take over the released lock: a
+    # hand-over, which must come after the leader let go and must not send again.
+    full = bot.output()
+    released = full.find(f"scheduler {leaders[0]} stopped, leader lock released")
+    assert released > 0, full[-6000:]
+    for later in re.finditer(r"newsbot\.scheduler scheduler (\S+): leader", full):
+        assert later.group(1) == leaders[0] or later.start() > released, full[-6000:]
+    assert delivered(emu) == {o: 1 for o in people.inside}

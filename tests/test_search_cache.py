@@ -39,11 +39,22 @@ def engine_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
+def save_stories(store: Store) -> Store:
+    for a in STORIES:
+        articles.save(store, Article(title=a.title, body=list(a.body), source=a.source))
+    return store
+
+
 @pytest.fixture
 def seeded(services: Services) -> Services:
-    for a in STORIES:
-        articles.save(services.store, Article(title=a.title, body=list(a.body), source=a.source))
+    save_stories(services.store)
     return services
+
+
+@pytest.fixture
+def stocked(tmp_path: Path) -> Store:
+    """A store of its own with the test stories, for a cache used directly."""
+    return save_stories(open_store(tmp_path / "s.db"))
 
 
 def other_process(services: Services) -> Store:
@@ -106,10 +117,8 @@ def test_a_category_change_elsewhere_drops_the_cached_pages(
 
 
 def test_paging_keys_on_the_page_and_the_spelling_of_the_query_is_kept(
-        tmp_path: Path, engine_calls: list[str]) -> None:
-    store = open_store(tmp_path / "s.db")
-    for a in STORIES:
-        articles.save(store, Article(title=a.title, body=list(a.body), source=a.source))
+        stocked: Store, engine_calls: list[str]) -> None:
+    store = stocked
     cache = SearchCache(size=8)
     page0 = cache.search(store, "养老", limit=1, offset=0)
     page1 = cache.search(store, "养老", limit=1, offset=1)
@@ -126,10 +135,8 @@ def test_paging_keys_on_the_page_and_the_spelling_of_the_query_is_kept(
 
 
 def test_the_cache_is_bounded_least_recently_used_first_out(
-        tmp_path: Path, engine_calls: list[str]) -> None:
-    store = open_store(tmp_path / "s.db")
-    for a in STORIES:
-        articles.save(store, Article(title=a.title, body=list(a.body), source=a.source))
+        stocked: Store, engine_calls: list[str]) -> None:
+    store = stocked
     cache = SearchCache(size=2)
     for q in ("养老", "步道", "养老", "食堂"):  # 食堂 pushes out 步道, used least recently
         cache.search(store, q, limit=5, offset=0)
