@@ -31,7 +31,7 @@ from bot import logs
 from bot.config import Config, load_config
 from bot.envelope import Envelope, EnvelopeError
 from bot.replies import normalise, to_xml
-from bot.router import Router
+from bot.router import Found, Router
 from bot.state import (
     Claim,
     ClaimStatus,
@@ -132,8 +132,8 @@ def create_app(services: Services) -> NewsbotApp:
             services=services.extra,
         )
 
-    def run_handler(msg: Message, ctx: Context) -> tuple[str, str, str, Any]:
-        reply, name, outcome = services.router.dispatch(msg, ctx)
+    def run_handler(msg: Message, ctx: Context, found: Found | None) -> tuple[str, str, str, Any]:
+        reply, name, outcome = services.router.dispatch(msg, ctx, found)
         try:
             value = normalise(reply, msg)
         except TypeError:
@@ -174,12 +174,13 @@ def create_app(services: Services) -> NewsbotApp:
     # then stores what WeChat was told ("success"), after this returns, so it is the answer
     # that stays.
     def claim_and_run(
-        key: str, msg: Message, ctx: Context, late: threading.Event | None = None
+        key: str, msg: Message, ctx: Context, found: Found | None,
+        late: threading.Event | None = None,
     ) -> tuple[Claim, Any]:
         claim = claim_key(key)
         if claim.status is not ClaimStatus.OWNER:
             return claim, None
-        result = run_handler(msg, ctx)
+        result = run_handler(msg, ctx, found)
         remember(key, None if late is not None and late.is_set() else result[0], ctx.state)
         return claim, result
 
@@ -205,7 +206,9 @@ def create_app(services: Services) -> NewsbotApp:
             outcome = "late-dropped" if value is not None else outcome
         _log_line(msg, name, outcome, None)
 
-    async def run_within_budget(key: str, msg: Message, ctx: Context) -> tuple[Claim, Any] | None:
+    async def run_within_budget(
+        key: str, msg: Message, ctx: Context, found: Found | None
+    ) -> tuple[Claim, Any] | None:
         """``claim_and_run`` in the message's threads; ``None`` when the budget ran out first
         (the thread then finishes the message late by itself). One future and one timer per
         message: the loop does no more than hand the work over and take the answer back."""
@@ -215,7 +218,7 @@ def create_app(services: Services) -> NewsbotApp:
 
         def work() -> None:
             try:
-                done: Any = claim_and_run(key, msg, ctx, call.late)
+                done: Any = claim_and_run(key, msg, ctx, found, call.late)
             except BaseException as e:  # noqa: BLE001 - handed to whoever waits
                 done = e
             if call.settle():
@@ -247,11 +250,12 @@ def create_app(services: Services) -> NewsbotApp:
         nonce = query.get("nonce", "")
         key = msg.dedup_key
         ctx = context(msg, is_admin(msg.source))
-        if not ctx.is_admin and services.router.is_quick(msg, ctx):
+        found = services.router.find(msg, ctx)  # once: it picks the thread and the handler
+        if not ctx.is_admin and services.router.is_quick(msg, ctx, found):
             # Quick: done here, in well under a millisecond on a warm cache. Handing it to a
             # thread and back would cost more than the work (the two threads then trade the
             # GIL at every SQLite call), and halves the messages a worker answers per second.
-            done: tuple[Claim, Any] | None = claim_and_run(key, msg, ctx)
+            done: tuple[Claim, Any] | None = claim_and_run(key, msg, ctx, found)
             held = time.perf_counter() - started
             if held > QUICK_WARN and done[1] is not None:
                 errlog.warning(
@@ -263,7 +267,7 @@ def create_app(services: Services) -> NewsbotApp:
                 late_pool.submit(finish_late, key, msg, done)
                 done = None
         else:
-            done = await run_within_budget(key, msg, ctx)
+            done = await run_within_budget(key, msg, ctx, found)
         if done is None:
             _log_line(msg, "-", "over-budget", started)
             return _SUCCESS

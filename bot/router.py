@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from typing import NamedTuple
 
 from handlers.base import Context, Handler, Message, Observer, Quick, Reply, Route, Routes
 
 log = logging.getLogger("newsbot.router")
 
+class Found(NamedTuple):
+    """The route a message takes."""
+
+    func: Handler
+    name: str
+    quick: Quick
+
+
+_UNFOUND = object()  # dispatch() without a route found beforehand
+
 FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
-
-
-def normalise_text(text: str) -> str:
-    """Full-width to half-width (NFKC), trimmed and case-folded, for keyword matching."""
-    return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
 class Router:
@@ -35,8 +41,11 @@ class Router:
             self.default = routes.default_handler
             self.default_quick = routes.default_quick
 
-    def _find(self, msg: Message, ctx: Context) -> tuple[Handler, str, Quick] | None:
-        text = normalise_text(msg.content) if msg.content else ""
+    def find(self, msg: Message, ctx: Context) -> Found | None:
+        """The route ``msg`` takes (a regex route's match goes into ``ctx.match``)."""
+        # once per message: NFKC and trimmed for the regexes, case-folded too for keywords
+        plain = unicodedata.normalize("NFKC", msg.content).strip() if msg.content else ""
+        text = plain.casefold()
         for r in self.routes:
             if r.type is not None and msg.type not in r.type:
                 if not (msg.type == "voice" and "text" in r.type and text):
@@ -50,45 +59,50 @@ class Router:
             if r.keyword is not None and text not in r.keyword:
                 continue
             if r.regex is not None:
-                m = r.regex.fullmatch(unicodedata.normalize("NFKC", msg.content).strip())
+                m = r.regex.fullmatch(plain)
                 if m is None:
                     continue
                 ctx.match = m
-            return r.func, r.name, r.quick
+            return Found(r.func, r.name, r.quick)
         if self.default is not None and msg.type in ("text", "voice") and text:
-            return self.default, getattr(self.default, "__name__", "default"), self.default_quick
+            name = getattr(self.default, "__name__", "default")
+            return Found(self.default, name, self.default_quick)
         return None
 
     def match(self, msg: Message, ctx: Context) -> tuple[Handler, str] | None:
-        found = self._find(msg, ctx)
-        return None if found is None else (found[0], found[1])
+        found = self.find(msg, ctx)
+        return None if found is None else (found.func, found.name)
 
-    def is_quick(self, msg: Message, ctx: Context) -> bool:
-        """Whether the handler ``msg`` would get is quick (see ``handlers.base.Quick``);
-        a message no handler takes is. A predicate that fails says no."""
-        found = self._find(msg, ctx)
+    def is_quick(self, msg: Message, ctx: Context, found: Found | None) -> bool:
+        """Whether ``found`` (``find``'s answer for ``msg``) is quick (see
+        ``handlers.base.Quick``); a message no handler takes is. A predicate that fails says
+        no."""
         if found is None:
             return True
-        quick = found[2]
+        quick = found.quick
         if not callable(quick):
             return bool(quick)
         try:
             return bool(quick(msg, ctx))
         except Exception:  # the thread is the safe side
-            log.exception("quick test of %s failed user=%s", found[1], msg.source)
+            log.exception("quick test of %s failed user=%s", found.name, msg.source)
             return False
 
-    def dispatch(self, msg: Message, ctx: Context) -> tuple[Reply, str, str]:
-        """Run the matching handler. Returns (reply, handler name, outcome)."""
+    def dispatch(
+        self, msg: Message, ctx: Context, found: Found | None | object = _UNFOUND
+    ) -> tuple[Reply, str, str]:
+        """Run the matching handler (``found``, when the caller already asked ``find``).
+        Returns (reply, handler name, outcome)."""
         for obs in self.observers:
             try:
                 obs(msg, ctx)
             except Exception:
                 log.exception("observer %s failed user=%s", getattr(obs, "__name__", obs), msg.source)
-        found = self.match(msg, ctx)
-        if found is None:
+        if found is _UNFOUND:
+            found = self.find(msg, ctx)
+        if not isinstance(found, Found):
             return None, "-", "unhandled"
-        func, name = found
+        func, name, _ = found
         try:
             return func(msg, ctx), name, "ok"
         except Exception:
