@@ -214,7 +214,7 @@ def create_app(services: Services) -> NewsbotApp:
         message: the loop does no more than hand the work over and take the answer back."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
-        call = _Call(waiter)
+        call = _Call()
 
         def work() -> None:
             try:
@@ -379,10 +379,9 @@ class NewsbotApp:
 class _Call:
     """Who finishes a message: the loop (answer in time) or its thread (over budget)."""
 
-    __slots__ = ("_lock", "_settled", "late", "waiter")
+    __slots__ = ("_lock", "_settled", "late")
 
-    def __init__(self, waiter: asyncio.Future[Any]) -> None:
-        self.waiter = waiter
+    def __init__(self) -> None:
         self.late = threading.Event()
         self._lock = threading.Lock()
         self._settled = False

@@ -1,7 +1,7 @@
 """Reply values and the one place they become XML, with WeChat's limits enforced.
 
 Handlers return ``None`` (no passive reply: ``success``), a ``str`` or :class:`Text`, an
-:class:`Article` or :class:`News`. :func:`render` applies the limits:
+:class:`Article` or :class:`News`. :func:`normalise` and :func:`to_xml` apply the limits:
 
 * text: at most ``TEXT_LIMIT`` bytes of UTF-8 (WeChat drops longer passive replies silently);
 * news: one article when the user sent a message (WeChat shows only the first since
@@ -88,7 +88,3 @@ def to_xml(reply: Text | News | None, msg: Message, now: int | None = None) -> s
         head + f"<MsgType><![CDATA[news]]></MsgType><ArticleCount>{len(reply.articles)}"
         f"</ArticleCount><Articles>{items}</Articles></xml>"
     )
-
-
-def render(reply: Reply, msg: Message, now: int | None = None) -> str:
-    return to_xml(normalise(reply, msg), msg, now)

@@ -84,7 +84,6 @@ class DigestScheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lock_name = lock_name
         self.leader = False
-        self.runs = 0  # digest jobs this process started
         self._lock = threading.Lock()
         self.scheduler = BackgroundScheduler(timezone=self.tz)
 
@@ -153,7 +152,6 @@ class DigestScheduler:
             return
         fired = last_fire_time(self.trigger, datetime.now(self.tz), max(self.grace, 3600))
         slot = (fired or datetime.now(self.tz)).astimezone(self.tz).date().isoformat()
-        self.runs += 1
         try:
             self.job(slot)
         except Exception:  # noqa: BLE001 - the next day's run goes on; the log shows why

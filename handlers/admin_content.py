@@ -177,13 +177,12 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
         override = None
     else:
         chosen = {c for w in words for c in (CATEGORY_WORDS[w] or [])}
-        override = [c for c in ("党建", "社区") if c in chosen]
+        override = [c for c in articles.CATEGORIES if c in chosen]
     store = ctx.store
     with store.transaction():
         a = require_article(ctx, aid)
         before = {"category_override": a.category_override, "effective": a.effective_categories}
-        articles.update(store, aid, category_override=override)
-        b = articles.get(store, aid)
+        b = articles.update(store, aid, category_override=override)
         after = {"category_override": b.category_override, "effective": b.effective_categories}
         audit.record(store, ctx.user, "categorise", article_id=aid, before=before, after=after)
     how = "自动分类" if override is None else "人工设定"

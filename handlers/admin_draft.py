@@ -82,11 +82,10 @@ def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
         ).fetchone()
         before = snapshot(articles.get(store, int(prev_row[0]))) if prev_row else None
         aid, outcome = articles.save(store, a)
+        saved = articles.get(store, aid)
         if outcome != "unchanged":
-            saved = articles.get(store, aid)
             audit.record(store, ctx.user, action, article_id=aid, before=before,
                          after=snapshot(saved))
-    saved = articles.get(store, aid)
     chars = sum(len(p) for p in saved.body)
     cats = cats_label(saved.effective_categories)
     if outcome == "unchanged":

@@ -24,9 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from handlers.base import Routes
 from handlers.digest_render import Story, customer_service_text, mass_text
@@ -242,12 +240,6 @@ def preview(store: Store, config: Any, now: float | None = None) -> DigestPlan:
         channel=config.digest["channel"], since=since, stories=by_cat, recipients=recipients,
         texts=texts, unfinished=[d.id for d in pushlog.unfinished(store)],
     )
-
-
-def slot_for(config: Any, when: datetime | None = None) -> str:
-    """The local date a scheduled run belongs to, in [digest] timezone."""
-    tz = ZoneInfo(config.digest["timezone"])
-    return (when or datetime.now(tz)).astimezone(tz).date().isoformat()
 
 
 # -- sending -----------------------------------------------------------------------------------

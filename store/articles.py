@@ -128,12 +128,15 @@ def save(store: Store, a: Article) -> tuple[int, Outcome]:
         return a.id, "added"
 
 
+def _rows(cur: Any) -> list[Article]:
+    """The stories a ``SELECT * FROM articles ...`` cursor holds."""
+    cols = [d[0] for d in cur.description]
+    return [Article.from_row(dict(zip(cols, r))) for r in cur.fetchall()]
+
+
 def get(store: Store, article_id: int) -> Article | None:
-    row = store.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
-    if row is None:
-        return None
-    cols = [d[0] for d in store.db.execute("SELECT * FROM articles LIMIT 0").description]
-    return Article.from_row(dict(zip(cols, row)))
+    found = _rows(store.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)))
+    return found[0] if found else None
 
 
 def require(store: Store, article_id: int) -> Article:
@@ -189,9 +192,7 @@ def latest(store: Store, limit: int = 5, category: str | None = None, offset: in
         args.append(category)
     sql += " ORDER BY added_at DESC, id DESC LIMIT ? OFFSET ?"
     args += [limit, offset]
-    cur = store.db.execute(sql, args)
-    cols = [d[0] for d in cur.description]
-    return [Article.from_row(dict(zip(cols, r))) for r in cur.fetchall()]
+    return _rows(store.db.execute(sql, args))
 
 
 def many(store: Store, ids: Iterable[int]) -> list[Article]:
@@ -202,8 +203,7 @@ def many(store: Store, ids: Iterable[int]) -> list[Article]:
     cur = store.db.execute(
         f"SELECT * FROM articles WHERE id IN ({','.join('?' * len(ids))})", ids
     )
-    cols = [d[0] for d in cur.description]
-    found = {r[0]: Article.from_row(dict(zip(cols, r))) for r in cur.fetchall()}
+    found = {a.id: a for a in _rows(cur)}
     return [found[i] for i in ids if i in found]
 
 
@@ -212,14 +212,11 @@ def every(store: Store) -> Iterator[Article]:
     last = 0
     while True:
         cur = store.db.execute("SELECT * FROM articles WHERE id > ? ORDER BY id LIMIT 500", (last,))
-        cols = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        if not rows:
+        batch = _rows(cur)
+        if not batch:
             return
-        for r in rows:
-            a = Article.from_row(dict(zip(cols, r)))
-            last = int(a.id or 0)
-            yield a
+        last = int(batch[-1].id or 0)
+        yield from batch
 
 
 def count(store: Store) -> int:

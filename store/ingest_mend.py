@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 
-from store.ingest_blocks import Unit, looks_like_head
+from store.ingest_blocks import Unit
 from store.segment import tokenizer
-from store.text import COMMAS, NO_START, TERMINAL, is_closed, normal_key, sentences
+from store.text import COMMAS, NO_START, normal_key, sentences
 
 _PARA_START = re.compile(r"^(?:\d{1,2}月\d{1,2}日|\d{4}年|近日|今年|目前|如今|同时|此外|据了解|近年来|日前)")
 _LEAD = re.compile(r"^[^，,。；;“”]{5,16}。")
@@ -219,8 +219,3 @@ def mend(units: list[Unit], page: str) -> list[Unit]:
         out.append(u)
         out.extend(moved)
     return out
-
-
-def is_open_line(text: str) -> bool:
-    """Running text cut before its end (used by tests and callers that re-check a paragraph)."""
-    return not is_closed(text) and not looks_like_head(text) and text[-1:] not in TERMINAL

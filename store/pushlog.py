@@ -30,7 +30,6 @@ from typing import Any
 from store.db import Store, now_iso
 
 MAX_ATTEMPTS = 3
-FINAL = ("sent", "skipped", "failed")
 LEASE_KEY = "digest_lease"
 
 

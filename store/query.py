@@ -52,11 +52,6 @@ def words(tokens: list[str] | tuple[str, ...]) -> list[str]:
     return out
 
 
-def fts_string(token: str) -> str:
-    """One token as an FTS5 string literal (tokens are letter/digit runs, but quote anyway)."""
-    return '"' + token.replace('"', '""') + '"'
-
-
 @dataclass
 class Query:
     text: str  # the user's text, trimmed and cut to MAX_QUERY_CHARS

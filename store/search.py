@@ -187,12 +187,12 @@ def snippet(paragraphs: list[str], marks: list[str], width: int = SNIPPET_CHARS)
 
 def index_article(store: Store, article_id: int) -> None:
     """(Re)index one article; called by store.articles inside its write transaction."""
-    row = store.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+    cur = store.db.execute("SELECT * FROM articles WHERE id = ?", (article_id,))
+    row = cur.fetchone()
     if row is None:
         remove_article(store, article_id)
         return
-    cols = [d[0] for d in store.db.execute("SELECT * FROM articles LIMIT 0").description]
-    doc = build_from_row(dict(zip(cols, row)))
+    doc = build_from_row(dict(zip([d[0] for d in cur.description], row)))
     search_lists.forget(store.db, article_id)
     store.db["search_docs"].upsert(doc.row(), pk="article_id")
     search_lists.admit(store.db, article_id, (doc.title, doc.body, doc.names), doc.length)

@@ -8,9 +8,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from store.articles import CATEGORIES as ALL  # the categories one can follow
 from store.db import Store, now_iso
-
-ALL = ("党建", "社区")
 
 # The 48-hour window needs no finer grain than a minute: a user's later messages within this
 # many seconds are not written again (last_seen can only lag, so the window never widens).

@@ -117,11 +117,6 @@ def _attach_attributions(parts: list[str]) -> list[str]:
     return out
 
 
-def cjk_len(text: str) -> int:
-    """Length without whitespace: what a reader counts as characters."""
-    return len(re.sub(r"\s+", "", text))
-
-
 def squeeze(text: str) -> str:
     """Collapse runs of whitespace to one space and trim."""
     return re.sub(r"[ \t\u3000\xa0]+", " ", text).strip()

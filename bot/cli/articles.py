@@ -253,7 +253,9 @@ def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None
         elif chosen == {"无"}:
             changes["category_override"] = []
         else:
-            changes["category_override"] = [c for c in ("党建", "社区") if c in chosen]
+            from store.articles import CATEGORIES
+
+            changes["category_override"] = [c for c in CATEGORIES if c in chosen]
     if not changes:
         raise click.ClickException("nothing to change: give --title, --subtitle, --category, --url or --summary")
     a = update(obj.store(), article_id, **changes)
