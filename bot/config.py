@@ -108,9 +108,6 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
-SECRET_ENV = ("NEWSBOT_WECHAT_TOKEN", "NEWSBOT_WECHAT_APPSECRET", "NEWSBOT_WECHAT_ENCODING_AES_KEY")
-
-
 @dataclass
 class Config:
     """Loaded configuration: ``cfg.section["key"]`` or ``cfg.get("section", "key")``."""
@@ -191,11 +188,14 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
     port = values["server"]["port"]
     if not 0 <= port <= 65535:
         raise ConfigError(f"{_where('server', 'port', path)}: {port} is not a port number")
-    hhmm = values["digest"]["time"].split(":")
+    given = values["digest"]["time"]
+    hhmm = given.split(":")
     if len(hhmm) != 2 or not all(p.isdigit() for p in hhmm) or int(hhmm[0]) > 23 or int(
         hhmm[1]
     ) > 59:
-        raise ConfigError(f"{_where('digest', 'time', path)}: expected HH:MM, got {hhmm!r}")
+        raise ConfigError(
+            f"{_where('digest', 'time', path)}: expected HH:MM from 00:00 to 23:59, got {given!r}"
+        )
     try:
         ZoneInfo(values["digest"]["timezone"])
     except (ZoneInfoNotFoundError, ValueError):

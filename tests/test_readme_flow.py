@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from handlers.help import HELP_TEXT
 from tests.conftest import free_port, stop_server, wait_healthy
 
@@ -58,3 +60,54 @@ def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert r.exit_code == 1
     assert f"127.0.0.1:{port}" in r.output and "--port" in r.output
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_a_state_file_it_cannot_open_says_so(tmp_path: Path, workers: str) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    not_a_db = tmp_path / "state.txt"
+    not_a_db.write_text("not a database\n" * 100, encoding="utf-8")
+    for where, says in [(tmp_path / "missing" / "s.db", "does not exist"),
+                        (not_a_db, "file is not a database")]:
+        r = CliRunner().invoke(
+            main, ["--db", str(tmp_path / "s.db"), "serve", "--port", str(free_port()),
+                   "--workers", workers],
+            env={"NEWSBOT_STATE_PATH": str(where)},
+        )
+        assert r.exit_code == 1, r.output
+        assert str(where) in r.output and says in r.output and "[state] path" in r.output
+        assert "Traceback" not in r.output
+
+
+def test_serve_on_a_port_it_may_not_use_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import socket
+
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    class Refused(socket.socket):
+        def bind(self, address: object) -> None:
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(socket, "socket", Refused)
+    r = CliRunner().invoke(main, ["--db", str(tmp_path / "s.db"), "serve", "--port", "80"])
+    assert r.exit_code == 1
+    assert "Permission denied" in r.output and "below 1024" in r.output
+    assert "already running" not in r.output
+
+
+def test_search_without_words_is_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    for query in ("", "   "):
+        r = CliRunner().invoke(main, ["--db", str(tmp_path / "s.db"), "search", query])
+        assert r.exit_code == 2 and "give something to search for" in r.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -24,7 +24,6 @@ class CliState:
     db_path: str | None
     _config: Config | None = None
     _store: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config(self) -> Config:
@@ -47,11 +46,12 @@ class NewsbotGroup(click.Group):
     """Turns the project's own errors into a clear message and exit code 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from bot.state import StateUnavailable
         from store.db import StoreError
 
         try:
             return super().invoke(ctx)
-        except (ConfigError, StoreError) as e:
+        except (ConfigError, StoreError, StateUnavailable) as e:
             raise click.ClickException(str(e)) from None
 
 

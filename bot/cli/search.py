@@ -28,6 +28,8 @@ def search(obj: CliState, query: str, limit: int, offset: int, as_json: bool) ->
     from store.search import index_is_stale
     from store.search import search as run
 
+    if not query.strip():
+        raise click.UsageError("give something to search for, e.g. newsbot search 养老")
     store = obj.store()
     if index_is_stale(store):
         click.echo("note: the search index was cut with another dictionary; "

@@ -51,11 +51,12 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
         os.environ["NEWSBOT_STORE_PATH"] = str(cfg.resolve(cfg.store["path"]))
         # --host/--port reach the workers too (article links are built from them).
         os.environ["NEWSBOT_SERVER_HOST"], os.environ["NEWSBOT_SERVER_PORT"] = host, str(port)
-        if hooks.get("prepare"):
-            services = build_services(cfg)
-            for prepare in hooks["prepare"]:
-                prepare(services)
-            services.close()
+        # Opened once here too: a store or state that cannot be opened is one clear error
+        # before the workers start, not a traceback from each of them.
+        services = build_services(cfg)
+        for prepare in hooks.get("prepare", ()):
+            prepare(services)
+        services.close()
         click.echo(f"newsbot: serving on http://{host}:{port} with {workers} workers", err=True)
         for k, v in hooks.get("env", {}).items():
             os.environ[k] = v
@@ -125,6 +126,7 @@ def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
 
 def _check_free(host: str, port: int) -> None:
     """Fail before loading anything when the address is taken, with the fix in the message."""
+    import errno
     import socket
 
     try:
@@ -137,7 +139,10 @@ def _check_free(host: str, port: int) -> None:
         try:
             s.bind(addr)
         except OSError as e:
-            raise click.ClickException(
-                f"cannot listen on {host}:{port}: {e.strerror}; is newsbot (or something else) "
-                "already running there? Choose another port with --port."
-            ) from None
+            if e.errno == errno.EACCES:
+                hint = ("ports below 1024 need root; run on a port such as 8080 behind a "
+                        "reverse proxy (see the README's Deployment)")
+            else:
+                hint = ("is newsbot (or something else) already running there? Choose another "
+                        "port with --port.")
+            raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}; {hint}") from None

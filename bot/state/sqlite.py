@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.state import Claim, ClaimStatus, StateBackend, Write
+from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable, Write
 from store.db import enable_wal
 
 _SCHEMA = """
@@ -40,7 +40,12 @@ class SQLiteState(StateBackend):
         self._local = threading.local()
         self._writes = 0
         self._wlock = threading.Lock()
-        self._db.executescript(_SCHEMA)
+        if self.path.parent and not self.path.parent.exists():
+            raise StateUnavailable(f"folder of the state file {self.path} ([state] path) does not exist")
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise StateUnavailable(f"cannot open the state file {self.path} ([state] path): {e}") from None
 
     # One connection per thread; sqlite3 connections must not cross threads.
     @property
