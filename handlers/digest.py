@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 from handlers.base import Routes
 from handlers.digest_render import Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
+from handlers.listing import article_url
 from store import articles, pushlog, subscribers
 from store.db import Store
 from store.pushlog import Delivery
@@ -86,9 +88,14 @@ class DigestPlan:
     def empty(self) -> bool:
         return not any(self.stories.values())
 
+    @property
+    def article_ids(self) -> list[int]:
+        """Every story the digest carries, once (a story may be in both categories)."""
+        return sorted({s.id for v in self.stories.values() for s in v})
+
     def counts(self) -> dict[str, int]:
         send = sum(1 for r in self.recipients if r.action == "send")
-        return {"stories": len({s.id for v in self.stories.values() for s in v}),
+        return {"stories": len(self.article_ids),
                 "send": send, "skip": len(self.recipients) - send}
 
     def summary(self) -> str:
@@ -158,23 +165,20 @@ class DigestReport:
 
 
 def _count_reasons(reasons: Any) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for r in reasons:
-        counts[r] = counts.get(r, 0) + 1
-    return sorted(counts.items(), key=lambda kv: -kv[1])
+    return Counter(reasons).most_common()
 
 
 # -- what is new -------------------------------------------------------------------------------
-def _story(a: articles.Article, public_url: str) -> Story:
+def _story(a: articles.Article, config: Any) -> Story:
     return Story(
-        id=int(a.id or 0), title=a.title, url=a.url or f"{public_url}/articles/{a.id}",
+        id=int(a.id or 0), title=a.title, url=article_url(config, a),
         categories=tuple(a.effective_categories),
     )
 
 
-def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]], list[int]]:
-    """(since, stories by category newest first, all their ids): stories added after the last
-    digest began, less the ones it carried (a story saved in its very second)."""
+def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]]]:
+    """(since, stories by category newest first): stories added after the last digest began,
+    less the ones it carried (a story saved in its very second)."""
     last = pushlog.latest(store)
     since = last.started_at if last else None
     carried = set(last.article_ids) if last else set()
@@ -190,9 +194,8 @@ def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story
     for a in found:
         for c in a.effective_categories:
             if c in by_cat and len(by_cat[c]) < cap:
-                by_cat[c].append(_story(a, config.public_url))
-    chosen = sorted({s.id for v in by_cat.values() for s in v})
-    return since, by_cat, chosen
+                by_cat[c].append(_story(a, config))
+    return since, by_cat
 
 
 def _plan_rows(
@@ -234,7 +237,7 @@ def _plan_rows(
 
 def preview(store: Store, config: Any, now: float | None = None) -> DigestPlan:
     """What a digest run now would send, and to whom; changes nothing."""
-    since, by_cat, _ = collect(store, config)
+    since, by_cat = collect(store, config)
     recipients, texts = _plan_rows(store, config, by_cat, time.time() if now is None else now)
     return DigestPlan(
         channel=config.digest["channel"], since=since, stories=by_cat, recipients=recipients,
@@ -281,7 +284,7 @@ def run_digest(
                 return DigestReport(None, "already", channel, resumed=resumed, note=slot or "")
             log.info("digest %s: no new stories since %s, nothing sent", d.id, plan.since)
             return DigestReport(d.id, "empty", channel, resumed=resumed)
-        ids = sorted({s.id for v in plan.stories.values() for s in v})
+        ids = plan.article_ids
         rows = [
             Delivery(
                 r.openid, r.categories, "pending" if r.action == "send" else "skipped", r.reason
@@ -315,7 +318,7 @@ def _execute(
     # The stories as planned: a resumed digest sends what it set out to send.
     layout: dict[str, list[int]] = d.report.get("plan") or {}
     by_cat = {
-        c: [_story(a, config.public_url) for a in articles.many(store, layout.get(c, []))]
+        c: [_story(a, config) for a in articles.many(store, layout.get(c, []))]
         for c in CATEGORIES
     }
     rows = pushlog.due(store, d.id)

@@ -42,7 +42,7 @@ class SearchCache:
     def search(self, store: Any, query: str, limit: int, offset: int) -> SearchResults:
         # the engine reads only the stripped, cut, normalised text: equal keys, equal pages
         text = query.strip()[:MAX_QUERY_CHARS]
-        key = (normalise(text), int(offset), int(limit))
+        key = _key(text, limit, offset)
         generation = articles.generation(store)
         with self._lock:
             self._follow(generation)
@@ -88,11 +88,16 @@ class SearchCache:
     def has(self, query: str, limit: int, offset: int) -> bool:
         """Whether that page is cached (as of the last lookup's generation): a peek that
         neither reads the store nor counts as a hit."""
-        key = (normalise(query.strip()[:MAX_QUERY_CHARS]), int(offset), int(limit))
+        key = _key(query.strip()[:MAX_QUERY_CHARS], limit, offset)
         return key in self._pages
 
     def __len__(self) -> int:
         return len(self._pages)
+
+
+def _key(text: str, limit: int, offset: int) -> Key:
+    """A page's key: the engine reads only the normalised text, so equal keys, equal pages."""
+    return (normalise(text), int(offset), int(limit))
 
 
 def search(services: dict[str, Any], store: Any, query: str, limit: int, offset: int) -> SearchResults:

@@ -110,7 +110,7 @@ class RedisState(StateBackend):
         return Claim(ClaimStatus.PENDING if status == "pending" else ClaimStatus.OWNER)
 
     def finish(self, key: str, answer: str, ttl: float) -> None:
-        self._call(self.r.set, self._k("c", key), "A" + answer, px=_ms(ttl))
+        self.finish_with(key, answer, ttl, ())
 
     def answer(self, key: str) -> str | None:
         v = self._call(self.r.get, self._k("c", key))
@@ -121,27 +121,23 @@ class RedisState(StateBackend):
         return self._call(self.r.get, self._k("v", key))
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        px = _ms(ttl) if ttl is not None else None
-        self._call(self.r.set, self._k("v", key), value, px=px)
+        self._call(self.r.set, self._k("v", key), value, px=_px(ttl))
 
     def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
-        px = _ms(ttl) if ttl is not None else None
-        return bool(self._call(self.r.set, self._k("v", key), value, px=px, nx=True))
+        return bool(self._call(self.r.set, self._k("v", key), value, px=_px(ttl), nx=True))
 
     def delete(self, key: str) -> None:
         self._call(self.r.delete, self._k("v", key))
 
     def incr(self, key: str, ttl: float | None = None) -> int:
-        px = _ms(ttl) if ttl is not None else 0
         try:
-            return int(self._call(self._incr, keys=[self._k("v", key)], args=[px]))
+            return int(self._call(self._incr, keys=[self._k("v", key)], args=[_px(ttl, 0)]))
         except redis.ResponseError as e:
             raise ValueError(f"state value {key!r} is not a counter: {e}") from None
 
     def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
-        px = _ms(ttl) if ttl is not None else 0
         try:
-            self._call(self._incr, keys=[self._k("v", key)], args=[px, n])
+            self._call(self._incr, keys=[self._k("v", key)], args=[_px(ttl, 0), n])
         except redis.ResponseError:
             pass  # a text value: left as it is
 
@@ -151,12 +147,11 @@ class RedisState(StateBackend):
         pipe = self.r.pipeline(transaction=True)
         for w in writes:
             if w[0] == "set":
-                pipe.set(self._k("v", w[1]), w[2], px=_ms(w[3]) if w[3] is not None else None)
+                pipe.set(self._k("v", w[1]), w[2], px=_px(w[3]))
             elif w[0] == "delete":
                 pipe.delete(self._k("v", w[1]))
             else:
-                px = _ms(w[3]) if w[3] is not None else 0
-                self._incr(keys=[self._k("v", w[1])], args=[px, w[2]], client=pipe)
+                self._incr(keys=[self._k("v", w[1])], args=[_px(w[3], 0), w[2]], client=pipe)
         if answer is not None:
             pipe.set(self._k("c", key), "A" + answer, px=_ms(ttl))
         # a counter over a text value fails alone; the other writes of the message still hold
@@ -171,6 +166,11 @@ class RedisState(StateBackend):
 
     def close(self) -> None:
         self.r.close()
+
+
+def _px(ttl: float | None, forever: int | None = None) -> int | None:
+    """A ttl in Redis's milliseconds; ``forever`` (no expiry) when there is none."""
+    return _ms(ttl) if ttl is not None else forever
 
 
 def _safe(url: str) -> str:

@@ -41,11 +41,15 @@ class SQLiteState(StateBackend):
         self._writes = 0
         self._wlock = threading.Lock()
         if self.path.parent and not self.path.parent.exists():
-            raise StateUnavailable(f"folder of the state file {self.path} ([state] path) does not exist")
+            raise StateUnavailable(
+                f"folder of the state file {self.path} ([state] path) does not exist"
+            )
         try:
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
-            raise StateUnavailable(f"cannot open the state file {self.path} ([state] path): {e}") from None
+            raise StateUnavailable(
+                f"cannot open the state file {self.path} ([state] path): {e}"
+            ) from None
 
     # One connection per thread; sqlite3 connections must not cross threads.
     @property
@@ -107,11 +111,7 @@ class SQLiteState(StateBackend):
         return Claim(ClaimStatus.PENDING)
 
     def finish(self, key: str, answer: str, ttl: float) -> None:
-        now = time.time()
-        self._write(
-            "INSERT OR REPLACE INTO claims (key, answer, lease_until, expires_at) VALUES (?, ?, ?, ?)",
-            (key, answer, now, now + ttl),
-        )
+        self.finish_with(key, answer, ttl, ())
 
     def answer(self, key: str) -> str | None:
         row = self._db.execute(
@@ -128,10 +128,9 @@ class SQLiteState(StateBackend):
         return row[0] if row else None
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        exp = time.time() + ttl if ttl is not None else None
         with self._wlock:
             db = self._db
-            db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, exp))
+            db.execute(_PUT, (key, value, _expiry(time.time(), ttl)))
             self._tick(db)
 
     def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
@@ -140,8 +139,7 @@ class SQLiteState(StateBackend):
             row = db.execute("SELECT expires_at FROM kv WHERE key = ?", (key,)).fetchone()
             if row is not None and (row[0] is None or row[0] >= now):
                 return False
-            exp = now + ttl if ttl is not None else None
-            db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, value, exp))
+            db.execute(_PUT, (key, value, _expiry(now, ttl)))
             return True
 
     def delete(self, key: str) -> None:
@@ -161,7 +159,7 @@ class SQLiteState(StateBackend):
                     "  ELSE kv.expires_at END"
                     " WHERE kv.expires_at < ? OR CAST(CAST(kv.value AS INTEGER) AS TEXT) = kv.value"
                     " RETURNING value",
-                    (key, now + ttl if ttl is not None else None, now, now, now),
+                    (key, _expiry(now, ttl), now, now, now),
                 ).fetchone()
             if row is not None:
                 return int(row[0])
@@ -169,10 +167,10 @@ class SQLiteState(StateBackend):
         with self._tx() as db:
             row = db.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
             if row is None or (row[1] is not None and row[1] < now):
-                count, exp = 1, (now + ttl if ttl is not None else None)
+                count, exp = 1, _expiry(now, ttl)
             else:
                 count, exp = int(row[0]) + 1, row[1]
-            db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, str(count), exp))
+            db.execute(_PUT, (key, str(count), exp))
             return count
 
     def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
@@ -190,7 +188,7 @@ class SQLiteState(StateBackend):
             " expires_at = CASE WHEN kv.expires_at < ? THEN excluded.expires_at"
             "  ELSE kv.expires_at END"
             " WHERE kv.expires_at < ? OR CAST(CAST(kv.value AS INTEGER) AS TEXT) = kv.value",
-            (key, n, now + ttl if ttl is not None else None, now, n, now, now),
+            (key, n, _expiry(now, ttl), now, n, now, now),
         )
 
     def finish_with(
@@ -200,8 +198,7 @@ class SQLiteState(StateBackend):
         with self._tx() as db:
             for w in writes:
                 if w[0] == "set":
-                    exp = now + w[3] if w[3] is not None else None
-                    db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (w[1], w[2], exp))
+                    db.execute(_PUT, (w[1], w[2], _expiry(now, w[3])))
                 elif w[0] == "delete":
                     db.execute("DELETE FROM kv WHERE key = ?", (w[1],))
                 else:
@@ -239,6 +236,13 @@ class SQLiteState(StateBackend):
         if db is not None:
             db.close()
             self._local.db = None
+
+
+_PUT = "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)"  # a value and its expiry
+
+
+def _expiry(now: float, ttl: float | None) -> float | None:
+    return now + ttl if ttl is not None else None
 
 
 class _Tx:
