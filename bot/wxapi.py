@@ -142,8 +142,11 @@ class _Client(WeChatClient):
                 if (nxt := api._backoff(attempt)) is not None:
                     attempt = nxt
                     continue
-                raise ApiUnavailable(None, f"cannot reach WeChat ({url_or_endpoint}): "
-                                     f"{type(e).__name__}") from None
+                local = "://127.0.0.1" in api.base_url or "://localhost" in api.base_url
+                hint = ("; is the local emulator running (newsbot serve --demo, or newsbot "
+                        "emulator)?" if local else "")
+                raise ApiUnavailable(None, f"cannot reach WeChat ({url_or_endpoint}) at "
+                                     f"{api.base_url}: {type(e).__name__}{hint}") from None
 
 
 def _json(response: Any) -> dict[str, Any]:

@@ -139,3 +139,13 @@ buttons = [{ name = "帮助", type = "click", key = "HELP" }]
     r = runner.invoke(main, [*args, "menu", "push"])
     assert r.exit_code == 1
     assert "WeChat refused the menu" in r.output and "40164" in r.output
+
+
+def test_pushing_without_a_menu_says_where_to_start(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    r = CliRunner().invoke(main, ["--db", str(tmp_path / "s.db"), "menu", "push", "--dry-run"])
+    assert r.exit_code == 1
+    assert "no [menu] buttons" in r.output and "config.example.toml" in r.output

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import Services
 from handlers.help import HELP_TEXT
 from tests.conftest import free_port, stop_server, wait_healthy
 
@@ -111,3 +112,19 @@ def test_search_without_words_is_a_usage_error(tmp_path: Path) -> None:
     for query in ("", "   "):
         r = CliRunner().invoke(main, ["--db", str(tmp_path / "s.db"), "search", query])
         assert r.exit_code == 2 and "give something to search for" in r.output
+
+
+def test_send_signed_with_another_token_says_how_to_match_the_server(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from bot.app import create_app
+    from bot.cli import main
+    from tests.conftest import LiveServer
+
+    monkeypatch.delenv("NEWSBOT_CONFIG", raising=False)
+    with LiveServer(create_app(services)) as srv:  # its token is the tests', not the dev one
+        r = CliRunner().invoke(main, ["send", "--url", f"{srv.url}/wechat", "帮助"])
+    assert r.exit_code == 1
+    assert "HTTP 403" in r.output and "dev token" in r.output and "--config" in r.output

@@ -40,8 +40,14 @@ def push(obj: CliState, dry_run: bool) -> None:
     from bot.menu import MenuError, build_menu, render_menu
     from bot.wxapi import WeChatAPIError
 
+    buttons = obj.config.menu["buttons"]
+    if not buttons:
+        raise click.ClickException(
+            "no [menu] buttons in the config: nothing to push. Copy the [menu] section of "
+            "config.example.toml into your config file and edit it"
+        )
     try:
-        body = build_menu(obj.config.menu["buttons"])
+        body = build_menu(buttons)
     except MenuError as e:
         raise click.ClickException(f"the menu breaks WeChat's rules:\n{e}") from None
     if dry_run:

@@ -42,7 +42,15 @@ def send(obj: CliState, words: tuple[str, ...], event: str | None, key: str, use
             aes_key=cfg.wechat["encoding_aes_key"], encrypt=encrypt,
         )
     except httpx.HTTPError as e:
-        raise click.ClickException(f"cannot reach the bot at {url}: {e}") from None
+        raise click.ClickException(
+            f"cannot reach the bot at {url}: {e}; is `newsbot serve` running there?"
+        ) from None
+    if reply.kind == "error" and reply.status == 403 and "signature" in reply.raw:
+        raise click.ClickException(
+            f"{reply.render()}: send signs with the token of its own config "
+            f"({obj.config_path or 'none given: the dev token'}); give it the server's "
+            "--config, or set NEWSBOT_WECHAT_TOKEN to the server's token"
+        )
     if raw:
         click.echo(reply.raw)
     else:
