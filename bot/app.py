@@ -110,16 +110,15 @@ def create_app(services: Services) -> NewsbotApp:
     cap = config.server["max_body"]
     budget = config.server["reply_budget"]
     dedup_ttl = config.state["dedup_ttl"]
-    admins = config.admin_openids() | set(services.extra.get("admins", ()))
     lane = ThreadPoolExecutor(max_workers=SUBSCRIBER_THREADS, thread_name_prefix="handler")
     pool = ThreadPoolExecutor(max_workers=ADMIN_THREADS, thread_name_prefix="admin")
     late_pool = ThreadPoolExecutor(max_workers=LATE_THREADS, thread_name_prefix="late")
 
-    def is_admin(openid: str) -> bool:
-        if openid in admins:
-            return True
-        check = services.extra.get("is_admin")
-        return bool(check(openid)) if check else False
+    # The admin directory (handlers.admin) knows the config's admins and the store's; without
+    # it (a router of one's own) the config's are the admins.
+    is_admin: Callable[[str], bool] = services.extra.get("is_admin") or (
+        config.admin_openids().__contains__
+    )
 
     def context(msg: Message, admin: bool) -> Context:
         return Context(

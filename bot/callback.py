@@ -6,6 +6,7 @@ Used by ``newsbot send``, by the local WeChat emulator and by the tests.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
-from bot.envelope import Envelope, parse_xml, sign
+from bot.envelope import Envelope, parse_xml, sign, signature_ok
 
 _msgid_counter = int(time.time() * 1000)
 
@@ -80,12 +81,10 @@ def sign_request(
     params = {"signature": sign(token, ts, nonce), "timestamp": ts, "nonce": nonce}
     if not encrypt:
         return SignedRequest(params, xml.encode("utf-8"))
-    env = Envelope(token, appid, aes_key)
-    sealed = parse_xml(env.encrypt(xml, nonce, ts).encode("utf-8"))
+    sealed = parse_xml(_envelope(token, appid, aes_key).encrypt(xml, nonce, ts).encode("utf-8"))
     enc = sealed["Encrypt"]
-    params.update(
-        {"encrypt_type": "aes", "msg_signature": sign(token, ts, nonce, enc), "openid": "o"}
-    )
+    # the envelope signed it over the same token, timestamp and nonce
+    params.update({"encrypt_type": "aes", "msg_signature": sealed["MsgSignature"], "openid": "o"})
     if compat:
         inner = xml[len("<xml>") : -len("</xml>")]
         body = f"<xml>{inner}<Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
@@ -93,6 +92,12 @@ def sign_request(
         to_user = parse_xml(xml.encode("utf-8")).get("ToUserName", "")
         body = f"<xml><ToUserName><![CDATA[{escape(to_user)}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
     return SignedRequest(params, body.encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=8)
+def _envelope(token: str, appid: str, aes_key: str | None) -> Envelope:
+    """One envelope (and cipher, which costs more to build than a message) per account."""
+    return Envelope(token, appid, aes_key)
 
 
 @dataclass
@@ -128,11 +133,10 @@ def read_reply(
         return BotReply(status, "success", raw=body)
     d = parse_xml(body.encode("utf-8"))
     if "Encrypt" in d:
-        if sign(token, d.get("TimeStamp", ""), d.get("Nonce", ""), d["Encrypt"]) != d.get(
-            "MsgSignature"
-        ):
+        parts = (token, d.get("TimeStamp", ""), d.get("Nonce", ""), d["Encrypt"])
+        if not signature_ok(parts, d.get("MsgSignature")):
             return BotReply(status, "error", raw="reply signature does not verify")
-        body = Envelope(token, appid, aes_key).decrypt(d["Encrypt"])
+        body = _envelope(token, appid, aes_key).decrypt(d["Encrypt"])
         d = parse_xml(body.encode("utf-8"))
     kind = d.get("MsgType", "")
     if kind == "text":

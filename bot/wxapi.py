@@ -187,8 +187,7 @@ class WeChatAPI:
                 return memo[0]
             shared = self.session.get(self._key)
             if shared:
-                self._memo = (shared, time.monotonic() + MEMO_SECONDS)
-                return str(shared)
+                return self._remember(str(shared))
         return self._refresh(stale=None, always=force)
 
     def _refresh(self, stale: str | None, always: bool = False) -> str:
@@ -198,12 +197,17 @@ class WeChatAPI:
         owner = f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex}"
         hold = self.timeout * (self.retries + 1) * 2 + 5
         deadline = time.monotonic() + hold
+
+        def fresh() -> str | None:
+            """A token someone else already stored, if it is one we may use."""
+            shared = self.session.get(self._key)
+            return str(shared) if shared and shared != stale and not always else None
+
         while True:
             if self.state.acquire(self._lock_name, owner, hold):
                 try:
-                    shared = self.session.get(self._key)
-                    if shared and shared != stale and not always:
-                        return self._remember(str(shared))
+                    if (shared := fresh()) is not None:
+                        return self._remember(shared)
                     token, expires_in = self._fetch(force_refresh=False)
                     if token == stale:  # WeChat hands back the token it just refused
                         token, expires_in = self._fetch(force_refresh=True)
@@ -211,9 +215,8 @@ class WeChatAPI:
                     return self._remember(token)
                 finally:
                     self.state.release(self._lock_name, owner)
-            shared = self.session.get(self._key)
-            if shared and shared != stale and not always:
-                return self._remember(str(shared))
+            if (shared := fresh()) is not None:
+                return self._remember(shared)
             if time.monotonic() > deadline:
                 raise TokenError(None, "timed out waiting for another process's token refresh")
             time.sleep(0.02)

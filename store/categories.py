@@ -39,10 +39,16 @@ SECOND_SHARE = 0.4
 MIN_SIGNAL = 3.0
 
 
-def _weighted_count(text: str, words: dict[str, float]) -> float:
-    """Sum of weights of the terms in ``text``; longest terms first, each span counted once."""
+# Each category's terms, longest first: a longer term claims its span before its parts.
+_LONGEST_FIRST = {cat: sorted(words, key=len, reverse=True) for cat, words in KEYWORDS.items()}
+
+
+def _weighted_count(text: str, cat: str) -> float:
+    """Sum of weights of ``cat``'s terms in ``text``; longest terms first, each span counted
+    once."""
+    words = KEYWORDS[cat]
     score = 0.0
-    for term in sorted(words, key=len, reverse=True):
+    for term in _LONGEST_FIRST[cat]:
         n = text.count(term)
         if n:
             score += words[term] * n
@@ -55,8 +61,8 @@ def scores(title: str, body: list[str]) -> dict[str, float]:
     text = "\n".join(body)
     per = 1000.0 / max(len(text), 300)
     return {
-        cat: _weighted_count(text, words) * per + TITLE_WEIGHT * _weighted_count(title, words)
-        for cat, words in KEYWORDS.items()
+        cat: _weighted_count(text, cat) * per + TITLE_WEIGHT * _weighted_count(title, cat)
+        for cat in KEYWORDS
     }
 
 

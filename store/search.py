@@ -15,6 +15,7 @@ User text is never FTS5 syntax (see store/query.py), so any input is safe.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -134,8 +135,6 @@ def _hits(store: Store, q: Query, scored: list[tuple[int, float]]) -> list[Hit]:
 
 
 def _json_list(v: str | None) -> list[str]:
-    import json
-
     if not v:
         return []
     try:
