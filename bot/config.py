@@ -188,6 +188,9 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
     port = values["server"]["port"]
     if not 0 <= port <= 65535:
         raise ConfigError(f"{_where('server', 'port', path)}: {port} is not a port number")
+    workers = values["server"]["workers"]
+    if not 1 <= workers <= 64:  # as `newsbot serve --workers` takes them
+        raise ConfigError(f"{_where('server', 'workers', path)}: {workers} is not in 1..64")
     given = values["digest"]["time"]
     hhmm = given.split(":")
     if len(hhmm) != 2 or not all(p.isdigit() for p in hhmm) or int(hhmm[0]) > 23 or int(

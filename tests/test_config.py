@@ -37,6 +37,7 @@ def test_file_values_and_env_overrides(tmp_path: Path) -> None:
         ('[wechat]\ntoken="t"\nappid="wx"\n[nope]\n', ["[nope]"]),
         ('[wechat]\ntoken="t"\nappid="wx"\n[digest]\ntime="25:00"\n', ["[digest] time"]),
         ('[wechat]\ntoken="t"\nappid="wx"\n[digest]\ntime="7:5:0"\n', ["'7:5:0'", "23:59"]),
+        ('[wechat]\ntoken="t"\nappid="wx"\n[server]\nworkers=0\n', ["[server] workers", "1..64"]),
         ('[wechat]\ntoken="t"\nappid="wx"\n[digest]\ntimezone="Mars/Base"\n', ["timezone"]),
         ('[wechat]\ntoken="t"\nappid="wx"\n[state]\nbackend="mongo"\n', ["[state] backend"]),
         ("[wechat\ntoken=", ["not valid TOML"]),

@@ -128,3 +128,12 @@ def test_send_signed_with_another_token_says_how_to_match_the_server(
         r = CliRunner().invoke(main, ["send", "--url", f"{srv.url}/wechat", "帮助"])
     assert r.exit_code == 1
     assert "HTTP 403" in r.output and "dev token" in r.output and "--config" in r.output
+
+
+def test_send_names_the_events_it_knows() -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    r = CliRunner().invoke(main, ["send", "--event", "bogus"])
+    assert r.exit_code == 2 and "'bogus' is not one of" in r.output and "subscribe" in r.output

@@ -11,7 +11,9 @@ from bot.cli import CliState, main
 
 @main.command()
 @click.argument("words", nargs=-1)
-@click.option("--event", help="Send an event instead of text: subscribe, unsubscribe, CLICK, VIEW, SCAN.")
+@click.option("--event", type=click.Choice(["subscribe", "unsubscribe", "CLICK", "VIEW", "SCAN"],
+                                           case_sensitive=False),
+              help="Send an event instead of text.")
 @click.option("--key", default="", help="EventKey of the event (e.g. a menu button's key).")
 @click.option("--user", default="o_newsbot_cli_user", show_default=True, help="The sender's openid.")
 @click.option("--encrypt", is_flag=True, help="Safe mode: encrypt the message (encrypt_type=aes).")
