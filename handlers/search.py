@@ -167,6 +167,8 @@ def pick(msg: Message, ctx: Context) -> Reply:
     if not 1 <= n <= len(state.ids) or not state.ids[n - 1]:
         if len(digits) > 2:
             return run_search(ctx, digits)
+        if state.page == -1 and not state.last:  # a card was shown; the rest is one "更多" away
+            return f"刚才只展示了 1 条。请先回复“更多”查看全部 {state.total} 条，再回复序号。"
         return f"没有第 {n} 条。请回复 1–{len(state.ids)} 之间的序号，或发送新的关键词。"
     a = articles.get(ctx.store, state.ids[n - 1])
     if a is None:

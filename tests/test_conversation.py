@@ -448,3 +448,13 @@ def test_a_message_writes_its_list_and_reply_in_one_go(tmp_path: Path, make_bot)
         assert state.calls[4:] == ["claim", "finish_with:2", "claim"]
     finally:
         s.close()
+
+
+def test_a_number_past_a_card_points_to_more(convo) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = convo
+    assert bot.send("志愿者", user="o_card_pick").kind == "news"
+    r = bot.send("2", user="o_card_pick")
+    assert "更多" in r.text and "全部 2 条" in r.text and "1–1" not in r.text
+    listed = bot.send("更多", user="o_card_pick")
+    second = next(ln for ln in listed.text.splitlines() if ln.startswith("2. "))[3:]
+    assert second in bot.send("2", user="o_card_pick").text
