@@ -55,7 +55,8 @@ def subscribe(store: Store, openid: str, categories: Iterable[str]) -> Subscribe
             },
             pk="openid",
         )
-    return get(store, openid)  # type: ignore[return-value]
+    # what was just written: no second read
+    return Subscriber(openid, new, True, cur.last_seen if cur else None)
 
 
 def unsubscribe(
@@ -71,7 +72,7 @@ def unsubscribe(
         store.db["subscribers"].update(
             openid, {"categories": json.dumps(new, ensure_ascii=False), "updated_at": now_iso()}
         )
-    return get(store, openid)
+    return Subscriber(openid, new, cur.following, cur.last_seen)
 
 
 def set_following(store: Store, openid: str, following: bool) -> None:

@@ -135,30 +135,30 @@ class Emulator:
         with self.lock:
             self.account.user_event(openid, self.now() if at is None else at)
 
+    def _note(self, openid: str, msgtype: str, event: str = "") -> None:
+        """The window an inbound message opens (or the follow it ends), as WeChat keeps it."""
+        if msgtype in _USER_MESSAGES:
+            self.user_spoke(openid)
+        elif event == "unsubscribe":
+            self.unfollow(openid)
+        elif event in _WINDOW_EVENTS:
+            self.user_event(openid)
+
     def observe(self, msg: Any) -> None:
         """Note an inbound message the bot received some other way (``newsbot send`` in the
         demo), as WeChat would have noted it on its way through."""
-        if msg.type in _USER_MESSAGES:
-            self.user_spoke(msg.source)
-        elif msg.event == "unsubscribe":
-            self.unfollow(msg.source)
-        elif msg.event in _WINDOW_EVENTS:
-            self.user_event(msg.source)
+        self._note(msg.source, msg.type, msg.event)
 
     def say(self, openid: str, text: str, *, encrypt: bool | None = None) -> Any:
         """``openid`` sends ``text`` to the bot: noted, then POSTed signed to its callback.
         Returns the bot's passive reply (a ``bot.callback.BotReply``)."""
-        self.user_spoke(openid)
+        self._note(openid, "text")
         return self._side().send(openid, text=text, encrypt=encrypt)
 
     def event(self, openid: str, event: str, key: str = "", *,
               encrypt: bool | None = None) -> Any:
         """``openid`` triggers ``event`` (subscribe, unsubscribe, CLICK, SCAN…) at the bot."""
-        e = event.lower()
-        if e == "unsubscribe":
-            self.unfollow(openid)
-        elif e in _WINDOW_EVENTS:
-            self.user_event(openid)
+        self._note(openid, "event", event.lower())
         return self._side().send(openid, event=event, key=key, encrypt=encrypt)
 
     def click(self, openid: str, key: str) -> Any:
