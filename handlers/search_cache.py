@@ -96,8 +96,9 @@ class SearchCache:
 
 
 def _key(text: str, limit: int, offset: int) -> Key:
-    """A page's key: the engine reads only the normalised text, so equal keys, equal pages."""
-    return (normalise(text), int(offset), int(limit))
+    """A page's key: the engine reads only the normalised words, so equal keys, equal pages
+    (the webhook's quick test asks with the text as typed, the search with it tidied)."""
+    return (normalise(" ".join(text.split())), int(offset), int(limit))
 
 
 def search(services: dict[str, Any], store: Any, query: str, limit: int, offset: int) -> SearchResults:

@@ -173,3 +173,11 @@ def test_the_generation_moves_on_every_story_write_and_on_a_reindex(tmp_path: Pa
     finally:
         other.close()
     assert seen == sorted(seen)
+
+
+def test_spacing_does_not_split_the_cache(stocked: Store, engine_calls: list[str]) -> None:
+    cache = SearchCache(size=8)
+    cache.search(stocked, "养老 服务", limit=5, offset=0)
+    assert cache.has("  养老\t 服务 ", 5, 0)  # the webhook's quick test, on the raw text
+    cache.search(stocked, "养老   服务", limit=5, offset=0)
+    assert engine_calls == ["养老 服务"]
