@@ -339,14 +339,11 @@ class WeChatAPI:
 
 def late_reply_sender(api: WeChatAPI) -> Any:
     """``services.late_reply``: a reply that missed the 5-second budget goes out through the
-    customer-service API (text as text, news as its first article: the API's limit)."""
-    from handlers.base import Article, News, Text
+    customer-service API (text as text, news as its first article: the API's limit). It gets
+    the reply as ``bot.replies.normalise`` left it: ``Text`` or ``News``."""
+    from handlers.base import News, Text
 
     def send(msg: Any, value: Any) -> None:
-        if isinstance(value, str):
-            value = Text(value)
-        if isinstance(value, Article):
-            value = News([value])
         if isinstance(value, Text):
             api.send_text(msg.source, value.content)
         elif isinstance(value, News) and value.articles:
