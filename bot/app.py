@@ -36,6 +36,7 @@ from bot.state import (
     Claim,
     ClaimStatus,
     MessageState,
+    Settle,
     StateBackend,
     StateUnavailable,
     open_state,
@@ -113,6 +114,7 @@ def create_app(services: Services) -> NewsbotApp:
     lane = ThreadPoolExecutor(max_workers=SUBSCRIBER_THREADS, thread_name_prefix="handler")
     pool = ThreadPoolExecutor(max_workers=ADMIN_THREADS, thread_name_prefix="admin")
     late_pool = ThreadPoolExecutor(max_workers=LATE_THREADS, thread_name_prefix="late")
+    group = SettleGroup(services.state)
 
     # The admin directory (handlers.admin) knows the config's admins and the store's; without
     # it (a router of one's own) the config's are the admins.
@@ -159,6 +161,19 @@ def create_app(services: Services) -> NewsbotApp:
         except StateUnavailable as e:
             errlog.warning("state backend down, reply to %s not kept for retries: %s", key, e)
 
+    def peek(key: str) -> str | None:
+        try:
+            return services.state.answer(key)
+        except StateUnavailable:
+            return None  # settle says it again, once
+
+    async def settle(key: str, answer: str, writes: list[Any]) -> Claim:
+        try:
+            return await group.settle(key, answer, dedup_ttl, writes)
+        except StateUnavailable as e:
+            errlog.warning("state backend down, handled %s without dedup: %s", key, e)
+            return Claim(ClaimStatus.OWNER)
+
     async def wait_answer(key: str) -> str | None:
         try:
             return await services.state.wait_async(key, budget)
@@ -183,9 +198,12 @@ def create_app(services: Services) -> NewsbotApp:
         remember(key, None if late is not None and late.is_set() else result[0], ctx.state)
         return claim, result
 
-    def finish_late(key: str, msg: Message, done: tuple[Claim, Any] | BaseException) -> None:
+    def finish_late(
+        key: str, msg: Message, done: tuple[Claim, Any] | BaseException, kept: bool = False
+    ) -> None:
         """A handler that outlived the budget: WeChat was told ``success``; keep that for its
-        retries and send the reply through the customer-service API. Runs in a thread."""
+        retries (unless ``kept`` already) and send the reply through the customer-service
+        API. Runs in a thread."""
         if isinstance(done, BaseException):
             errlog.error("late handler failed user=%s", msg.source, exc_info=done)
             return
@@ -193,7 +211,8 @@ def create_app(services: Services) -> NewsbotApp:
         if result is None:  # a retry whose claim was slow: nothing of ours to finish
             return
         _, name, outcome, value = result
-        remember(key, "success")
+        if not kept:
+            remember(key, "success")
         if value is not None and services.late_reply is not None:
             try:
                 services.late_reply(msg, value)
@@ -204,6 +223,36 @@ def create_app(services: Services) -> NewsbotApp:
         else:
             outcome = "late-dropped" if value is not None else outcome
         _log_line(msg, name, outcome, None)
+
+    async def run_quick(
+        key: str, msg: Message, ctx: Context, found: Found | None, started: float
+    ) -> tuple[Claim, Any] | None:
+        """A quick handler (handlers.base.Quick) runs here, on the event loop: handing it to a
+        thread and back would cost more than the work. It is claimed after it ran: a look at
+        the kept answers first (a retry is answered from them), then the handler, then its
+        reply and state changes are settled with the other messages of this turn of the loop
+        in one transaction (``settle``; a message claimed meanwhile elsewhere keeps that
+        claim, and this handler's reply and changes are dropped). ``None`` when the reply
+        came later than the budget (it is then sent by the customer-service API)."""
+        kept = peek(key)
+        if kept is not None:
+            return Claim(ClaimStatus.DONE, kept), None
+        result = run_handler(msg, ctx, found)
+        held = time.perf_counter() - started
+        if held > QUICK_WARN:
+            errlog.warning(
+                "quick handler %s held the event loop %.0f ms user=%s: every connection"
+                " of this worker waited (is it really quick?)",
+                result[1], held * 1000, msg.source,
+            )
+        late = held > budget  # ready, but later than promised: WeChat is told ``success``
+        claim = await settle(key, "success" if late else result[0], ctx.state.take())
+        if claim.status is not ClaimStatus.OWNER:
+            return claim, None
+        if late:
+            late_pool.submit(finish_late, key, msg, (claim, result), True)
+            return None
+        return claim, result
 
     async def run_within_budget(
         key: str, msg: Message, ctx: Context, found: Found | None
@@ -251,20 +300,7 @@ def create_app(services: Services) -> NewsbotApp:
         ctx = context(msg, is_admin(msg.source))
         found = services.router.find(msg, ctx)  # once: it picks the thread and the handler
         if not ctx.is_admin and services.router.is_quick(msg, ctx, found):
-            # Quick: done here, in well under a millisecond on a warm cache. Handing it to a
-            # thread and back would cost more than the work (the two threads then trade the
-            # GIL at every SQLite call), and halves the messages a worker answers per second.
-            done: tuple[Claim, Any] | None = claim_and_run(key, msg, ctx, found)
-            held = time.perf_counter() - started
-            if held > QUICK_WARN and done[1] is not None:
-                errlog.warning(
-                    "quick handler %s held the event loop %.0f ms user=%s: every connection"
-                    " of this worker waited (is it really quick?)",
-                    done[1][1], held * 1000, msg.source,
-                )
-            if held > budget:  # ready, but later than promised
-                late_pool.submit(finish_late, key, msg, done)
-                done = None
+            done = await run_quick(key, msg, ctx, found, started)
         else:
             done = await run_within_budget(key, msg, ctx, found)
         if done is None:
@@ -400,6 +436,40 @@ class _Call:
                 return False
             self.late.set()
             return True
+
+
+class SettleGroup:
+    """Group commit for the messages answered on the event loop: each one's ``settle`` waits
+    for one call of the backend's ``settle_many`` made once the loop has run every message
+    that was ready with it (SQLite: one transaction, one commit, for all of them). The reply
+    still goes out only after its answer is stored."""
+
+    def __init__(self, backend: StateBackend) -> None:
+        self.backend = backend
+        self._items: list[Settle] = []
+        self._waiters: list[asyncio.Future[Claim]] = []
+
+    async def settle(self, key: str, answer: str, ttl: float, writes: list[Any]) -> Claim:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Claim] = loop.create_future()
+        self._items.append((key, answer, ttl, writes))
+        self._waiters.append(waiter)
+        if len(self._items) == 1:
+            loop.call_soon(self._run)
+        return await waiter
+
+    def _run(self) -> None:
+        items, waiters = self._items, self._waiters
+        self._items, self._waiters = [], []
+        try:
+            claims = self.backend.settle_many(items)
+        except Exception as e:  # noqa: BLE001 - each waiter hears it (StateUnavailable)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(e)
+            return
+        for waiter, claim in zip(waiters, claims):
+            _resolve(waiter, claim)
 
 
 def _resolve(waiter: asyncio.Future[Any], value: Any) -> None:

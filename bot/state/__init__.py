@@ -25,6 +25,12 @@ values and answers are ``str``; times are seconds (floats allowed).
   ttl, writes)`` applies a message's buffered ``writes`` (see :class:`MessageState`) and, unless
   ``answer`` is ``None``, stores the answer: in one transaction (SQLite) or one round trip
   (Redis), so the reply kept for retries and what the handler changed go in together.
+* **Claim and answer at once**: ``settle(key, answer, ttl, writes)`` is ``claim`` and
+  ``finish_with`` in one step, for a message handled before it was claimed: when the key is
+  claimable (the rule of ``claim``) it stores ``answer`` and applies ``writes`` and returns
+  ``OWNER``; otherwise it changes nothing and returns the claim that stands (``DONE`` with
+  its answer, or ``PENDING``). ``settle_many`` settles several messages in order, as one
+  transaction where the backend has them (SQLite): the webhook's group commit.
 * **Locks** have their own names (a lock ``x`` and a value ``x`` are unrelated):
   ``acquire(name, owner, ttl)`` succeeds when the lock is free, expired, or already held by
   ``owner`` (which extends it to ``ttl`` from now); ``release(name, owner)`` only frees a lock
@@ -57,6 +63,11 @@ if TYPE_CHECKING:
 # One buffered write of a message: ("set", key, value, ttl), ("delete", key) or
 # ("add", key, n, ttl).
 Write = tuple[Any, ...]
+# What ``settle`` takes: (key, answer, ttl, writes).
+Settle = tuple[str, str, float, Sequence[Write]]
+# The lease of a claim ``settle`` makes before it stores the answer (the two-step default):
+# if the answer cannot be stored, retries wait this long before handling the message again.
+SETTLE_LEASE = 5.0
 
 
 class StateUnavailable(Exception):
@@ -133,6 +144,18 @@ class StateBackend(ABC):
         if answer is not None:
             self.finish(key, answer, ttl)
 
+    def settle(self, key: str, answer: str, ttl: float, writes: Sequence[Write] = ()) -> Claim:
+        """Claim ``key`` and, when it is ours, store ``answer`` with ``writes``. This default
+        takes two steps (a claim with a short lease, then ``finish_with``)."""
+        claim = self.claim(key, lease=SETTLE_LEASE)
+        if claim.status is ClaimStatus.OWNER:
+            self.finish_with(key, answer, ttl, writes)
+        return claim
+
+    def settle_many(self, items: Sequence[Settle]) -> list[Claim]:
+        """``settle`` for each of ``items`` in order (the backends do them together)."""
+        return [self.settle(*item) for item in items]
+
     def close(self) -> None:  # optional: for backends without resources
         """Release connections."""
 
@@ -203,11 +226,16 @@ class MessageState:
         out += [("add", k, n, ttl) for k, (n, ttl) in self._counts.items()]
         return out
 
-    def commit(self, key: str | None, answer: str | None, ttl: float) -> None:
-        """Write the kept changes, with ``answer`` for ``key`` unless it is ``None``."""
+    def take(self) -> list[Write]:
+        """The kept changes, handed over (to ``settle``); none are kept after."""
         writes = self.writes()
         self._values.clear()
         self._counts.clear()
+        return writes
+
+    def commit(self, key: str | None, answer: str | None, ttl: float) -> None:
+        """Write the kept changes, with ``answer`` for ``key`` unless it is ``None``."""
+        writes = self.take()
         if writes or answer is not None:
             self.backend.finish_with(key or "", answer, ttl, writes)
 

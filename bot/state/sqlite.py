@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.state import Claim, ClaimStatus, StateBackend, StateUnavailable, Write
+from bot.state import Claim, ClaimStatus, Settle, StateBackend, StateUnavailable, Write
 from store.db import enable_wal
 
 _SCHEMA = """
@@ -91,24 +91,39 @@ class SQLiteState(StateBackend):
     # -- claims -------------------------------------------------------------------------------
     def claim(self, key: str, lease: float) -> Claim:
         now = time.time()
-        # Take the key when it is new, expired, or its owner's lease ran out unanswered;
-        # otherwise the upsert changes nothing and the row says why.
         with self._wlock:
-            db = self._db
-            taken = db.execute(
-                "INSERT INTO claims (key, answer, lease_until, expires_at) VALUES (?, NULL, ?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET answer = NULL,"
-                " lease_until = excluded.lease_until, expires_at = excluded.expires_at"
-                " WHERE claims.expires_at < ? OR (claims.answer IS NULL AND claims.lease_until < ?)",
-                (key, now + lease, now + max(lease, 1.0), now, now),
-            ).rowcount
-            if taken:
-                self._tick(db)
-                return Claim(ClaimStatus.OWNER)
-            row = db.execute("SELECT answer FROM claims WHERE key = ?", (key,)).fetchone()
+            return self._take(self._db, key, None, now + lease, now + max(lease, 1.0), now)
+
+    def _take(
+        self, db: sqlite3.Connection, key: str, answer: str | None, lease_until: float,
+        expires_at: float, now: float,
+    ) -> Claim:
+        """Take the key when it is new, expired, or its owner's lease ran out unanswered;
+        otherwise the upsert changes nothing and the row says why."""
+        taken = db.execute(_TAKE, (key, answer, lease_until, expires_at, now, now)).rowcount
+        if taken:
+            self._tick(db)
+            return OWNED
+        row = db.execute("SELECT answer FROM claims WHERE key = ?", (key,)).fetchone()
         if row is not None and row[0] is not None:
             return Claim(ClaimStatus.DONE, row[0])
         return Claim(ClaimStatus.PENDING)
+
+    def settle(self, key: str, answer: str, ttl: float, writes: Sequence[Write] = ()) -> Claim:
+        return self.settle_many([(key, answer, ttl, writes)])[0]
+
+    def settle_many(self, items: Sequence[Settle]) -> list[Claim]:
+        """One transaction for all: each message's claim decides whether its answer and
+        writes go in (a message already claimed elsewhere changes nothing)."""
+        now = time.time()
+        out = []
+        with self._tx() as db:
+            for key, answer, ttl, writes in items:
+                claim = self._take(db, key, answer, now, now + ttl, now)
+                if claim.status is ClaimStatus.OWNER:
+                    self._apply(db, writes, now)
+                out.append(claim)
+        return out
 
     def finish(self, key: str, answer: str, ttl: float) -> None:
         self.finish_with(key, answer, ttl, ())
@@ -196,13 +211,7 @@ class SQLiteState(StateBackend):
     ) -> None:
         now = time.time()
         with self._tx() as db:
-            for w in writes:
-                if w[0] == "set":
-                    db.execute(_PUT, (w[1], w[2], _expiry(now, w[3])))
-                elif w[0] == "delete":
-                    db.execute("DELETE FROM kv WHERE key = ?", (w[1],))
-                else:
-                    self._add(db, w[1], w[2], w[3], now)
+            self._apply(db, writes, now)
             if answer is not None:
                 db.execute(
                     "INSERT OR REPLACE INTO claims (key, answer, lease_until, expires_at)"
@@ -210,6 +219,15 @@ class SQLiteState(StateBackend):
                     (key, answer, now, now + ttl),
                 )
             self._tick(db)
+
+    def _apply(self, db: sqlite3.Connection, writes: Sequence[Write], now: float) -> None:
+        for w in writes:
+            if w[0] == "set":
+                db.execute(_PUT, (w[1], w[2], _expiry(now, w[3])))
+            elif w[0] == "delete":
+                db.execute("DELETE FROM kv WHERE key = ?", (w[1],))
+            else:
+                self._add(db, w[1], w[2], w[3], now)
 
     # -- locks --------------------------------------------------------------------------------
     def acquire(self, name: str, owner: str, ttl: float) -> bool:
@@ -239,6 +257,15 @@ class SQLiteState(StateBackend):
 
 
 _PUT = "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)"  # a value and its expiry
+# A claim (answer NULL, a lease) or a settled message (its answer): taken when the key is new,
+# expired, or held by a lease that ran out unanswered.
+_TAKE = (
+    "INSERT INTO claims (key, answer, lease_until, expires_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT(key) DO UPDATE SET answer = excluded.answer,"
+    " lease_until = excluded.lease_until, expires_at = excluded.expires_at"
+    " WHERE claims.expires_at < ? OR (claims.answer IS NULL AND claims.lease_until < ?)"
+)
+OWNED = Claim(ClaimStatus.OWNER)
 
 
 def _expiry(now: float, ttl: float | None) -> float | None:
