@@ -293,6 +293,60 @@ def test_finish_with_a_text_counter_keeps_the_other_writes(state: StateBackend) 
     assert state.answer("m1") == "ok"
 
 
+# -- settling a message handled before it was claimed ----------------------------------------
+def test_settle_claims_and_stores_at_once(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    state.set("n", "1")
+    got = state.settle("m1", "<xml>a</xml>", 60, [("set", "list", "[3]", 60), ("add", "n", 2, None)])
+    assert got.status is ClaimStatus.OWNER
+    other = opener()
+    assert other.claim("m1", lease=60) == Claim(ClaimStatus.DONE, "<xml>a</xml>")
+    assert other.get("list") == "[3]"
+    assert other.get("n") == "3"
+
+
+def test_settle_of_an_answered_message_changes_nothing(state: StateBackend) -> None:
+    assert state.settle("m1", "first", 60, [("set", "k", "1", None)]).status is ClaimStatus.OWNER
+    again = state.settle("m1", "second", 60, [("set", "k", "2", None), ("add", "c", 1, None)])
+    assert again == Claim(ClaimStatus.DONE, "first")
+    assert state.answer("m1") == "first"
+    assert state.get("k") == "1"
+    assert state.get("c") is None
+
+
+def test_settle_while_another_holds_the_claim(state: StateBackend) -> None:
+    assert state.claim("m1", lease=60).status is ClaimStatus.OWNER
+    got = state.settle("m1", "mine", 60, [("set", "k", "v", None)])
+    assert got.status is ClaimStatus.PENDING
+    assert state.answer("m1") is None and state.get("k") is None
+    state.finish("m1", "theirs", 60)
+    assert state.answer("m1") == "theirs"
+
+
+def test_settle_after_a_lease_ran_out_unanswered(state: StateBackend) -> None:
+    assert state.claim("m1", lease=SHORT).status is ClaimStatus.OWNER
+    time.sleep(PAST)
+    assert state.settle("m1", "late but ours", 60).status is ClaimStatus.OWNER
+    assert state.answer("m1") == "late but ours"
+
+
+def test_settle_many_in_order(state: StateBackend) -> None:
+    state.set("gone", "x")
+    got = state.settle_many(
+        [
+            ("a", "A", 60, [("add", "n", 1, None), ("delete", "gone")]),
+            ("b", "B", 60, [("set", "n", "10", None), ("add", "n", 1, None)]),
+            ("a", "A again", 60, [("add", "n", 100, None)]),  # the same message twice
+        ]
+    )
+    assert [c.status for c in got] == [ClaimStatus.OWNER, ClaimStatus.OWNER, ClaimStatus.DONE]
+    assert got[2].answer == "A"
+    assert (state.answer("a"), state.answer("b")) == ("A", "B")
+    assert state.get("n") == "11"  # set after the first add, the third message's add dropped
+    assert state.get("gone") is None
+
+
 def test_message_state_reads_its_own_writes_and_commits_once(
     state: StateBackend, opener: Callable[[], StateBackend]
 ) -> None:
@@ -423,6 +477,7 @@ me = str(os.getpid())
 out = {{
     "pid": me,
     "claim": b.claim("hot", lease=30).status.value,
+    "settle": b.settle("warm", me, 60, [("set", "by", me, None)]).status.value,
     "set": b.set_if_absent("once", me),
     "lock": b.acquire("leader", me, ttl=30),
     "counts": [b.incr("hits") for _ in range(20)],
@@ -453,6 +508,9 @@ def test_processes_racing_give_exactly_one_winner(
                 p.kill()
     assert [p.returncode for p in procs] == [0] * n
     assert sorted(o["claim"] for o in outs) == ["owner"] + ["pending"] * (n - 1)
+    settled = [o["pid"] for o in outs if o["settle"] == "owner"]
+    assert len(settled) == 1 and state.answer("warm") == settled[0]
+    assert state.get("by") == settled[0]  # only the owner's writes went in
     set_winners = [o["pid"] for o in outs if o["set"]]
     assert len(set_winners) == 1
     assert state.get("once") == set_winners[0]

@@ -1,0 +1,143 @@
+"""Messages answered on the event loop are settled together: the group commit of the webhook.
+
+The ASGI app is called directly here, so the test decides which messages are in flight in
+the same turn of the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import build_services, create_app
+from bot.callback import message_xml, read_reply, sign_request
+from bot.config import Config
+from bot.router import Router
+from bot.state import StateUnavailable
+from bot.state.sqlite import SQLiteState
+from handlers.base import Context, Message, Routes
+
+routes = Routes()
+during: list[Any] = []  # what the "meanwhile" handler does while it runs
+
+
+@routes(keyword="早", quick=True)
+def morning(msg: Message, ctx: Context) -> str:
+    ctx.state.set(f"seen:{msg.source}", "1")
+    return f"早上好 {msg.source}"
+
+
+@routes(keyword="同时", quick=True)
+def meanwhile(msg: Message, ctx: Context) -> str:
+    for step in during:
+        step(msg)
+    ctx.state.set("meanwhile", "mine")
+    return "我的回答"
+
+
+class _Counting(SQLiteState):
+    def __init__(self, path: Path, down: bool = False) -> None:
+        super().__init__(path)
+        self.groups: list[list[str]] = []
+        self.down = down
+
+    def settle_many(self, items):  # type: ignore[no-untyped-def]
+        self.groups.append([item[0] for item in items])
+        if self.down:
+            raise StateUnavailable("state file locked away")
+        return super().settle_many(items)
+
+
+def _call(config: Config, user: str, text: str, msgid: str) -> tuple[Any, ...]:
+    """An ASGI call of one signed message: (scope, receive, send, what was sent)."""
+    xml = message_xml(user=user, text=text, msgid=msgid)
+    req = sign_request(xml, config.wechat["token"])
+    scope = {
+        "type": "http", "method": "POST", "path": "/wechat", "root_path": "",
+        "query_string": "&".join(f"{k}={v}" for k, v in req.params.items()).encode(),
+        "headers": [(b"content-type", b"text/xml")],
+    }
+    got: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": req.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        got.update(message)
+
+    return scope, receive, send, got
+
+
+def _run(app: Any, config: Config, messages: list[tuple[str, str, str]]) -> list[tuple[int, str]]:
+    """Post ``messages`` (user, text, msgid) at once, on one event loop; their replies."""
+    calls = [_call(config, *m) for m in messages]
+
+    async def all_at_once() -> None:
+        await asyncio.gather(*(app(scope, rcv, snd) for scope, rcv, snd, _ in calls))
+
+    asyncio.run(all_at_once())
+    return [(got["status"], got["body"].decode()) for *_, got in calls]
+
+
+@pytest.fixture
+def counted(config: Config, tmp_path: Path):  # type: ignore[no-untyped-def]
+    state = _Counting(tmp_path / "counted.db")
+    services = build_services(config, state=state, router=Router(routes))
+    during.clear()
+    yield services, state
+    services.close()
+
+
+def test_messages_in_flight_together_are_settled_in_one_step(counted, config: Config) -> None:  # type: ignore[no-untyped-def]
+    services, state = counted
+    app = create_app(services)
+    users = [f"o_group_{i}" for i in range(8)]
+    replies = _run(app, config, [(u, "早", str(100 + i)) for i, u in enumerate(users)])
+    # one settle_many for the eight, each reply its own user's
+    assert state.groups == [[f"msg:{u}:{100 + i}" for i, u in enumerate(users)]]
+    for u, (status, body) in zip(users, replies):
+        assert status == 200
+        assert read_reply(status, body, config.wechat["token"]).text == f"早上好 {u}"
+        assert state.get(f"seen:{u}") == "1"  # each one's writes went in with it
+    # and each answer is kept for WeChat's retries: a retry is answered from it, unsettled
+    again = _run(app, config, [(users[3], "早", "103")])
+    assert again == [replies[3]]
+    assert len(state.groups) == 1
+
+
+def test_a_message_claimed_elsewhere_meanwhile_keeps_that_answer(counted, config: Config) -> None:  # type: ignore[no-untyped-def]
+    services, state = counted
+    other = SQLiteState(state.path)  # another worker of the same host
+
+    def another_worker_takes_it(msg: Message) -> None:
+        key = msg.dedup_key
+        assert other.claim(key, lease=30).status.value == "owner"
+        threading.Timer(0.2, other.finish, (key, "<xml>their answer</xml>", 60)).start()
+
+    during.append(another_worker_takes_it)
+    try:
+        [(status, body)] = _run(create_app(services), config, [("o_twice", "同时", "55")])
+    finally:
+        other.close()
+    assert (status, body) == (200, "<xml>their answer</xml>")
+    assert state.get("meanwhile") is None  # this handler's changes were dropped
+
+
+def test_settling_with_the_state_down_still_answers(
+    config: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = _Counting(tmp_path / "down.db", down=True)
+    services = build_services(config, state=state, router=Router(routes))
+    try:
+        with caplog.at_level(logging.WARNING, logger="newsbot.app"):
+            [(status, body)] = _run(create_app(services), config, [("o_down", "早", "9")])
+    finally:
+        services.close()
+    assert status == 200
+    assert read_reply(status, body, config.wechat["token"]).text == "早上好 o_down"
+    assert "without dedup" in caplog.text and "msg:o_down:9" in caplog.text
