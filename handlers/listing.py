@@ -80,12 +80,18 @@ def load(ctx: Context) -> Listing | None:
         return None  # written by another version: as if expired
 
 
-def save(ctx: Context, listing: Listing) -> None:
+def dump(listing: Listing) -> str:
+    """The list as the state keeps it (what :func:`load` reads back)."""
+    # the fields by hand: dataclasses.asdict deep-copies, at a cost on every message
+    return json.dumps({f: getattr(listing, f) for f in _FIELDS}, ensure_ascii=False)
+
+
+def save(ctx: Context, listing: Listing | str) -> None:
+    """Keep ``listing`` (or its :func:`dump`) as the user's current list."""
     ttl = ctx.config.state["session_ttl"]
     try:
-        # the fields by hand: dataclasses.asdict deep-copies, at a cost on every message
-        data = {f: getattr(listing, f) for f in _FIELDS}
-        ctx.state.set(STATE_PREFIX + ctx.user, json.dumps(data, ensure_ascii=False), ttl)
+        raw = listing if isinstance(listing, str) else dump(listing)
+        ctx.state.set(STATE_PREFIX + ctx.user, raw, ttl)
     except Exception:  # noqa: BLE001 - the list is still answered; only picks/paging are lost
         log.warning("conversation state not saved user=%s", ctx.user, exc_info=True)
 
@@ -172,13 +178,19 @@ def footer(listing: Listing, last: bool) -> str:
     return hint + "；回复“下一页”或“更多”看后面的。"
 
 
-def present(ctx: Context, listing: Listing, page: int, items: list[Item], last: bool) -> str:
-    """Render ``page`` (already fetched) and remember it as the user's current list."""
+def page_text(ctx: Context, listing: Listing, page: int, items: list[Item], last: bool) -> str:
+    """Render ``page`` (already fetched), noting its items in ``listing`` (not saved)."""
     size = page_size(ctx.config)
     listing.remember(page, [it.id for it in items], size)
     listing.last = last
-    save(ctx, listing)
     return render(header(listing, page, size), items, page * size + 1, footer(listing, last))
+
+
+def present(ctx: Context, listing: Listing, page: int, items: list[Item], last: bool) -> str:
+    """Render ``page`` (already fetched) and remember it as the user's current list."""
+    text = page_text(ctx, listing, page, items, last)
+    save(ctx, listing)
+    return text
 
 
 def show(ctx: Context, listing: Listing, page: int) -> str | None:

@@ -112,20 +112,39 @@ def clear_winner(res: SearchResults) -> bool:
 
 
 def run_search(ctx: Context, query: str) -> Reply:
+    """The first page of ``query`` (a list, a card, or "nothing found"), kept as the user's
+    list. The answer is the same for every user who sends the same text, so the process's
+    cache keeps it with the pages, list included, until the stories change."""
     query = " ".join(query.split())
+    size = listing.page_size(ctx.config)
+    cache = ctx.services.get(search_cache.SERVICE_KEY)
+    if cache is None:
+        reply, kept, total = _first_page(ctx, query)
+    else:
+        reply, kept, total = cache.answer(ctx.store, (query, size), lambda: _first_page(ctx, query))
+    log_query(ctx, query, total)
+    if kept is None:
+        listing.clear(ctx)
+    else:
+        listing.save(ctx, kept)
+    return reply
+
+
+def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
+    """The answer to ``query``, the list it leaves (``None``: no list) and the match count."""
     state = listing.Listing(kind="search", query=query)
     items, last, res = listing.fetch(ctx, state, 0)
-    log_query(ctx, query, res.total)
     if not items:
-        listing.clear(ctx)
-        return NOTHING_FOUND.format(
-            q=listing.clip_bytes(query, 60), examples="、".join(suggestions(ctx.store, query, services=ctx.services))
+        found = NOTHING_FOUND.format(
+            q=listing.clip_bytes(query, 60),
+            examples="、".join(suggestions(ctx.store, query, services=ctx.services)),
         )
+        return found, None, res.total
     if clear_winner(res):
         a = articles.get(ctx.store, items[0].id)
         if a is not None:
-            return _winner_card(ctx, state, a, res.total)
-    return listing.present(ctx, state, 0, items, last)
+            return _winner_card(ctx, state, a, res.total), listing.dump(state), res.total
+    return listing.page_text(ctx, state, 0, items, last), listing.dump(state), res.total
 
 
 def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -> Reply:
@@ -137,7 +156,6 @@ def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -
         desc = c.description if len(c.description) <= room else c.description[: room - 1] + "…"
         c.description = desc + more
     state.ids, state.page, state.last = [int(a.id or 0)], -1, total <= 1
-    listing.save(ctx, state)
     return c
 
 

@@ -35,6 +35,7 @@ class SearchCache:
         self._pages: OrderedDict[Key, SearchResults] = OrderedDict()
         self._generation: int | None = None
         self._derived: dict[str, Any] = {}  # other values of this generation (by name)
+        self._answers: OrderedDict[Any, Any] = OrderedDict()  # see answer()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -70,6 +71,7 @@ class SearchCache:
         if generation != self._generation:
             self._pages.clear()
             self._derived.clear()
+            self._answers.clear()
             self._generation = generation
 
     def derived(self, store: Any, name: str, make: Callable[[], Any]) -> Any:
@@ -83,6 +85,24 @@ class SearchCache:
         with self._lock:
             if generation == self._generation:
                 self._derived[name] = value
+        return value
+
+    def answer(self, store: Any, key: Any, make: Callable[[], Any]) -> Any:
+        """What a handler made of one query's results (``make()``), kept under ``key`` in an
+        LRU as large as the pages' until the stories change. ``make`` runs outside the lock
+        (and may search through this cache)."""
+        generation = articles.generation(store)
+        with self._lock:
+            self._follow(generation)
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        value = make()
+        with self._lock:
+            if generation == self._generation:
+                self._answers[key] = value
+                if len(self._answers) > self.size:
+                    self._answers.popitem(last=False)
         return value
 
     def has(self, query: str, limit: int, offset: int) -> bool:

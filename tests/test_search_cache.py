@@ -181,3 +181,43 @@ def test_spacing_does_not_split_the_cache(stocked: Store, engine_calls: list[str
     assert cache.has("  养老\t 服务 ", 5, 0)  # the webhook's quick test, on the raw text
     cache.search(stocked, "养老   服务", limit=5, offset=0)
     assert engine_calls == ["养老 服务"]
+
+
+def test_the_answer_is_made_once_and_each_user_keeps_their_own_list(
+        seeded: Services, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import listing
+
+    renders: list[str] = []
+    real = listing.render
+
+    def counted(header: str, *args: Any, **kw: Any) -> str:
+        renders.append(header)
+        return real(header, *args, **kw)
+
+    monkeypatch.setattr(listing, "render", counted)
+    replies = [bot.send("养老", user=f"o_list_{i}").render() for i in range(3)]
+    assert len(set(replies)) == 1 and len(renders) == 1  # rendered once, for all three
+    # the list each user got is theirs: a pick and "更多" work for every one of them
+    for i in range(3):
+        picked = bot.send("1", user=f"o_list_{i}").text
+        assert picked.startswith("【") and "/articles/" in picked
+    assert "没有可以翻页" not in bot.send("更多", user="o_list_2").text
+    from handlers.search import NO_LIST
+
+    assert bot.send("1", user="o_never_searched").text == NO_LIST  # no list of its own
+
+
+def test_kept_answers_are_bounded_and_follow_the_stories(stocked: Store) -> None:
+    cache = SearchCache(size=2)
+    made: list[str] = []
+
+    def make(name: str) -> Any:
+        return lambda: made.append(name) or f"answer to {name}"
+
+    for name in ("a", "b", "a", "c", "b"):
+        assert cache.answer(stocked, name, make(name)) == f"answer to {name}"
+    # a and b made; a used again (so b is the oldest); c pushes b out; b made again
+    assert made == ["a", "b", "c", "b"]
+    articles.save(stocked, Article(title="新的一篇", body=["正文"], source="cache-new"))
+    cache.answer(stocked, "a", make("a"))  # a story changed: everything kept is dropped
+    assert made[-1] == "a" and len(made) == 5
