@@ -30,10 +30,13 @@ class Message:
 
     @property
     def dedup_key(self) -> str:
-        """Retry identity: MsgId + sender for messages; sender + time + event + key for events."""
+        """Retry identity: MsgId + sender for messages; time + sender + event + key for events.
+        The part that grows with time (MsgId, CreateTime, zero-padded) comes first, so the
+        state's claims are written in key order: a claim lands beside the last one instead of
+        at a random place in the table (that halves the cost of writing one)."""
         if self.id:
-            return f"msg:{self.source}:{self.id}"
-        return f"evt:{self.source}:{self.create_time}:{self.event}:{self.key}"
+            return f"msg:{self.id.zfill(20)}:{self.source}"
+        return f"evt:{self.create_time:020d}:{self.source}:{self.event}:{self.key}"
 
 
 # -- reply values --------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_messages_in_flight_together_are_settled_in_one_step(counted, config: Co
     users = [f"o_group_{i}" for i in range(8)]
     replies = _run(app, config, [(u, "早", str(100 + i)) for i, u in enumerate(users)])
     # one settle_many for the eight, each reply its own user's
-    assert state.groups == [[f"msg:{u}:{100 + i}" for i, u in enumerate(users)]]
+    assert state.groups == [[f"msg:{100 + i:020d}:{u}" for i, u in enumerate(users)]]
     for u, (status, body) in zip(users, replies):
         assert status == 200
         assert read_reply(status, body, config.wechat["token"]).text == f"早上好 {u}"
@@ -140,4 +140,4 @@ def test_settling_with_the_state_down_still_answers(
         services.close()
     assert status == 200
     assert read_reply(status, body, config.wechat["token"]).text == "早上好 o_down"
-    assert "without dedup" in caplog.text and "msg:o_down:9" in caplog.text
+    assert "without dedup" in caplog.text and f"msg:{9:020d}:o_down" in caplog.text

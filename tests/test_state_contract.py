@@ -662,3 +662,20 @@ def test_sqlite_sweeps_expired_rows_a_batch_at_a_time(tmp_path: Path) -> None:
         assert state.get("kept") == "y"
     finally:
         state.close()
+
+
+def test_settle_many_sums_a_counter_in_the_order_of_the_writes(state: StateBackend) -> None:
+    state.set("text", "not a number")
+    day = [("add", "day", 1, 60)]
+    got = state.settle_many(
+        [
+            ("m1", "1", 60, [*day, ("add", "text", 1, None)]),
+            ("m2", "2", 60, [*day, ("set", "day", "10", 60)]),
+            ("m3", "3", 60, [*day, ("add", "day", 2, 60)]),
+            ("m4", "4", 60, [*day, ("delete", "gone"), ("set", "after", "ok", None)]),
+        ]
+    )
+    assert all(c.status is ClaimStatus.OWNER for c in got)
+    assert state.get("day") == "14"  # 1, then set to 10, then 1 + 2 + 1
+    assert state.get("text") == "not a number" and state.get("after") == "ok"
+    assert [state.answer(k) for k in ("m1", "m2", "m3", "m4")] == ["1", "2", "3", "4"]

@@ -114,15 +114,18 @@ class SQLiteState(StateBackend):
 
     def settle_many(self, items: Sequence[Settle]) -> list[Claim]:
         """One transaction for all: each message's claim decides whether its answer and
-        writes go in (a message already claimed elsewhere changes nothing)."""
+        writes go in (a message already claimed elsewhere changes nothing). The messages'
+        additions to one counter (the day's message count) are summed and written once."""
         now = time.time()
         out = []
+        adds: dict[tuple[str, float | None], int] = {}
         with self._tx() as db:
             for key, answer, ttl, writes in items:
                 claim = self._take(db, key, answer, now, now + ttl, now)
                 if claim.status is ClaimStatus.OWNER:
-                    self._apply(db, writes, now)
+                    self._apply(db, writes, now, adds)
                 out.append(claim)
+            self._add_all(db, adds, now)
         return out
 
     def finish(self, key: str, answer: str, ttl: float) -> None:
@@ -220,14 +223,34 @@ class SQLiteState(StateBackend):
                 )
             self._tick(db)
 
-    def _apply(self, db: sqlite3.Connection, writes: Sequence[Write], now: float) -> None:
+    def _apply(
+        self, db: sqlite3.Connection, writes: Sequence[Write], now: float,
+        adds: dict[tuple[str, float | None], int] | None = None,
+    ) -> None:
+        """Write ``writes`` in order. With ``adds``, counter additions are summed there (per
+        key and ttl) for :meth:`_add_all`; a value set or deleted first lands the sums kept
+        for its key, so the order of the writes still holds."""
         for w in writes:
+            if w[0] == "add":
+                if adds is None:
+                    self._add(db, w[1], w[2], w[3], now)
+                else:
+                    adds[(w[1], w[3])] = adds.get((w[1], w[3]), 0) + w[2]
+                continue
+            if adds:
+                self._add_all(db, adds, now, only=w[1])
             if w[0] == "set":
                 db.execute(_PUT, (w[1], w[2], _expiry(now, w[3])))
-            elif w[0] == "delete":
-                db.execute("DELETE FROM kv WHERE key = ?", (w[1],))
             else:
-                self._add(db, w[1], w[2], w[3], now)
+                db.execute("DELETE FROM kv WHERE key = ?", (w[1],))
+
+    def _add_all(
+        self, db: sqlite3.Connection, adds: dict[tuple[str, float | None], int], now: float,
+        only: str | None = None,
+    ) -> None:
+        """Write the summed additions (those of key ``only``, when given) and forget them."""
+        for key, ttl in [k for k in adds if only is None or k[0] == only]:
+            self._add(db, key, adds.pop((key, ttl)), ttl, now)
 
     # -- locks --------------------------------------------------------------------------------
     def acquire(self, name: str, owner: str, ttl: float) -> bool:
