@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ SUBSCRIBER_THREADS = 1
 ADMIN_THREADS = 4
 QUICK_WARN = 0.05  # seconds a quick handler may hold the event loop before it is logged
 LATE_THREADS = 2  # finishing messages that outlived the reply budget (network calls)
+RECENT_KEYS = 10_000  # messages settled here, remembered for their retries (about 2 MB)
 
 
 @dataclass
@@ -161,7 +163,14 @@ def create_app(services: Services) -> NewsbotApp:
         except StateUnavailable as e:
             errlog.warning("state backend down, reply to %s not kept for retries: %s", key, e)
 
+    recent: OrderedDict[str, None] = OrderedDict()  # keys this process settled, newest last
+
     def peek(key: str) -> str | None:
+        """The kept answer of a message this process settled (a retry): read from the state
+        only then, so a new message costs no read (a retry that reaches another worker runs
+        its handler there, and ``settle`` answers it with the kept answer all the same)."""
+        if key not in recent:
+            return None
         try:
             return services.state.answer(key)
         except StateUnavailable:
@@ -249,6 +258,9 @@ def create_app(services: Services) -> NewsbotApp:
         claim = await settle(key, "success" if late else result[0], ctx.state.take())
         if claim.status is not ClaimStatus.OWNER:
             return claim, None
+        recent[key] = None
+        if len(recent) > RECENT_KEYS:
+            recent.popitem(last=False)
         if late:
             late_pool.submit(finish_late, key, msg, (claim, result), True)
             return None
@@ -448,19 +460,23 @@ class SettleGroup:
         self.backend = backend
         self._items: list[Settle] = []
         self._waiters: list[asyncio.Future[Claim]] = []
+        # the loop of the group being gathered: asking asyncio for it costs a system call
+        # (getpid) on this Python, so only the first message of a group asks
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def settle(self, key: str, answer: str, ttl: float, writes: list[Any]) -> Claim:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._run)
         waiter: asyncio.Future[Claim] = loop.create_future()
         self._items.append((key, answer, ttl, writes))
         self._waiters.append(waiter)
-        if len(self._items) == 1:
-            loop.call_soon(self._run)
         return await waiter
 
     def _run(self) -> None:
         items, waiters = self._items, self._waiters
-        self._items, self._waiters = [], []
+        self._items, self._waiters, self._loop = [], [], None
         try:
             claims = self.backend.settle_many(items)
         except Exception as e:  # noqa: BLE001 - each waiter hears it (StateUnavailable)

@@ -40,6 +40,16 @@ def meanwhile(msg: Message, ctx: Context) -> str:
     return "我的回答"
 
 
+runs: list[int] = []
+
+
+@routes(keyword="几次", quick=True)
+def counted(msg: Message, ctx: Context) -> str:
+    runs.append(1)
+    ctx.state.set("last_run", str(len(runs)))
+    return f"第 {len(runs)} 次"
+
+
 class _Counting(SQLiteState):
     def __init__(self, path: Path, down: bool = False) -> None:
         super().__init__(path)
@@ -141,3 +151,21 @@ def test_settling_with_the_state_down_still_answers(
     assert status == 200
     assert read_reply(status, body, config.wechat["token"]).text == "早上好 o_down"
     assert "without dedup" in caplog.text and f"msg:{9:020d}:o_down" in caplog.text
+
+
+def test_a_retry_at_another_worker_gets_the_kept_answer(counted, config: Config) -> None:  # type: ignore[no-untyped-def]
+    services, state = counted
+    runs.clear()
+    app = create_app(services)
+    first = _run(app, config, [("o_retry", "几次", "31")])
+    other = build_services(config, state=SQLiteState(state.path), router=Router(routes))
+    try:  # another worker, which has not seen the message: it runs the handler, but the
+        # claim kept by the first decides the answer, and the second run's changes are dropped
+        again = _run(create_app(other), config, [("o_retry", "几次", "31")])
+    finally:
+        other.close()
+    assert again == first and "第 1 次" in first[0][1]
+    assert len(runs) == 2 and state.get("last_run") == "1"
+    # the worker that settled it answers a retry from the kept answer without running it
+    assert _run(app, config, [("o_retry", "几次", "31")]) == first
+    assert len(runs) == 2
