@@ -133,6 +133,7 @@ def create_app(services: Services) -> NewsbotApp:
             store=services.store,
             api=services.api,
             services=services.extra,
+            deferred=[],
         )
 
     def run_handler(msg: Message, ctx: Context, found: Found | None) -> tuple[str, str, str, Any]:
@@ -204,6 +205,7 @@ def create_app(services: Services) -> NewsbotApp:
         if claim.status is not ClaimStatus.OWNER:
             return claim, None
         result = run_handler(msg, ctx, found)
+        ctx.run_deferred()
         remember(key, None if late is not None and late.is_set() else result[0], ctx.state)
         return claim, result
 
@@ -257,7 +259,8 @@ def create_app(services: Services) -> NewsbotApp:
         late = held > budget  # ready, but later than promised: WeChat is told ``success``
         claim = await settle(key, "success" if late else result[0], ctx.state.take())
         if claim.status is not ClaimStatus.OWNER:
-            return claim, None
+            return claim, None  # a retry claimed elsewhere: its side effects are dropped
+        ctx.run_deferred()
         recent[key] = None
         if len(recent) > RECENT_KEYS:
             recent.popitem(last=False)
@@ -394,6 +397,9 @@ def create_app(services: Services) -> NewsbotApp:
             pool.shutdown(wait=True)
             late_pool.shutdown(wait=True)
             services.close()
+            # a worker of ``serve --workers`` ends without running exit hooks: its last lines
+            # (the scheduler letting go of its lock) go out here
+            logs.flush()
 
     pages = Starlette(
         routes=[
@@ -570,6 +576,8 @@ def app_from_env() -> NewsbotApp:
     """Factory for ``uvicorn --factory`` (used by ``newsbot serve --workers N``)."""
     config = load_config(os.environ.get("NEWSBOT_CONFIG") or None)
     if not logging.getLogger().handlers:
-        # A worker process started by uvicorn: log like the CLI does, at [log] level.
+        # A worker process started by uvicorn: log like the CLI does, at [log] level, with
+        # the lines written in blocks (a line per message; see bot.logs).
         logs.configure(config.log["level"])
+        logs.buffer_stderr()
     return create_app(build_services(config))

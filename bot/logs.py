@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 NOISY = ("httpx", "httpcore", "jieba")
+FLUSH_EVERY = 0.2  # seconds a serving worker's log lines may wait in its buffer
+
+
+class _Formatter(logging.Formatter):
+    """:data:`FORMAT`, with the date and time of the current second made once, not per line."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        whole = int(record.created)
+        second = self._second
+        if second[0] != whole:
+            second = self._second = (whole, time.strftime(self.default_time_format,
+                                                          self.converter(whole)))
+        return self.default_msec_format % (second[1], record.msecs)
 
 
 def configure(level: int | str) -> None:
@@ -14,9 +35,60 @@ def configure(level: int | str) -> None:
     process and thread ids and names, the caller's file and line): the webhook writes a
     record per message, and looking those up costs more than writing the line."""
     logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if handler.formatter is not None and handler.formatter._fmt == FORMAT:
+            handler.setFormatter(_Formatter(FORMAT))
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.logProcesses = False
     logging.logThreads = False
     logging.logMultiprocessing = False
     logging._srcfile = None  # type: ignore[attr-defined]  # the documented switch for caller lookup
+
+
+class BlockHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Lines to stderr in blocks: written to a buffer, which goes out every
+    :data:`FLUSH_EVERY` seconds, when it fills, at once for a warning or worse, and at exit.
+    A serving worker logs a line per message; one write to stderr per line cost it more than
+    the line. A worker killed outright (SIGKILL) loses at most the last fraction of a second."""
+
+    def __init__(self, every: float = FLUSH_EVERY) -> None:
+        stream = open(  # noqa: SIM115 - lives as long as the process; flushed at exit
+            sys.stderr.fileno(), "w", encoding="utf-8", errors="backslashreplace",
+            buffering=1 << 16, closefd=False,
+        )
+        super().__init__(stream)
+        self.every = every
+        threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+            if record.levelno >= logging.WARNING:
+                self.stream.flush()
+        except Exception:  # noqa: BLE001 - logging's own rule: report, never raise
+            self.handleError(record)
+
+    def _flusher(self) -> None:
+        while True:
+            time.sleep(self.every)
+            self.flush()
+
+
+def buffer_stderr(every: float = FLUSH_EVERY) -> None:
+    """Swap the root logger's stderr handler (from :func:`configure`) for a
+    :class:`BlockHandler` with the same level and format: for serving workers."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.__stderr__):
+            block = BlockHandler(every)
+            block.setLevel(handler.level)
+            block.setFormatter(handler.formatter)
+            root.removeHandler(handler)
+            root.addHandler(block)
+
+
+def flush() -> None:
+    """Write out what the root logger's handlers hold (a :class:`BlockHandler`'s buffer)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()

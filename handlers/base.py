@@ -7,6 +7,7 @@ Handlers never parse XML and never touch HTTP.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -76,6 +77,29 @@ class Context:
     match: re.Match[str] | None = None
     now: float = field(default_factory=time.time)
     services: dict[str, Any] = field(default_factory=dict)
+    # side effects kept until the message is known to be ours (see once_ours); None: run them
+    deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
+
+    def once_ours(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)``, a side effect of handling the message (a query-log row), once
+        the message is known to be this worker's. The webhook runs a quick handler before
+        it claims the message: it keeps these until the claim, and drops them when a retry
+        turns out to be claimed already. Elsewhere (``deferred`` is None) they run at once."""
+        if self.deferred is None:
+            fn(*args)
+        else:
+            self.deferred.append((fn, args))
+
+    def run_deferred(self) -> None:
+        """Run what :meth:`once_ours` kept (the message is ours), each on its own."""
+        kept, self.deferred = self.deferred or [], None
+        for fn, args in kept:
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - a side effect must not cost the reply
+                logging.getLogger("newsbot.handlers").exception(
+                    "%s failed user=%s", getattr(fn, "__name__", fn), self.user
+                )
 
 
 Handler = Callable[[Message, Context], Reply]

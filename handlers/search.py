@@ -89,14 +89,19 @@ def _minutes(ctx: Context) -> int:
 
 
 def log_query(ctx: Context, query: str, hits: int) -> None:
-    """One row per query for the admins' statistics; a failure must not cost the reply."""
+    """One row per query for the admins' statistics, once the message is ours (a retry
+    handled twice counts once); a failure must not cost the reply."""
+    ctx.once_ours(_query_row, ctx.store, ctx.user, query, hits)
+
+
+def _query_row(store: Any, user: str, query: str, hits: int) -> None:
     try:  # queued: the reply does not wait for the disk (rows land within a second)
-        ctx.store.write_later(
+        store.write_later(
             'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)',
-            (now_iso(), ctx.user, query[:QUERY_LOG_CHARS], hits),
+            (now_iso(), user, query[:QUERY_LOG_CHARS], hits),
         )
     except Exception:  # noqa: BLE001 - statistics are best effort
-        log.exception("query log failed user=%s", ctx.user)
+        log.exception("query log failed user=%s", user)
 
 
 def clear_winner(res: SearchResults) -> bool:

@@ -4,12 +4,16 @@ the engine once.
 One bounded LRU per process, kept in ``services.extra`` (made by ``handlers.search.setup``).
 Pages are keyed on (normalised query, offset, limit) and are valid for one articles
 *generation*: a counter in the store's ``meta`` table that triggers bump on every insert, edit
-or delete of a story (and on an index rebuild), whichever process made it. Each lookup reads
-the counter (one primary-key SELECT); when it moved, the whole cache is dropped.
+or delete of a story (and on an index rebuild), whichever process made it. Lookups read the
+counter (one primary-key SELECT); when it moved, the whole cache is dropped. On the event loop
+the counter is read once per turn of the loop: the messages of one turn arrived together and
+are answered as of the same moment (a read costs a read transaction and its file locks, more
+than the rest of a cached lookup).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,12 +43,35 @@ class SearchCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self._loop: asyncio.AbstractEventLoop | None = None  # see _current
+        self._loop_thread: int | None = None
+        self._turn: tuple[Any, int] | None = None  # (store, generation) read this turn
+
+    def _current(self, store: Any) -> int:
+        """The stories' generation; on the event loop, read once per turn of the loop."""
+        loop = self._loop
+        if threading.get_ident() == self._loop_thread and loop is not None and loop.is_running():
+            turn = self._turn
+            if turn is not None and turn[0] is store:
+                return turn[1]
+        else:
+            loop = asyncio._get_running_loop()
+            if loop is None:  # a worker thread: read it every time
+                return articles.generation(store)
+            self._loop, self._loop_thread = loop, threading.get_ident()
+        value = articles.generation(store)
+        self._turn = (store, value)
+        loop.call_soon(self._end_turn)
+        return value
+
+    def _end_turn(self) -> None:
+        self._turn = None
 
     def search(self, store: Any, query: str, limit: int, offset: int) -> SearchResults:
         # the engine reads only the stripped, cut, normalised text: equal keys, equal pages
         text = query.strip()[:MAX_QUERY_CHARS]
         key = _key(text, limit, offset)
-        generation = articles.generation(store)
+        generation = self._current(store)
         with self._lock:
             self._follow(generation)
             res = self._pages.get(key)
@@ -76,7 +103,7 @@ class SearchCache:
 
     def derived(self, store: Any, name: str, make: Callable[[], Any]) -> Any:
         """A value computed from the stories (``make()``), kept until they change."""
-        generation = articles.generation(store)
+        generation = self._current(store)
         with self._lock:
             self._follow(generation)
             if name in self._derived:
@@ -91,7 +118,7 @@ class SearchCache:
         """What a handler made of one query's results (``make()``), kept under ``key`` in an
         LRU as large as the pages' until the stories change. ``make`` runs outside the lock
         (and may search through this cache)."""
-        generation = articles.generation(store)
+        generation = self._current(store)
         with self._lock:
             self._follow(generation)
             if key in self._answers:

@@ -43,9 +43,13 @@ def meanwhile(msg: Message, ctx: Context) -> str:
 runs: list[int] = []
 
 
+noted: list[str] = []  # side effects that waited for the claim (Context.once_ours)
+
+
 @routes(keyword="几次", quick=True)
 def counted(msg: Message, ctx: Context) -> str:
     runs.append(1)
+    ctx.once_ours(noted.append, f"run {len(runs)}")
     ctx.state.set("last_run", str(len(runs)))
     return f"第 {len(runs)} 次"
 
@@ -156,6 +160,7 @@ def test_settling_with_the_state_down_still_answers(
 def test_a_retry_at_another_worker_gets_the_kept_answer(counted, config: Config) -> None:  # type: ignore[no-untyped-def]
     services, state = counted
     runs.clear()
+    noted.clear()
     app = create_app(services)
     first = _run(app, config, [("o_retry", "几次", "31")])
     other = build_services(config, state=SQLiteState(state.path), router=Router(routes))
@@ -166,6 +171,7 @@ def test_a_retry_at_another_worker_gets_the_kept_answer(counted, config: Config)
         other.close()
     assert again == first and "第 1 次" in first[0][1]
     assert len(runs) == 2 and state.get("last_run") == "1"
+    assert noted == ["run 1"]  # the second run's side effects were dropped with its claim
     # the worker that settled it answers a retry from the kept answer without running it
     assert _run(app, config, [("o_retry", "几次", "31")]) == first
     assert len(runs) == 2

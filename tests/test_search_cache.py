@@ -221,3 +221,36 @@ def test_kept_answers_are_bounded_and_follow_the_stories(stocked: Store) -> None
     articles.save(stocked, Article(title="新的一篇", body=["正文"], source="cache-new"))
     cache.answer(stocked, "a", make("a"))  # a story changed: everything kept is dropped
     assert made[-1] == "a" and len(made) == 5
+
+
+def test_on_the_event_loop_the_generation_is_read_once_a_turn(
+        stocked: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    reads: list[int] = []
+    real = articles.generation
+
+    def counted(store: Store) -> int:
+        reads.append(1)
+        return real(store)
+
+    monkeypatch.setattr(articles, "generation", counted)
+    cache = SearchCache()
+
+    async def messages() -> None:
+        before = cache.search(stocked, "养老", 5, 0).total
+        cache.search(stocked, "步道", 5, 0)
+        assert len(reads) == 1  # one turn of the loop, one read
+        elsewhere = open_store(stocked.path)
+        articles.save(elsewhere, Article(title="新开的养老驿站", body=["养老驿站开门了。"],
+                                         source="cache-turn"))
+        elsewhere.close()
+        assert cache.search(stocked, "养老", 5, 0).total == before  # as of the turn's start
+        await asyncio.sleep(0)  # the next turn reads again, and sees the new story
+        assert cache.search(stocked, "养老", 5, 0).total == before + 1
+        assert len(reads) == 2
+
+    asyncio.run(messages())
+    cache.search(stocked, "养老", 5, 0)  # off the loop (a worker thread): every lookup reads
+    cache.search(stocked, "养老", 5, 0)
+    assert len(reads) == 4

@@ -25,6 +25,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     """
     import uvicorn
 
+    from bot import logs
     from bot.app import build_services, create_app
 
     cfg = obj.config
@@ -70,6 +71,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
         prepare(services)
     app = create_app(services)
     click.echo(f"newsbot: serving on http://{host}:{port} (Ctrl-C to stop)", err=True)
+    logs.buffer_stderr()  # a line per message: written in blocks (see bot.logs)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -1,0 +1,51 @@
+"""Logging of a serving worker: lines go to stderr in blocks, in order, and none is lost when
+the process ends."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+_WORKER = """
+import json, logging, os, sys
+sys.path.insert(0, {root!r})
+out = open({path!r}, "w")
+os.dup2(out.fileno(), 2)  # stderr is the file
+from bot import logs
+logs.configure("INFO")
+logs.buffer_stderr(every=3600)  # no timed flush during the test: only what the rules say
+log = logging.getLogger("t")
+size = lambda: os.path.getsize({path!r})
+log.info("one")
+log.info("two %s", "二")
+sizes = [size()]
+log.warning("three")  # a warning goes out at once, after what came before it
+sizes.append(size())
+log.info("four")
+sizes.append(size())
+logs.flush()
+sizes.append(size())
+log.info("five")
+print(json.dumps(sizes))
+"""
+
+
+def test_lines_go_out_in_blocks_in_order_and_at_exit(tmp_path: Path) -> None:
+    path = tmp_path / "stderr.txt"
+    code = _WORKER.format(root=str(ROOT), path=str(path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    held, warned, after_info, flushed = json.loads(done.stdout)
+    assert held == 0  # two info lines wait in the buffer
+    assert warned > 0 and after_info == warned  # the warning took them out; "four" waits
+    assert flushed > after_info
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [ln.split(" t ", 1)[1] for ln in lines] == ["one", "two 二", "three", "four", "five"]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert all(re.match(stamp + r" (INFO|WARNING) t ", ln) for ln in lines), lines
+    assert lines[2].split()[2] == "WARNING"
