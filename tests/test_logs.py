@@ -49,3 +49,37 @@ def test_lines_go_out_in_blocks_in_order_and_at_exit(tmp_path: Path) -> None:
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
     assert all(re.match(stamp + r" (INFO|WARNING) t ", ln) for ln in lines), lines
     assert lines[2].split()[2] == "WARNING"
+
+
+_SHORTCUT = """
+import logging, os, sys
+sys.path.insert(0, {root!r})
+out = open({path!r}, "w")
+os.dup2(out.fileno(), 2)
+from bot import logs
+logs.configure("INFO")
+logs.buffer_stderr(every=3600)
+log = logging.getLogger("newsbot.access")
+logs.info(log, '{{"user": "o_1"}}')  # the shortcut: no record
+log.info('{{"user": "o_1"}}')  # the same through a record
+seen = []
+log.addFilter(lambda record: seen.append(record.getMessage()) or True)
+logs.info(log, "filtered")  # a filter on the way: it must see the record
+logging.getLogger("newsbot").setLevel(logging.WARNING)
+logs.info(log, "below the level")
+print(seen)
+"""
+
+
+def test_the_access_log_shortcut_writes_what_a_record_would(tmp_path: Path) -> None:
+    path = tmp_path / "stderr.txt"
+    code = _SHORTCUT.format(root=str(ROOT), path=str(path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['filtered']"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3
+    shortcut, record, filtered = (ln.split(" ", 2) for ln in lines)  # date, time, the rest
+    assert shortcut[2] == record[2] == 'INFO newsbot.access {"user": "o_1"}'
+    assert re.fullmatch(r"\d\d:\d\d:\d\d,\d{3}", shortcut[1]) and shortcut[0] == record[0]
+    assert filtered[2] == "INFO newsbot.access filtered"
