@@ -279,7 +279,11 @@ class SQLiteState(StateBackend):
             self._local.db = None
 
 
-_PUT = "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)"  # a value and its expiry
+# a value and its expiry (an upsert: cheaper than REPLACE's delete and insert)
+_PUT = (
+    "INSERT INTO kv VALUES (?, ?, ?)"
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+)
 # A claim (answer NULL, a lease) or a settled message (its answer): taken when the key is new,
 # expired, or held by a lease that ran out unanswered.
 _TAKE = (
