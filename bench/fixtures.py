@@ -82,7 +82,7 @@ def ceiling_argv(port: int) -> list[str]:
     """The bare endpoint on uvicorn with the settings ``newsbot serve`` passes to it."""
     return [
         sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning",
+        "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]
 
 

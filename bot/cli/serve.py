@@ -63,7 +63,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
             os.environ[k] = v
         uvicorn.run(
             "bot.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-            log_level="warning",
+            log_level="warning", access_log=False,
         )
         return
     services = build_services(cfg)
@@ -72,7 +72,9 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     app = create_app(services)
     click.echo(f"newsbot: serving on http://{host}:{port} (Ctrl-C to stop)", err=True)
     logs.buffer_stderr()  # a line per message: written in blocks (see bot.logs)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # the app logs a line per message itself (bot.app); uvicorn's own access line would be
+    # formatted (path quoted and all) for every request even below the log level
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
