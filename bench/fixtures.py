@@ -83,6 +83,7 @@ def ceiling_argv(port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "--no-proxy-headers", "--no-server-header",
     ]
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.app import Services
@@ -32,6 +33,8 @@ def test_serve_demo_then_send_help(tmp_path: Path) -> None:
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.strip() == HELP_TEXT.strip()
         assert (tmp_path / "newsbot.db").exists()  # the store lives in the working directory
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert "server" not in health.headers and "date" in health.headers  # no software banner
     finally:
         stop_server(server)
 

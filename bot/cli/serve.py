@@ -63,7 +63,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
             os.environ[k] = v
         uvicorn.run(
             "bot.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-            log_level="warning", access_log=False,
+            **UVICORN,
         )
         return
     services = build_services(cfg)
@@ -72,9 +72,17 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     app = create_app(services)
     click.echo(f"newsbot: serving on http://{host}:{port} (Ctrl-C to stop)", err=True)
     logs.buffer_stderr()  # a line per message: written in blocks (see bot.logs)
-    # the app logs a line per message itself (bot.app); uvicorn's own access line would be
-    # formatted (path quoted and all) for every request even below the log level
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, **UVICORN)
+
+
+# How newsbot runs uvicorn (bench/fixtures.py starts its ceiling with the same):
+# - the app logs a line per message itself (bot.app); uvicorn's access line would be formatted
+#   (path quoted and all) for every request, even below the log level;
+# - nothing reads the client's address or scheme (WeChat's signature is the authentication,
+#   links come from [server] public_url), so X-Forwarded-* headers are not rewritten;
+# - no "server: uvicorn" header: it tells the world what runs here and nothing else.
+UVICORN = {"log_level": "warning", "access_log": False, "proxy_headers": False,
+           "server_header": False}
 
 
 def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
