@@ -117,6 +117,13 @@ class Config:
     dev: bool = False  # no config file: safe local defaults
     base_dir: Path = field(default_factory=Path.cwd)
 
+    def __post_init__(self) -> None:
+        # ``config.server`` and the like are read on every message: as plain attributes (the
+        # same dicts as in ``values``) they skip the failed lookup before ``__getattr__``
+        for section, table in self.values.items():
+            if section not in self.__dict__ and not hasattr(type(self), section):
+                self.__dict__[section] = table
+
     def get(self, section: str, key: str) -> Any:
         return self.values[section][key]
 

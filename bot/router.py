@@ -29,6 +29,7 @@ class Router:
         self.default: Handler | None = None
         self.default_quick: Quick = False
         self.observers: list[Observer] = []
+        self._by_type: dict[str, list[Route]] = {}  # the routes a message type can take
         for rs in route_sets:
             self.include(rs)
 
@@ -37,6 +38,7 @@ class Router:
         self.observers.extend(routes.observers)
         # stable: equal priorities keep declaration order
         self.routes.sort(key=lambda r: -r.priority)
+        self._by_type = {}
         if routes.default_handler is not None:
             self.default = routes.default_handler
             self.default_quick = routes.default_quick
@@ -46,7 +48,13 @@ class Router:
         # once per message: NFKC and trimmed for the regexes, case-folded too for keywords
         plain = unicodedata.normalize("NFKC", msg.content).strip() if msg.content else ""
         text = plain.casefold()
-        for r in self.routes:
+        candidates = self._by_type.get(msg.type)
+        if candidates is None:  # once per message type: a text never tries the event routes
+            candidates = self._by_type[msg.type] = [
+                r for r in self.routes
+                if r.type is None or msg.type in r.type or (msg.type == "voice" and "text" in r.type)
+            ]
+        for r in candidates:
             if r.type is not None and msg.type not in r.type:
                 if not (msg.type == "voice" and "text" in r.type and text):
                     continue

@@ -26,8 +26,17 @@ class StoreError(Exception):
     """The store cannot be opened or used as asked; the message says why."""
 
 
+_second: tuple[int, str] = (-1, "")  # the last second now_iso wrote, and how
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The current UTC time to the second, ISO 8601 (made once a second: a query-log row per
+    message asks for it)."""
+    global _second
+    whole = int(time.time())
+    if _second[0] != whole:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).isoformat(timespec="seconds"))
+    return _second[1]
 
 
 def _v1(db: sqlite_utils.Database) -> None:
