@@ -103,33 +103,31 @@ class SearchCache:
 
     def derived(self, store: Any, name: str, make: Callable[[], Any]) -> Any:
         """A value computed from the stories (``make()``), kept until they change."""
-        generation = self._current(store)
-        with self._lock:
-            self._follow(generation)
-            if name in self._derived:
-                return self._derived[name]
-        value = make()
-        with self._lock:
-            if generation == self._generation:
-                self._derived[name] = value
-        return value
+        return self._kept(store, self._derived, name, make, bounded=False)
 
     def answer(self, store: Any, key: Any, make: Callable[[], Any]) -> Any:
         """What a handler made of one query's results (``make()``), kept under ``key`` in an
         LRU as large as the pages' until the stories change. ``make`` runs outside the lock
         (and may search through this cache)."""
+        return self._kept(store, self._answers, key, make, bounded=True)
+
+    def _kept(self, store: Any, table: Any, key: Any, make: Callable[[], Any],
+              bounded: bool) -> Any:
+        """``table[key]`` for this generation of the stories, made (outside the lock) when
+        missing; ``bounded``: ``table`` is an LRU of ``size`` entries."""
         generation = self._current(store)
         with self._lock:
             self._follow(generation)
-            if key in self._answers:
-                self._answers.move_to_end(key)
-                return self._answers[key]
+            if key in table:
+                if bounded:
+                    table.move_to_end(key)
+                return table[key]
         value = make()
         with self._lock:
             if generation == self._generation:
-                self._answers[key] = value
-                if len(self._answers) > self.size:
-                    self._answers.popitem(last=False)
+                table[key] = value
+                if bounded and len(table) > self.size:
+                    table.popitem(last=False)
         return value
 
     def has(self, query: str, limit: int, offset: int) -> bool:
