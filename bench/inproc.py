@@ -29,9 +29,10 @@ from urllib.parse import urlencode
 from bench import fixtures, load
 
 
-def _timed(owner: Any, name: str, spent: collections.Counter[str]) -> None:
-    """Wrap ``owner.name`` so the time inside it adds up in ``spent[name]``."""
+def _timed(owner: Any, name: str, spent: collections.Counter[str], label: str = "") -> None:
+    """Wrap ``owner.name`` so the time inside it adds up in ``spent[label or name]``."""
     inner = getattr(owner, name)
+    label = label or name
 
     @functools.wraps(inner)
     def wrapper(*args: Any, **kw: Any) -> Any:
@@ -39,7 +40,7 @@ def _timed(owner: Any, name: str, spent: collections.Counter[str]) -> None:
         try:
             return inner(*args, **kw)
         finally:
-            spent[name] += time.perf_counter() - t
+            spent[label] += time.perf_counter() - t
 
     setattr(owner, name, wrapper)
 
@@ -54,8 +55,8 @@ def _phases(spent: collections.Counter[str]) -> None:
     _timed(bot.envelope.Envelope, "open", spent)
     _timed(bot.envelope.Envelope, "seal", spent)
     _timed(bot.router.Router, "dispatch", spent)
-    _timed(bot.app.SettleGroup, "_run", spent)
-    _timed(bot.state.sqlite.SQLiteState, "answer", spent)
+    _timed(bot.app.SettleGroup, "_run", spent, "settle")  # the group commit
+    _timed(bot.state.sqlite.SQLiteState, "answer", spent, "kept-answer")
     _timed(store.articles, "generation", spent)
 
 

@@ -33,7 +33,7 @@ from bot import logs
 from bot.config import Config, load_config
 from bot.envelope import Envelope, EnvelopeError
 from bot.replies import normalise, to_xml
-from bot.router import Found, Router
+from bot.router import FALLBACK_TEXT, Found, Router
 from bot.state import (
     Claim,
     ClaimStatus,
@@ -147,6 +147,14 @@ def create_app(services: Services) -> NewsbotApp:
             value, outcome = normalise("抱歉，系统开小差了，请稍后再试。", msg), "error"
         return to_xml(value, msg), name, outcome, value
 
+    def unkept(msg: Message, name: str) -> tuple[str, str, str, Any]:
+        """The result of a message whose reply and changes could not be stored (a handler's
+        writes the backend refused): the user hears to try again, not a reply whose changes
+        are missing."""
+        errlog.exception("reply of %s not kept, its changes were refused user=%s", name, msg.source)
+        value = normalise(FALLBACK_TEXT, msg)
+        return to_xml(value, msg), name, "error", value
+
     # The state backend down (Redis unreachable) must not fail the webhook: the message is
     # handled without dedup (a retry may then run the handler again) and a warning is logged.
     def claim_key(key: str) -> Claim:
@@ -207,8 +215,11 @@ def create_app(services: Services) -> NewsbotApp:
         if claim.status is not ClaimStatus.OWNER:
             return claim, None
         result = run_handler(msg, ctx, found)
+        try:
+            remember(key, None if late is not None and late.is_set() else result[0], ctx.state)
+        except Exception:  # noqa: BLE001 - this message's writes alone; logged by unkept
+            return claim, unkept(msg, result[1])
         ctx.run_deferred()
-        remember(key, None if late is not None and late.is_set() else result[0], ctx.state)
         return claim, result
 
     def finish_late(
@@ -259,7 +270,10 @@ def create_app(services: Services) -> NewsbotApp:
                 result[1], held * 1000, msg.source,
             )
         late = held > budget  # ready, but later than promised: WeChat is told ``success``
-        claim = await settle(key, "success" if late else result[0], ctx.state.take())
+        try:
+            claim = await settle(key, "success" if late else result[0], ctx.state.take())
+        except Exception:  # noqa: BLE001 - this message's writes alone; logged by unkept
+            return Claim(ClaimStatus.OWNER), unkept(msg, result[1])
         if claim.status is not ClaimStatus.OWNER:
             return claim, None  # a retry claimed elsewhere: its side effects are dropped
         ctx.run_deferred()
@@ -477,7 +491,8 @@ class SettleGroup:
 
     async def settle(self, key: str, answer: str, ttl: float, writes: list[Any]) -> Claim:
         loop = self._loop
-        if loop is None:
+        if loop is None or loop.is_closed():  # (closed: a group left behind by an old loop)
+            self._items, self._waiters = [], []
             loop = self._loop = asyncio.get_running_loop()
             loop.call_soon(self._run)
         waiter: asyncio.Future[Claim] = loop.create_future()
@@ -489,14 +504,21 @@ class SettleGroup:
         items, waiters = self._items, self._waiters
         self._items, self._waiters, self._loop = [], [], None
         try:
-            claims = self.backend.settle_many(items)
-        except Exception as e:  # noqa: BLE001 - each waiter hears it (StateUnavailable)
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(e)
-            return
+            claims: list[Any] = self.backend.settle_many(items)
+        except Exception as e:  # noqa: BLE001 - StateUnavailable: each waiter hears it
+            claims = [e] * len(waiters)
+        if len(claims) != len(waiters):  # a backend that broke the contract: nobody hangs
+            claims = [RuntimeError(
+                f"{type(self.backend).__name__}.settle_many gave {len(claims)} claims"
+                f" for {len(waiters)} messages"
+            )] * len(waiters)
         for waiter, claim in zip(waiters, claims):
-            _resolve(waiter, claim)
+            if waiter.done():  # a request cancelled meanwhile leaves nobody to tell
+                continue
+            if isinstance(claim, BaseException):
+                waiter.set_exception(claim)
+            else:
+                waiter.set_result(claim)
 
 
 def _resolve(waiter: asyncio.Future[Any], value: Any) -> None:

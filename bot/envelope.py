@@ -219,7 +219,8 @@ class Envelope:
 
     def _crypto(self) -> PrpCrypto:
         """The account's cipher, made once: building it costs more than a message's AES.
-        It keeps no per-message state (each call makes its own encryptor), so threads share it."""
+        Threads share it: its AES contexts carry on from message to message under a lock
+        (see :class:`_ChainedCipher`)."""
         if self._prp is None:
             assert self._key is not None
             self._prp = _Crypto(self._key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -63,6 +64,8 @@ class BlockHandler(logging.StreamHandler):  # type: ignore[type-arg]
         )
         super().__init__(stream)
         self.every = every
+        # also when a logging set-up elsewhere (a server's) has dropped this handler
+        atexit.register(self.flush)
         threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -74,14 +77,28 @@ class BlockHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
 
     def write_line(self, line: str) -> None:
-        """Add one formatted line to the buffer (see :func:`info`)."""
-        with self.lock:  # type: ignore[union-attr]
-            self.stream.write(line + self.terminator)
+        """Add one formatted line to the buffer (see :func:`info`). Like ``emit``, it never
+        raises: a full or closed stderr costs the line, not the message being answered."""
+        try:
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(line + self.terminator)
+        except Exception:  # noqa: BLE001
+            self.handleError(logging.makeLogRecord({"msg": line}))
+
+    def flush(self) -> None:
+        """Write out the buffer; a stderr that cannot take it is reported, never raised."""
+        try:
+            super().flush()
+        except Exception:  # noqa: BLE001
+            self.handleError(logging.makeLogRecord({"msg": "(flushing the log buffer)"}))
 
     def _flusher(self) -> None:
         while True:
             time.sleep(self.every)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the thread outlives any one failure
+                pass
 
 
 def buffer_stderr(every: float = FLUSH_EVERY) -> None:

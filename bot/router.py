@@ -22,6 +22,13 @@ _UNFOUND = object()  # dispatch() without a route found beforehand
 
 FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
 
+# The message types WeChat sends: the router keeps the candidate routes of these (and of the
+# types its routes name), not of whatever a sender makes up.
+WECHAT_TYPES = frozenset(
+    ("text", "image", "voice", "video", "shortvideo", "location", "link", "event", "file",
+     "miniprogrampage")
+)
+
 
 class Router:
     def __init__(self, *route_sets: Routes) -> None:
@@ -29,7 +36,8 @@ class Router:
         self.default: Handler | None = None
         self.default_quick: Quick = False
         self.observers: list[Observer] = []
-        self._by_type: dict[str, list[Route]] = {}  # the routes a message type can take
+        self._by_type: dict[str, list[Route]] = {}  # the routes a known message type can take
+        self._known: frozenset[str] = WECHAT_TYPES
         for rs in route_sets:
             self.include(rs)
 
@@ -39,6 +47,7 @@ class Router:
         # stable: equal priorities keep declaration order
         self.routes.sort(key=lambda r: -r.priority)
         self._by_type = {}
+        self._known = WECHAT_TYPES.union(*(r.type for r in self.routes if r.type is not None))
         if routes.default_handler is not None:
             self.default = routes.default_handler
             self.default_quick = routes.default_quick
@@ -50,10 +59,12 @@ class Router:
         text = plain.casefold()
         candidates = self._by_type.get(msg.type)
         if candidates is None:  # once per message type: a text never tries the event routes
-            candidates = self._by_type[msg.type] = [
+            candidates = [
                 r for r in self.routes
                 if r.type is None or msg.type in r.type or (msg.type == "voice" and "text" in r.type)
             ]
+            if msg.type in self._known:  # a made-up type is not kept: the dict stays small
+                self._by_type[msg.type] = candidates
         for r in candidates:
             if r.type is not None and msg.type not in r.type:
                 if not (msg.type == "voice" and "text" in r.type and text):

@@ -17,5 +17,5 @@ def test_inproc_answers_every_message_and_times_the_phases() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "300 messages, 8 at once" in done.stdout
     assert "0 answers without a reply" in done.stdout
-    for phase in ("open", "dispatch", "_run"):
+    for phase in ("open", "dispatch", "settle"):
         assert f"  {phase} " in done.stdout

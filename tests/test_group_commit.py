@@ -17,7 +17,7 @@ import pytest
 from bot.app import build_services, create_app
 from bot.callback import message_xml, read_reply, sign_request
 from bot.config import Config
-from bot.router import Router
+from bot.router import FALLBACK_TEXT, Router
 from bot.state import StateUnavailable
 from bot.state.sqlite import SQLiteState
 from handlers.base import Context, Message, Routes
@@ -38,6 +38,12 @@ def meanwhile(msg: Message, ctx: Context) -> str:
         step(msg)
     ctx.state.set("meanwhile", "mine")
     return "我的回答"
+
+
+@routes(keyword="坏", quick=True)
+def spoiled(msg: Message, ctx: Context) -> str:
+    ctx.state.set(f"seen:{msg.source}", "\ud800")  # text the state cannot store
+    return "已记下"
 
 
 runs: list[int] = []
@@ -175,3 +181,37 @@ def test_a_retry_at_another_worker_gets_the_kept_answer(counted, config: Config)
     # the worker that settled it answers a retry from the kept answer without running it
     assert _run(app, config, [("o_retry", "几次", "31")]) == first
     assert len(runs) == 2
+
+
+def test_one_message_whose_changes_cannot_be_stored_spoils_only_its_own_reply(
+    counted, config: Config, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+) -> None:
+    services, state = counted
+    app = create_app(services)
+    messages = [("o_ok_1", "早", "71"), ("o_bad", "坏", "72"), ("o_ok_2", "早", "73")]
+    with caplog.at_level(logging.ERROR, logger="newsbot.app"):
+        replies = _run(app, config, messages)
+    assert len(state.groups[0]) == 3  # they were settled together
+    texts = [read_reply(status, body, config.wechat["token"]).text for status, body in replies]
+    assert texts == ["早上好 o_ok_1", FALLBACK_TEXT, "早上好 o_ok_2"]
+    assert (state.get("seen:o_ok_1"), state.get("seen:o_ok_2")) == ("1", "1")
+    assert state.get("seen:o_bad") is None
+    assert state.answer(f"msg:{72:020d}:o_bad") is None  # a retry is handled afresh
+    assert "not kept" in caplog.text and "user=o_bad" in caplog.text
+
+
+class _Short(SQLiteState):
+    def settle_many(self, items):  # type: ignore[no-untyped-def]
+        return super().settle_many(items)[:-1]  # breaks the contract: one claim short
+
+
+def test_a_backend_that_answers_short_leaves_no_message_hanging(
+    config: Config, tmp_path: Path
+) -> None:
+    services = build_services(config, state=_Short(tmp_path / "short.db"), router=Router(routes))
+    try:
+        replies = _run(create_app(services), config, [("o_s1", "早", "81"), ("o_s2", "早", "82")])
+    finally:
+        services.close()
+    texts = [read_reply(status, body, config.wechat["token"]).text for status, body in replies]
+    assert texts == [FALLBACK_TEXT, FALLBACK_TEXT]

@@ -83,3 +83,53 @@ def test_the_access_log_shortcut_writes_what_a_record_would(tmp_path: Path) -> N
     assert shortcut[2] == record[2] == 'INFO newsbot.access {"user": "o_1"}'
     assert re.fullmatch(r"\d\d:\d\d:\d\d,\d{3}", shortcut[1]) and shortcut[0] == record[0]
     assert filtered[2] == "INFO newsbot.access filtered"
+
+
+_BROKEN = """
+import logging, os, sys, threading, time
+sys.path.insert(0, {root!r})
+reader, writer = os.pipe()
+os.dup2(writer, 2)
+os.close(reader)  # nobody reads stderr any more: every write to it fails (EPIPE)
+from bot import logs
+logs.configure("INFO")
+logs.buffer_stderr(every=0.05)
+log = logging.getLogger("newsbot.access")
+for i in range(20):  # well past the buffer: the shortcut's writes reach the broken pipe
+    logs.info(log, "line %d " % i + "x" * 10_000)
+log.warning("a warning flushes at once")
+logs.flush()
+time.sleep(0.3)  # the flusher has met the broken pipe a few times
+alive = [t.name for t in threading.enumerate() if t.name == "log-flush" and t.is_alive()]
+print("answered", alive, flush=True)
+"""
+
+
+def test_a_broken_stderr_costs_lines_not_the_caller(tmp_path: Path) -> None:
+    code = _BROKEN.format(root=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "answered ['log-flush']", (done.stdout, done.stderr)
+    assert done.returncode == 0
+
+
+_DROPPED = """
+import logging, os, sys
+sys.path.insert(0, {root!r})
+out = open({path!r}, "w")
+os.dup2(out.fileno(), 2)
+from bot import logs
+logs.configure("INFO")
+logs.buffer_stderr(every=3600)
+logs.info(logging.getLogger("newsbot.access"), "the last line")
+# a server's logging set-up replaces the root's handlers: the buffer is still written at exit
+logging.getLogger().handlers.clear()
+logging._handlerList.clear()
+"""
+
+
+def test_the_buffer_is_written_at_exit_after_its_handler_was_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "stderr.txt"
+    code = _DROPPED.format(root=str(ROOT), path=str(path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert path.read_text(encoding="utf-8").rstrip().endswith("INFO newsbot.access the last line")

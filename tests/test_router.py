@@ -32,3 +32,12 @@ def test_each_type_takes_its_routes_in_any_order() -> None:
     first = [_name(router, m) for m, _ in cases]
     again = [_name(router, m) for m, _ in reversed(cases)][::-1]
     assert first == again == [want for _, want in cases]
+
+
+def test_made_up_message_types_are_routed_but_not_remembered() -> None:
+    router = build_router()
+    names = {_name(router, _msg(f"made_up_{i}", "帮助")) for i in range(500)}  # one per message
+    assert names == {_name(router, _msg("made_up_0", "帮助"))}  # each routed alike, every time
+    _name(router, _msg("text", "帮助"))
+    _name(router, _msg("image"))
+    assert set(router._by_type) == {"text", "image"}  # what WeChat sends is remembered

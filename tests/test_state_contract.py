@@ -347,6 +347,33 @@ def test_settle_many_in_order(state: StateBackend) -> None:
     assert state.get("gone") is None
 
 
+def test_settle_many_fails_only_the_message_whose_writes_cannot_be_stored(
+    state: StateBackend,
+) -> None:
+    unstorable = "\ud800"  # a lone surrogate: a str no backend can encode
+    got = state.settle_many(
+        [
+            ("a", "A", 60, [("add", "n", 1, None), ("set", "ka", "1", None)]),
+            ("bad", "B", 60, [("add", "n", 5, None), ("set", "kb", unstorable, None)]),
+            ("c", "C", 60, [("add", "n", 1, None), ("set", "kc", "1", None)]),
+        ]
+    )
+    assert [type(c) for c in got] == [Claim, UnicodeEncodeError, Claim]
+    assert got[0].status is got[2].status is ClaimStatus.OWNER
+    assert (state.answer("a"), state.answer("c")) == ("A", "C")
+    assert (state.get("ka"), state.get("kc"), state.get("n")) == ("1", "1", "2")
+    assert state.get("kb") is None and state.answer("bad") is None  # none of its writes
+    # and its message can be handled again, at once or after the settle's short lease
+    assert state.claim("bad", lease=1).status in (ClaimStatus.OWNER, ClaimStatus.PENDING)
+
+
+def test_message_state_refuses_a_value_that_is_not_text(state: StateBackend) -> None:
+    ms = MessageState(state)
+    with pytest.raises(TypeError, match="str, not dict"):
+        ms.set("k", {"a": 1})  # type: ignore[arg-type]
+    assert ms.take() == []
+
+
 def test_message_state_reads_its_own_writes_and_commits_once(
     state: StateBackend, opener: Callable[[], StateBackend]
 ) -> None:
@@ -369,6 +396,27 @@ def test_message_state_reads_its_own_writes_and_commits_once(
     msg.commit("m9", None, 60)  # nothing left to write: the stored answer stays
     assert other.answer("m9") == "answer"
     assert msg.writes() == []
+
+
+def test_message_state_counts_on_from_a_value_it_set_without_writing_early(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    state.set("n", "1")
+    state.set("gone", "3")
+    state.set("note", "text")
+    msg = MessageState(state)
+    msg.set("n", "10", 60)
+    msg.add("n", 2)
+    msg.delete("gone")
+    msg.add("gone", 4, 60)
+    msg.set("note", "still text")
+    msg.add("note", 1)
+    assert (msg.get("n"), msg.get("gone"), msg.get("note")) == ("12", "4", "still text")
+    other = opener()  # nothing reached the backend before the commit
+    assert (other.get("n"), other.get("gone"), other.get("note")) == ("1", "3", "text")
+    msg.commit("m1", "answer", 60)
+    assert (other.get("n"), other.get("gone"), other.get("note")) == ("12", "4", "still text")
+    assert other.incr("n") == 13  # still a counter
 
 
 # -- locks -----------------------------------------------------------------------------------
@@ -679,3 +727,16 @@ def test_settle_many_sums_a_counter_in_the_order_of_the_writes(state: StateBacke
     assert state.get("day") == "14"  # 1, then set to 10, then 1 + 2 + 1
     assert state.get("text") == "not a number" and state.get("after") == "ok"
     assert [state.answer(k) for k in ("m1", "m2", "m3", "m4")] == ["1", "2", "3", "4"]
+
+
+def test_sqlite_settle_many_reports_a_broken_file_as_unavailable(tmp_path: Path) -> None:
+    import sqlite3
+
+    state = SQLiteState(tmp_path / "state.db")
+    try:
+        with sqlite3.connect(state.path) as other:  # the file damaged from outside
+            other.execute("DROP TABLE claims")
+        with pytest.raises(StateUnavailable, match="no such table"):
+            state.settle_many([("a", "A", 60, []), ("b", "B", 60, [])])
+    finally:
+        state.close()

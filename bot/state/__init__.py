@@ -30,7 +30,11 @@ values and answers are ``str``; times are seconds (floats allowed).
   claimable (the rule of ``claim``) it stores ``answer`` and applies ``writes`` and returns
   ``OWNER``; otherwise it changes nothing and returns the claim that stands (``DONE`` with
   its answer, or ``PENDING``). ``settle_many`` settles several messages in order, as one
-  transaction where the backend has them (SQLite): the webhook's group commit.
+  transaction where the backend has them (SQLite): the webhook's group commit. It returns
+  one entry per message: its claim, or the exception that message alone raised (writes the
+  backend cannot store, say); one message's failure never costs the others their answers.
+  Such a message changes nothing, but for at most a lease of ``SETTLE_LEASE`` seconds on
+  backends that settle in two steps. Only :class:`StateUnavailable` is raised for all.
 * **Locks** have their own names (a lock ``x`` and a value ``x`` are unrelated):
   ``acquire(name, owner, ttl)`` succeeds when the lock is free, expired, or already held by
   ``owner`` (which extends it to ``ttl`` from now); ``release(name, owner)`` only frees a lock
@@ -152,9 +156,18 @@ class StateBackend(ABC):
             self.finish_with(key, answer, ttl, writes)
         return claim
 
-    def settle_many(self, items: Sequence[Settle]) -> list[Claim]:
-        """``settle`` for each of ``items`` in order (the backends do them together)."""
-        return [self.settle(*item) for item in items]
+    def settle_many(self, items: Sequence[Settle]) -> list[Claim | Exception]:
+        """``settle`` for each of ``items`` in order (the backends do them together): its
+        claim, or the exception it raised (:class:`StateUnavailable` is raised for all)."""
+        out: list[Claim | Exception] = []
+        for item in items:
+            try:
+                out.append(self.settle(*item))
+            except StateUnavailable:
+                raise
+            except Exception as e:  # noqa: BLE001 - this message's own failure, kept for it
+                out.append(e)
+        return out
 
     def close(self) -> None:  # optional: for backends without resources
         """Release connections."""
@@ -182,7 +195,10 @@ class MessageState:
     """The state as one message's handler sees it. ``set``, ``delete`` and ``add`` are kept
     and written with the message's answer (``commit``, which calls ``finish_with``): one write
     to the backend per message instead of one per change. The handler reads its own changes;
-    everything else (claims, ``incr``, ``set_if_absent``, locks) goes to the backend at once."""
+    everything else (claims, ``incr``, ``set_if_absent``, locks) goes to the backend at once.
+    Nothing is written before ``commit`` (or ``take``, for ``settle``): the webhook settles a
+    quick handler's message after it ran, and drops these changes when the message turns out
+    to be claimed elsewhere."""
 
     def __init__(self, backend: StateBackend) -> None:
         self.backend = backend
@@ -205,6 +221,8 @@ class MessageState:
         return value
 
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        if type(value) is not str:  # caught here, in the handler, not when its reply is kept
+            raise TypeError(f"state values are str, not {type(value).__name__} ({key!r})")
         self._counts.pop(key, None)
         self._values[key] = (value, ttl)
 
@@ -213,8 +231,19 @@ class MessageState:
         self._values[key] = (None, None)
 
     def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
-        if key in self._values:  # a value set in this message: counted on from it
-            self.flush()
+        kept = self._values.get(key)
+        if kept is not None:  # set or deleted in this message: counted on from the kept value
+            value, kept_ttl = kept
+            if value is None:  # deleted: a new counter, ``ttl`` from now
+                self._values[key] = (str(n), ttl)
+            else:
+                try:
+                    count = int(value)
+                except ValueError:
+                    return  # a text value is left as it is
+                if str(count) == value:  # an integer as the backends write one
+                    self._values[key] = (str(count + n), kept_ttl)
+            return
         count, first_ttl = self._counts.get(key, (0, ttl))
         self._counts[key] = (count + n, first_ttl)
 

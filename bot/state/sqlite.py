@@ -112,10 +112,30 @@ class SQLiteState(StateBackend):
     def settle(self, key: str, answer: str, ttl: float, writes: Sequence[Write] = ()) -> Claim:
         return self.settle_many([(key, answer, ttl, writes)])[0]
 
-    def settle_many(self, items: Sequence[Settle]) -> list[Claim]:
+    def settle_many(self, items: Sequence[Settle]) -> list[Claim | Exception]:
         """One transaction for all: each message's claim decides whether its answer and
         writes go in (a message already claimed elsewhere changes nothing). The messages'
-        additions to one counter (the day's message count) are summed and written once."""
+        additions to one counter (the day's message count) are summed and written once.
+        Should one message's writes fail, the transaction is undone and each message is
+        settled in a transaction of its own, so only that one fails."""
+        try:
+            return self._settle_together(items)  # type: ignore[return-value]
+        except sqlite3.OperationalError as e:  # locked past busy_timeout, disk full, I/O
+            raise StateUnavailable(f"state file {self.path}: {e}") from None
+        except Exception:  # noqa: BLE001 - one message's bad writes: the others go on
+            if len(items) == 1:
+                raise
+        out: list[Claim | Exception] = []
+        for item in items:
+            try:
+                out.append(self.settle_many([item])[0])
+            except StateUnavailable:
+                raise
+            except Exception as e:  # noqa: BLE001 - kept for this message alone
+                out.append(e)
+        return out
+
+    def _settle_together(self, items: Sequence[Settle]) -> list[Claim]:
         now = time.time()
         out = []
         adds: dict[tuple[str, float | None], int] = {}
