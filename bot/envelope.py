@@ -3,8 +3,9 @@
 A message shaped as WeChat writes it (a flat ``<xml>`` of CDATA or plain-text fields) is read
 by one strict pattern; anything else goes to the standard library's expat parser after any DTD
 is refused: WeChat never sends one, and refusing it up front shuts out entity expansion
-("billion laughs") and external entities before the parser sees them. Crypto is wechatpy's ``PrpCrypto``; signatures are
-compared in constant time.
+("billion laughs") and external entities before the parser sees them. Crypto is WeChat's
+framing on one AES context per direction, held to wechatpy's ``PrpCrypto`` by the tests;
+signatures are compared in constant time.
 """
 
 from __future__ import annotations
@@ -146,49 +147,42 @@ def message_from_dict(d: Mapping[str, str]) -> Message:
 
 
 class _ChainedCipher:
-    """The cipher wechatpy's framing calls (``encrypt``/``decrypt`` of whole messages: AES-256
-    in CBC mode, the IV being the key's first 16 bytes) on one encryptor and one decryptor
-    kept for the process, where wechatpy's makes a pair per message (a third of a safe-mode
-    message's crypto time under load). A CBC context carries on from the last block it
-    handled; correcting each message's first block for that gives exactly the ciphertext
-    (plaintext) a fresh context would: on the way in, the first block goes in XORed with the
-    IV and that last block; on the way out, the first block comes out XORed with both."""
+    """AES-256 in CBC mode (the IV being the key's first 16 bytes) on one encryptor and one
+    decryptor kept for the process, where wechatpy's cipher makes a pair per message (a third
+    of a safe-mode message's crypto time under load). A CBC context carries on from the last
+    block it handled, so a message's first block differs from what a fresh context gives by
+    the XOR of the IV and the previous message's last ciphertext block (on the way in and on
+    the way out); every later block is exactly a fresh context's. WeChat's framing opens each
+    message with 16 random bytes that the receiver drops unread: that first block is theirs,
+    so it needs no correction (see :class:`_Crypto`)."""
 
     def __init__(self, key: bytes) -> None:
         cipher = Cipher(algorithms.AES(key), modes.CBC(key[:16]))
-        self._iv = int.from_bytes(key[:16], "big")
-        self._enc, self._enc_last = cipher.encryptor(), self._iv
-        self._dec, self._dec_last = cipher.decryptor(), self._iv
+        self._enc = cipher.encryptor()
+        self._dec = cipher.decryptor()
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _check(data: bytes) -> None:
-        # a partial block would stay in the context and spoil the next message
-        if not data or len(data) % 16:
-            raise ValueError("data is not a whole number of AES blocks")
-
     def encrypt(self, plaintext: bytes) -> bytes:
-        self._check(plaintext)
-        first = int.from_bytes(plaintext[:16], "big") ^ self._iv
+        if not plaintext or len(plaintext) & 15:
+            # a partial block would stay in the context and spoil the next message
+            raise ValueError("data is not a whole number of AES blocks")
         with self._lock:
-            head = (first ^ self._enc_last).to_bytes(16, "big")
-            out = self._enc.update(head + plaintext[16:])
-            self._enc_last = int.from_bytes(out[-16:], "big")
-        return out
+            return self._enc.update(plaintext)
 
     def decrypt(self, ciphertext: bytes) -> bytes:
-        self._check(ciphertext)
+        if not ciphertext or len(ciphertext) & 15:
+            raise ValueError("data is not a whole number of AES blocks")
         with self._lock:
-            out = self._dec.update(ciphertext)
-            fix = self._dec_last ^ self._iv
-            self._dec_last = int.from_bytes(ciphertext[-16:], "big")
-        return (int.from_bytes(out[:16], "big") ^ fix).to_bytes(16, "big") + out[16:]
+            return self._dec.update(ciphertext)
 
 
 class _Crypto(PrpCrypto):
-    """wechatpy's cipher framing on a :class:`_ChainedCipher`, with the 16 random characters
-    that open each encrypted reply drawn in one call (wechatpy picks them one by one, a fifth
-    of a reply's AES work). WeChat drops those characters unread: they only vary the
+    """WeChat's message framing (16 random bytes, the length as 4 bytes big-endian, the
+    message, the appid; PKCS#7 padding to 32 bytes; base64) on a :class:`_ChainedCipher`:
+    wechatpy's ``PrpCrypto`` with fewer copies, and a test holds the two to each other. The
+    16 characters that open a reply are drawn in one call (wechatpy picks them one by one).
+    Put through the chained context they reach WeChat XORed with the IV and the previous
+    reply's last block: still 16 random bytes, which WeChat drops unread. They only vary the
     ciphertext, so like wechatpy's they come from ``random``, not the system's entropy (a
     system call per reply, costly on some hosts)."""
 
@@ -198,6 +192,28 @@ class _Crypto(PrpCrypto):
 
     def get_random_string(self) -> str:
         return f"{random.getrandbits(64):016x}"
+
+    def encrypt(self, text: str | bytes, app_id: str) -> bytes:
+        body = text.encode("utf-8") if isinstance(text, str) else text
+        appid = app_id.encode("utf-8")
+        size = 20 + len(body) + len(appid)
+        pad = 32 - (size & 31)
+        plain = b"".join((
+            self.get_random_string().encode("utf-8"), len(body).to_bytes(4, "big"), body,
+            appid, bytes((pad,)) * pad,
+        ))
+        return binascii.b2a_base64(self.cipher.encrypt(plain), newline=False)
+
+    def decrypt(self, text: str | bytes, app_id: str) -> str:
+        plain = self.cipher.decrypt(binascii.a2b_base64(text))
+        pad = plain[-1]
+        end = len(plain) - pad
+        size = int.from_bytes(plain[16:20], "big")
+        if not 0 < pad <= 32 or 20 + size > end:
+            raise ValueError("bad padding or length in the decrypted message")
+        if plain[20 + size:end] != app_id.encode("utf-8"):
+            raise InvalidAppIdException()
+        return plain[20:20 + size].decode("utf-8")
 
 
 class Envelope:
