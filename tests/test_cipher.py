@@ -76,8 +76,13 @@ def test_what_wechatpy_sends_reads_the_same() -> None:
                 ours.decrypt(base64.b64encode(good[:-5]), APPID)  # not whole blocks
             with pytest.raises(InvalidAppIdException):
                 ours.decrypt(stock.encrypt(text, "wxanotherapp00001"), APPID)
-            with pytest.raises(ValueError):  # padding that cannot be: a forged last block
-                ours.decrypt(base64.b64encode(good[:-16] + bytes(16)), APPID)
+            for last in (0, 33, 255):  # padding that cannot be
+                body = text.encode()
+                framed = b"r" * 16 + len(body).to_bytes(4, "big") + body + APPID.encode()
+                framed += bytes([last]) * (32 - len(framed) % 32)
+                forged = base64.b64encode(WeChatCipher(KEY).encrypt(framed))
+                with pytest.raises(ValueError, match="padding"):
+                    ours.decrypt(forged, APPID)
             with pytest.raises(ValueError):
                 ours.cipher.encrypt(b"seventeen bytes!!")
 
