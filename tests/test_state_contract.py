@@ -699,14 +699,20 @@ def test_sqlite_sweeps_expired_rows_a_batch_at_a_time(tmp_path: Path) -> None:
             claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
             return claims, db.execute("SELECT COUNT(*) FROM kv").fetchone()[0]
 
+        def sweep() -> None:  # writes enough for one sweep
+            for i in range(backend._PURGE_EVERY):
+                state.set("n", str(i))
+
         before = rows()
-        for i in range(backend._PURGE_EVERY):  # writes enough for one sweep
-            state.set("n", str(i))
+        sweep()
         after_one = rows()
         assert after_one[0] == before[0] - backend._PURGE_BATCH  # one batch of the expired
-        for i in range(backend._PURGE_EVERY):
-            state.set("n", str(i))
-        assert rows() == (0, 2)  # the rest; "kept" and "n" stay
+        # values: a batch looked at per sweep, in rowid order from where the last one stopped
+        assert before[1] - backend._PURGE_BATCH <= after_one[1] < before[1]
+        sweep()
+        assert rows()[0] == 0  # the rest of the claims
+        sweep()  # by now every value has been looked at once
+        assert rows() == (0, 2)  # "kept" and "n" stay
         assert state.get("kept") == "y"
     finally:
         state.close()
@@ -738,5 +744,24 @@ def test_sqlite_settle_many_reports_a_broken_file_as_unavailable(tmp_path: Path)
             other.execute("DROP TABLE claims")
         with pytest.raises(StateUnavailable, match="no such table"):
             state.settle_many([("a", "A", 60, []), ("b", "B", 60, [])])
+    finally:
+        state.close()
+
+
+def test_sqlite_state_file_of_an_earlier_release_loses_its_value_expiry_index(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)")
+        old.execute("CREATE INDEX kv_expiry ON kv (expires_at)")
+        old.execute("INSERT INTO kv VALUES ('kept', 'y', NULL)")
+    state = SQLiteState(path)
+    try:
+        names = {r[0] for r in state._db.execute("SELECT name FROM sqlite_master")}
+        assert "kv_expiry" not in names and "claims_expiry" in names
+        assert state.get("kept") == "y"
     finally:
         state.close()
