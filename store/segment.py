@@ -7,6 +7,7 @@ with :func:`cut_for_query` (precise mode); both load the same dictionary.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -46,6 +47,21 @@ def cache_name() -> str:
     return f"jieba-{jieba.__version__}-{st.st_size}-{int(st.st_mtime)}.cache"
 
 
+def _load_cache(tk: jieba.Tokenizer, path: Path) -> bool:
+    """Load jieba's prefix-dictionary cache into ``tk`` as jieba would, but from the bytes
+    read at once: jieba unmarshals it from the open file, one small read per entry (half a
+    million of them; 0.77 s against 0.27 s here, most of a worker's cold start). ``False``
+    when there is no usable cache (jieba then builds it)."""
+    try:
+        freq, total = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return False
+    if not isinstance(freq, dict) or not isinstance(total, int) or not freq:
+        return False
+    tk.FREQ, tk.total, tk.initialized = freq, total, True
+    return True
+
+
 def tokenizer() -> jieba.Tokenizer:
     """The process's tokenizer with the user dictionary loaded (first call loads it)."""
     global _tokenizer
@@ -57,7 +73,8 @@ def tokenizer() -> jieba.Tokenizer:
                 where = cache_dir()
                 if where is not None:
                     tk.tmp_dir, tk.cache_file = str(where), cache_name()
-                tk.initialize()
+                if where is None or not _load_cache(tk, where / cache_name()):
+                    tk.initialize()  # builds the prefix dictionary and writes the cache
                 path = resources.files("store") / "data" / USER_DICT
                 if path.is_file():
                     with resources.as_file(path) as p:

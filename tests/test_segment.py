@@ -54,3 +54,27 @@ print(r.mode, 'pypinyin' in sys.modules, '【郭龙生】' in r.hits[0].snippet)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout.split()
     assert out == ["all", "False", "all", "False", "True"]
+
+
+def test_the_cache_loads_into_what_jieba_builds_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    import marshal
+
+    import jieba
+
+    built = jieba.Tokenizer()  # jieba's own way: builds the prefix dictionary, writes the cache
+    built.tmp_dir, built.cache_file = str(tmp_path), segment.cache_name()
+    built.initialize()
+    cache = tmp_path / segment.cache_name()
+    assert cache.is_file()
+
+    loaded = jieba.Tokenizer()
+    assert segment._load_cache(loaded, cache) is True and loaded.initialized
+    assert loaded.total == built.total and loaded.FREQ == built.FREQ
+    text = "花园口社区的网格员上门为独居老人送去养老服务补贴申请表"
+    assert list(loaded.cut(text, HMM=True)) == list(built.cut(text, HMM=True))
+
+    for bad in (b"", b"not marshal at all", marshal.dumps([1, 2]), cache.read_bytes()[:1000]):
+        cache.write_bytes(bad)
+        fresh = jieba.Tokenizer()
+        assert segment._load_cache(fresh, cache) is False and not fresh.initialized
+    assert segment._load_cache(jieba.Tokenizer(), tmp_path / "missing.cache") is False
