@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,23 +37,34 @@ def _server(name: str, argv: list[str], workdir: Path, **kw: Any) -> Server:
                   log=workdir / f"{name}.log", **kw)
 
 
-def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[dict, dict]:
+def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[dict, dict, dict]:
+    """The webhook rows (one run each, in turn), then ``--rounds`` rounds of shorter runs that
+    take every server once per round, for the ratios: the servers stay up side by side, so
+    each ratio is of two runs seconds apart, and the median of the rounds is reported (this
+    machine's speed drifts by more than the targets' margins over a few minutes)."""
     kw = {"workdir": workdir, "duration": args.duration, "warmup": args.warmup,
           "connections": args.connections}
     rows: dict[str, Any] = {}
     probes: dict[str, Any] = {}
+    up: dict[str, tuple[Server, Any]] = {}  # name -> (server, its webhook() arguments)
 
-    if "ceiling" not in args.skip:
-        with _server("ceiling", fixtures.ceiling_argv, workdir, cwd=fixtures.ROOT) as s:
-            s.wait_ready("/")
-            rows["ceiling"] = _row(runs.webhook(s, mode="plain", expect="success", **kw),
+    with contextlib.ExitStack() as stack:
+        def start(name: str, argv: Any, ready: str = "/healthz", **server_kw: Any) -> Server:
+            s = stack.enter_context(_server(name, argv, workdir, **server_kw))
+            s.wait_ready(ready)
+            return s
+
+        if "ceiling" not in args.skip:
+            s = start("ceiling", fixtures.ceiling_argv, "/", cwd=fixtures.ROOT)
+            up["ceiling"] = s, {"mode": "plain", "expect": "success"}
+            rows["ceiling"] = _row(runs.webhook(s, **up["ceiling"][1], **kw),
                                    "A: bare ASGI 'success', same uvicorn")
 
-    cfg = fixtures.write_config(workdir, "plain", seed)
-    with _server("newsbot", lambda p: fixtures.newsbot_argv(cfg, p), workdir) as s:
-        s.wait_ready()
+        cfg = fixtures.write_config(workdir, "plain", seed)
+        s = start("newsbot", lambda p: fixtures.newsbot_argv(cfg, p))
+        up["newsbot"] = s, {"mode": "plain", "expect": "<xml>"}
         probes["plain"] = runs.probe(s, load.KEYWORDS)
-        rows["newsbot"] = _row(runs.webhook(s, mode="plain", expect="<xml>", **kw),
+        rows["newsbot"] = _row(runs.webhook(s, **up["newsbot"][1], **kw),
                                "newsbot serve, plain, a search each")
         if "help" not in args.skip:
             rows["newsbot-help"] = _row(
@@ -59,33 +72,67 @@ def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[d
                 "the same server answering 帮助 (fixed text)",
             )
 
-    if "safe" not in args.skip:
-        count = int(rows["newsbot"]["rps"] * (args.duration + 1) * 1.5) + 2000
-        cfg = fixtures.write_config(workdir, "safe", seed)
-        with _server("newsbot-safe", lambda p: fixtures.newsbot_argv(cfg, p), workdir) as s:
-            s.wait_ready()
+        if "safe" not in args.skip:
+            count = int(rows["newsbot"]["rps"] * (args.duration + 1) * 1.5) + 2000
+            cfg = fixtures.write_config(workdir, "safe", seed)
+            s = start("newsbot-safe", lambda p: fixtures.newsbot_argv(cfg, p))
+            up["newsbot-safe"] = s, {"mode": "safe", "expect": "<Encrypt>", "safe_count": count}
             probes["safe"] = runs.probe(s, load.KEYWORDS, encrypt=True)
-            rows["newsbot-safe"] = _row(
-                runs.webhook(s, mode="safe", expect="<Encrypt>", safe_count=count, **kw),
-                "the same, safe mode (AES)",
-            )
+            rows["newsbot-safe"] = _row(runs.webhook(s, **up["newsbot-safe"][1], **kw),
+                                        "the same, safe mode (AES)")
 
-    venv_dir = None if "werobot" in args.skip else fixtures.werobot_venv()
-    if "werobot" in args.skip:
-        pass
-    elif venv_dir is None:
-        rows["werobot"] = {"error": "WeRoBot's virtualenv could not be made"}
-    else:
-        for name, session, what in (
-            ("werobot", "off", "B: WeRoBot, gunicorn sync, fixed text"),
-            ("werobot-session", "on", "B with its default SQLite session"),
-        ):
-            env = {"BENCH_TOKEN": fixtures.ACCOUNT.token, "BENCH_WEROBOT_SESSION": session}
-            with _server(name, lambda p: fixtures.werobot_argv(venv_dir, p), workdir,
-                         cwd=workdir, env=env) as s:
-                s.wait_ready("/")
-                rows[name] = _row(runs.webhook(s, mode="plain", expect="<xml>", **kw), what)
-    return rows, probes
+        venv_dir = None if "werobot" in args.skip else fixtures.werobot_venv()
+        if "werobot" in args.skip:
+            pass
+        elif venv_dir is None:
+            rows["werobot"] = {"error": "WeRoBot's virtualenv could not be made"}
+        else:
+            for name, session, what in (
+                ("werobot", "off", "B: WeRoBot, gunicorn sync, fixed text"),
+                ("werobot-session", "on", "B with its default SQLite session"),
+            ):
+                env = {"BENCH_TOKEN": fixtures.ACCOUNT.token, "BENCH_WEROBOT_SESSION": session}
+                s = start(name, lambda p: fixtures.werobot_argv(venv_dir, p), "/",
+                          cwd=workdir, env=env)
+                up[name] = s, {"mode": "plain", "expect": "<xml>"}
+                rows[name] = _row(runs.webhook(s, **up[name][1], **kw), what)
+
+        rounds = _rounds(args, up, workdir)
+    return rows, probes, rounds
+
+
+# ratio name -> (numerator, denominator) among the servers
+RATIOS = {
+    "newsbot_over_ceiling": ("newsbot", "ceiling"),
+    "newsbot_over_werobot": ("newsbot", "werobot"),
+    "newsbot_over_werobot_session": ("newsbot", "werobot-session"),
+    "safe_over_plain": ("newsbot-safe", "newsbot"),
+}
+
+
+def _rounds(args: argparse.Namespace, up: dict[str, tuple[Server, Any]], workdir: Path) -> dict:
+    """``args.rounds`` rounds of ``args.round_duration`` s per server, each server once per
+    round, the order turned by one each round (no server always follows the same one); the
+    ratios of each round, and their medians."""
+    per_round: list[dict[str, float]] = []
+    names = list(up)
+    for i in range(args.rounds):
+        rps = {}
+        for name in names[i % len(names):] + names[:i % len(names)]:  # each round starts later
+            server, how = up[name]
+            if "safe_count" in how:  # enough messages for the shorter run
+                how = {**how, "safe_count": int(
+                    how["safe_count"] * (args.round_duration + 1) / (args.duration + 1)) + 2000}
+            r = runs.webhook(server, workdir=workdir, duration=args.round_duration, warmup=0,
+                             connections=args.connections, **how)
+            rps[name] = r["rps"] if r["bad"] == 0 else 0.0
+        per_round.append(rps)
+    ratios: dict[str, Any] = {}
+    for key, (a, b) in RATIOS.items():
+        each = [r[a] / r[b] for r in per_round if r.get(a) and r.get(b)]
+        if each:
+            ratios[key] = {"median": statistics.median(each), "rounds": each}
+    return {"rps": per_round, "ratios": ratios}
 
 
 def sub_bench(path: Path, extra: list[str], timeout: float) -> dict[str, Any]:
@@ -115,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each")
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of short runs, every server once each, for the ratios (0: none)")
+    ap.add_argument("--round-duration", type=float, default=5.0, help="seconds per run in a round")
     ap.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, stores)")
     ap.add_argument("--generator", choices=("wrk", "pyload"),
@@ -140,18 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seed = workdir / "seed.db"
         results["stores"] = {"seed": fixtures.seed_store(seed)}
-        rows, probes = webhook_rows(args, workdir, seed)
-        results["webhook"], results["probes"] = rows, probes
+        rows, probes, rounds = webhook_rows(args, workdir, seed)
+        results["webhook"], results["probes"], results["rounds"] = rows, probes, rounds
+        # the ratios: the median of the rounds; without rounds, the rows' own
         ratios: dict[str, float] = {}
-        nb = rows["newsbot"]["rps"]
-        if rows.get("ceiling", {}).get("rps"):
-            ratios["newsbot_over_ceiling"] = nb / rows["ceiling"]["rps"]
-        if rows.get("werobot", {}).get("rps"):
-            ratios["newsbot_over_werobot"] = nb / rows["werobot"]["rps"]
-        if rows.get("werobot-session", {}).get("rps"):
-            ratios["newsbot_over_werobot_session"] = nb / rows["werobot-session"]["rps"]
-        if rows.get("newsbot-safe", {}).get("rps"):
-            ratios["safe_over_plain"] = rows["newsbot-safe"]["rps"] / nb
+        for key, (a, b) in RATIOS.items():
+            if key in rounds["ratios"]:
+                ratios[key] = rounds["ratios"][key]["median"]
+            elif rows.get(a, {}).get("rps") and rows.get(b, {}).get("rps"):
+                ratios[key] = rows[a]["rps"] / rows[b]["rps"]
         results["ratios"] = ratios
         if "cold" not in args.skip:
             results["cold_start"] = runs.cold_start(workdir, seed)

@@ -10,6 +10,7 @@ the handler; timestamps are made just before each run, so the default replay win
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -114,6 +115,7 @@ def run(server: Server, material: Material, *, duration: float, connections: int
             "duration": duration, "connections": connections,
         }))
         argv = [sys.executable, "-m", "bench.pyload", str(spec)]
+    os.sync()  # the last run's writes go to disk now, not during this one
     srv_cpu0 = cpu_seconds(server.pid)
     t0 = time.perf_counter()
     gen = subprocess.Popen(argv, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -71,6 +71,13 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> Non
             str(row["bad"] + row["socket_errors"]), row["what"],
         )
     console.print(t)
+    rounds = results.get("rounds") or {}
+    if rounds.get("ratios"):
+        console.print(f"ratios over {len(rounds['rps'])} rounds of every server in turn"
+                      " (the targets take the median):")
+        for key, r in rounds["ratios"].items():
+            each = ", ".join(f"{x:.2f}" for x in r["rounds"])
+            console.print(f"  {key}: median {r['median']:.2f}x ({each})", highlight=False)
     o = Table(title="targets")
     for col in ("target", "measured", "goal", "met"):
         o.add_column(col)
