@@ -113,8 +113,10 @@ class _Client(WeChatClient):
         api = self._api
         refreshed = False
         attempt = 0
+        token: str | None = None
         while True:
-            token = api.token()
+            if token is None:
+                token = api.token()
             kw = dict(kwargs)
             kw["params"] = {**(kwargs.get("params") or {}), "access_token": token}
             try:
@@ -127,7 +129,10 @@ class _Client(WeChatClient):
                 if code in REFRESH_CODES and not refreshed:
                     refreshed = True
                     log.info("access_token refused (%s), refreshing once", code)
-                    api._refresh(stale=token)
+                    # the retry goes out with the token the refresh gave, not the memo's: a
+                    # thread that read the shared token just before the refresh stored the new
+                    # one may have put the refused one back in the memo meanwhile
+                    token = api._refresh(stale=token)
                     continue
                 status = getattr(e.response, "status_code", 0) or 0
                 if code == -1 or (code is None and status >= 500):

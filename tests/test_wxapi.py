@@ -110,6 +110,26 @@ def test_expiry_mid_use_recovers_with_one_refresh(api: WeChatAPI, emulator: Emul
     assert sum(d["content"] == "after" for d in emulator.deliveries) == 16
 
 
+def test_the_retry_after_a_refresh_uses_the_new_token_whatever_the_memo_says(
+    api: WeChatAPI, emulator: Emulator
+) -> None:
+    emulator.user_spoke("o_a")
+    api.send_text("o_a", "before")
+    old = api.token()
+    emulator.expire_tokens()  # every token now answers 42001
+    refresh = api._refresh
+
+    def refresh_then_a_slow_reader_puts_the_old_token_back(stale: str | None) -> str:
+        new = refresh(stale=stale)
+        api._remember(old)  # another thread read the shared token before the refresh stored it
+        return new
+
+    api._refresh = refresh_then_a_slow_reader_puts_the_old_token_back  # type: ignore[method-assign]
+    api.send_text("o_a", "after")
+    assert [d["content"] for d in emulator.deliveries] == ["before", "after"]
+    assert emulator.token_fetches == 2
+
+
 def test_a_replaced_token_is_refreshed_once(api: WeChatAPI, emulator: Emulator,
                                             config: Config) -> None:
     emulator.user_spoke("o_a")
