@@ -67,6 +67,10 @@ log.addFilter(lambda record: seen.append(record.getMessage()) or True)
 logs.info(log, "filtered")  # a filter on the way: it must see the record
 logging.getLogger("newsbot").setLevel(logging.WARNING)
 logs.info(log, "below the level")
+logging.getLogger("newsbot").setLevel(logging.NOTSET)
+log.filters.clear()
+log.disabled = True  # as logging.config does to loggers it was not told about
+logs.info(log, "from a disabled logger")
 print(seen)
 """
 
