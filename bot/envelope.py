@@ -198,9 +198,10 @@ class _Crypto(PrpCrypto):
     wechatpy's ``PrpCrypto`` with fewer copies, and a test holds the two to each other. The
     16 characters that open a reply are drawn in one call (wechatpy picks them one by one).
     Put through the chained context they reach WeChat XORed with the IV and the previous
-    reply's last block: still 16 random bytes, which WeChat drops unread. They only vary the
-    ciphertext, so like wechatpy's they come from ``random``, not the system's entropy (a
-    system call per reply, costly on some hosts)."""
+    reply's last block: still 16 random bytes, which WeChat drops unread (and no text a sender
+    chooses ever opens a message, which is what attacks on a known chained IV need). They only
+    vary the ciphertext, so like wechatpy's they come from ``random``, not the system's
+    entropy (a system call per reply, costly on some hosts)."""
 
     def __init__(self, key: bytes) -> None:
         super().__init__(key)
