@@ -1,7 +1,8 @@
 """``python3 -m bench``: every measurement in one go, a table, and bench/results/latest.json.
 
-    python3 -m bench                      # the full run (a few minutes)
+    python3 -m bench                      # the full run (about 20 minutes on 2 cores)
     python3 -m bench --duration 5 --skip sub,memory
+    python3 -m bench --rounds 5           # more rounds for the ratios (the targets' medians)
 """
 
 from __future__ import annotations
