@@ -744,6 +744,9 @@ def test_sqlite_settle_many_reports_a_broken_file_as_unavailable(tmp_path: Path)
             other.execute("DROP TABLE claims")
         with pytest.raises(StateUnavailable, match="no such table"):
             state.settle_many([("a", "A", 60, []), ("b", "B", 60, [])])
+        with pytest.raises(StateUnavailable, match="no such table"):  # any transaction
+            state.finish_with("c", "C", 60, [("set", "k", "v", None)])
+        assert state.acquire("digest", "me", 30) is True  # and the file still works after
     finally:
         state.close()
 

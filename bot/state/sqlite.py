@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -74,7 +75,7 @@ class SQLiteState(StateBackend):
         return db
 
     def _tx(self) -> _Tx:
-        return _Tx(self._db, self._wlock)
+        return _Tx(self._db, self._wlock, self.path)
 
     def _write(self, sql: str, params: tuple[object, ...]) -> int:
         """One statement in its own (implicit) transaction; returns the rows it changed."""
@@ -130,20 +131,12 @@ class SQLiteState(StateBackend):
         settled in a transaction of its own, so only that one fails."""
         try:
             return self._settle_together(items)  # type: ignore[return-value]
-        except sqlite3.OperationalError as e:  # locked past busy_timeout, disk full, I/O
-            raise StateUnavailable(f"state file {self.path}: {e}") from None
+        except StateUnavailable:
+            raise
         except Exception:  # noqa: BLE001 - one message's bad writes: the others go on
             if len(items) == 1:
                 raise
-        out: list[Claim | Exception] = []
-        for item in items:
-            try:
-                out.append(self.settle_many([item])[0])
-            except StateUnavailable:
-                raise
-            except Exception as e:  # noqa: BLE001 - kept for this message alone
-                out.append(e)
-        return out
+        return super().settle_many(items)  # each message alone, through settle
 
     def _settle_together(self, items: Sequence[Settle]) -> list[Claim]:
         now = time.time()
@@ -331,23 +324,42 @@ def _expiry(now: float, ttl: float | None) -> float | None:
 
 class _Tx:
     """``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock is taken up front, so read-then-write
-    sequences are atomic across processes."""
+    sequences are atomic across processes. SQLite's own failures in it (the file locked past
+    ``busy_timeout``, a full disk, I/O errors, a damaged file) leave as :class:`StateUnavailable`,
+    as the contract wants; anything else (a value that cannot be stored) leaves as it came."""
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, path: Path) -> None:
         self.db = db
         self.lock = lock
+        self.path = path
+
+    def _unavailable(self, e: sqlite3.Error) -> StateUnavailable:
+        return StateUnavailable(f"state file {self.path}: {e}")
 
     def __enter__(self) -> sqlite3.Connection:
         self.lock.acquire()
         try:
             self.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
+        except BaseException as e:
             self.lock.release()
+            if isinstance(e, sqlite3.OperationalError):
+                raise self._unavailable(e) from None
             raise
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
         try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.OperationalError as e:
+                    with contextlib.suppress(sqlite3.Error):  # a failed COMMIT stays open
+                        self.db.execute("ROLLBACK")
+                    raise self._unavailable(e) from None
+            else:
+                with contextlib.suppress(sqlite3.Error):  # the error on its way is the one told
+                    self.db.execute("ROLLBACK")
         finally:
             self.lock.release()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise self._unavailable(exc) from None
