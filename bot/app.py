@@ -484,7 +484,7 @@ class SettleGroup:
     def __init__(self, backend: StateBackend) -> None:
         self.backend = backend
         self._items: list[Settle] = []
-        self._waiters: list[asyncio.Future[Claim]] = []
+        self._waiters: list[asyncio.Future[Any]] = []
         # the loop of the group being gathered: asking asyncio for it costs a system call
         # (getpid) on this Python, so only the first message of a group asks
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -495,10 +495,13 @@ class SettleGroup:
             self._items, self._waiters = [], []
             loop = self._loop = asyncio.get_running_loop()
             loop.call_soon(self._run)
-        waiter: asyncio.Future[Claim] = loop.create_future()
+        waiter: asyncio.Future[Any] = loop.create_future()
         self._items.append((key, answer, ttl, writes))
         self._waiters.append(waiter)
-        return await waiter
+        got = await waiter  # the claim, or the exception settling this message raised
+        if isinstance(got, BaseException):
+            raise got
+        return got
 
     def _run(self) -> None:
         items, waiters = self._items, self._waiters
@@ -513,12 +516,7 @@ class SettleGroup:
                 f" for {len(waiters)} messages"
             )] * len(waiters)
         for waiter, claim in zip(waiters, claims):
-            if waiter.done():  # a request cancelled meanwhile leaves nobody to tell
-                continue
-            if isinstance(claim, BaseException):
-                waiter.set_exception(claim)
-            else:
-                waiter.set_result(claim)
+            _resolve(waiter, claim)
 
 
 def _resolve(waiter: asyncio.Future[Any], value: Any) -> None:
