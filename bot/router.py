@@ -22,13 +22,6 @@ _UNFOUND = object()  # dispatch() without a route found beforehand
 
 FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
 
-# The message types WeChat sends: the router keeps the candidate routes of these (and of the
-# types its routes name), not of whatever a sender makes up.
-WECHAT_TYPES = frozenset(
-    ("text", "image", "voice", "video", "shortvideo", "location", "link", "event", "file",
-     "miniprogrampage")
-)
-
 
 class Router:
     def __init__(self, *route_sets: Routes) -> None:
@@ -36,8 +29,9 @@ class Router:
         self.default: Handler | None = None
         self.default_quick: Quick = False
         self.observers: list[Observer] = []
-        self._by_type: dict[str, list[Route]] = {}  # the routes a known message type can take
-        self._known: frozenset[str] = WECHAT_TYPES
+        self._by_type: dict[str, list[Route]] = {}  # the routes a named message type can take
+        self._named: frozenset[str] = frozenset()  # the types routes name (and voice)
+        self._untyped: list[Route] = []  # the routes of any other type: those naming none
         for rs in route_sets:
             self.include(rs)
 
@@ -47,7 +41,9 @@ class Router:
         # stable: equal priorities keep declaration order
         self.routes.sort(key=lambda r: -r.priority)
         self._by_type = {}
-        self._known = WECHAT_TYPES.union(*(r.type for r in self.routes if r.type is not None))
+        typed = [r.type for r in self.routes if r.type is not None]
+        self._named = frozenset({"voice"}).union(*typed)  # voice also takes the text routes
+        self._untyped = [r for r in self.routes if r.type is None]
         if routes.default_handler is not None:
             self.default = routes.default_handler
             self.default_quick = routes.default_quick
@@ -59,12 +55,14 @@ class Router:
         text = plain.casefold()
         candidates = self._by_type.get(msg.type)
         if candidates is None:  # once per message type: a text never tries the event routes
-            candidates = [
-                r for r in self.routes
-                if r.type is None or msg.type in r.type or (msg.type == "voice" and "text" in r.type)
-            ]
-            if msg.type in self._known:  # a made-up type is not kept: the dict stays small
-                self._by_type[msg.type] = candidates
+            if msg.type not in self._named:  # (so a sender making types up grows nothing)
+                candidates = self._untyped
+            else:
+                candidates = self._by_type[msg.type] = [
+                    r for r in self.routes
+                    if r.type is None or msg.type in r.type
+                    or (msg.type == "voice" and "text" in r.type)
+                ]
         for r in candidates:
             if r.type is not None and msg.type not in r.type:
                 if not (msg.type == "voice" and "text" in r.type and text):
