@@ -222,6 +222,10 @@ class _Crypto(PrpCrypto):
         return binascii.b2a_base64(self.cipher.encrypt(plain), newline=False)
 
     def decrypt(self, text: str | bytes, app_id: str) -> str:
+        return self.decrypt_bytes(text, app_id).decode("utf-8")
+
+    def decrypt_bytes(self, text: str | bytes, app_id: str) -> bytes:
+        """The message inside ``text``, as the UTF-8 bytes it was sent as."""
         plain = self.cipher.decrypt(binascii.a2b_base64(text))
         pad = plain[-1]
         end = len(plain) - pad
@@ -230,7 +234,7 @@ class _Crypto(PrpCrypto):
             raise ValueError("bad padding or length in the decrypted message")
         if plain[20 + size:end] != app_id.encode("utf-8"):
             raise InvalidAppIdException()
-        return plain[20:20 + size].decode("utf-8")
+        return plain[20:20 + size]
 
 
 class Envelope:
@@ -243,14 +247,14 @@ class Envelope:
         self.appid = appid
         self.replay_window = replay_window
         self._key: bytes | None = None
-        self._prp: PrpCrypto | None = None
+        self._prp: _Crypto | None = None
         if encoding_aes_key:
             try:
                 self._key = base64.b64decode(encoding_aes_key + "=")
             except (binascii.Error, ValueError):
                 self._key = None
 
-    def _crypto(self) -> PrpCrypto:
+    def _crypto(self) -> _Crypto:
         """The account's cipher, made once: building it costs more than a message's AES.
         Threads share it: its AES contexts carry on from message to message under a lock
         (see :class:`_ChainedCipher`)."""
@@ -298,12 +302,11 @@ class Envelope:
         if self._key is None:
             raise EnvelopeError(400, "encrypted message but no EncodingAESKey configured")
         try:
-            plain = self._crypto().decrypt(encrypt, self.appid)
+            data = self._crypto().decrypt_bytes(encrypt, self.appid)
         except InvalidAppIdException:
             raise EnvelopeError(400, "message is for another appid") from None
         except Exception:  # noqa: BLE001 - any cipher/padding/length failure is the sender's fault
             raise EnvelopeError(400, "cannot decrypt message") from None
-        data = plain if isinstance(plain, bytes) else plain.encode("utf-8")
         return message_from_dict(parse_xml(data)), True
 
     # -- outbound -------------------------------------------------------------------------------
@@ -316,8 +319,7 @@ class Envelope:
     def encrypt(self, xml: str, nonce: str, timestamp: str = "") -> str:
         timestamp = timestamp or str(int(time.time()))
         assert self._key is not None
-        enc = self._crypto().encrypt(xml, self.appid)
-        enc = enc.decode() if isinstance(enc, bytes) else enc
+        enc = self._crypto().encrypt(xml, self.appid).decode("ascii")
         signature = sign(self.token, timestamp, nonce, enc)
         return (
             f"<xml><Encrypt><![CDATA[{enc}]]></Encrypt>"
@@ -328,5 +330,4 @@ class Envelope:
     def decrypt(self, encrypt: str) -> str:
         """Decrypt an ``Encrypt`` value (used by ``newsbot send`` and the emulator)."""
         assert self._key is not None
-        plain = self._crypto().decrypt(encrypt, self.appid)
-        return plain.decode("utf-8") if isinstance(plain, bytes) else plain
+        return self._crypto().decrypt(encrypt, self.appid)
