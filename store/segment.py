@@ -70,10 +70,10 @@ def tokenizer() -> jieba.Tokenizer:
             if _tokenizer is None:
                 jieba.setLogLevel(logging.WARNING)
                 tk = jieba.Tokenizer()
-                where = cache_dir()
+                where, name = cache_dir(), cache_name()
                 if where is not None:
-                    tk.tmp_dir, tk.cache_file = str(where), cache_name()
-                if where is None or not _load_cache(tk, where / cache_name()):
+                    tk.tmp_dir, tk.cache_file = str(where), name
+                if where is None or not _load_cache(tk, where / name):
                     tk.initialize()  # builds the prefix dictionary and writes the cache
                 path = resources.files("store") / "data" / USER_DICT
                 if path.is_file():
