@@ -39,9 +39,9 @@ def _server(name: str, argv: list[str], workdir: Path, **kw: Any) -> Server:
 
 
 def webhook_rows(args: argparse.Namespace, workdir: Path, seed: Path) -> tuple[dict, dict, dict]:
-    """The webhook rows (one run each, in turn), then ``--rounds`` rounds of shorter runs that
-    take every server once per round, for the ratios: the servers stay up side by side, so
-    each ratio is of two runs seconds apart, and the median of the rounds is reported (this
+    """The webhook rows (one run each, in turn), then ``--rounds`` rounds that run every server
+    once more, for the ratios (see :func:`_rounds`): the servers stay up side by side, so each
+    ratio is of two runs a minute or so apart, and the median of the rounds is reported (this
     machine's speed drifts by more than the targets' margins over a few minutes)."""
     kw = {"workdir": workdir, "duration": args.duration, "warmup": args.warmup,
           "connections": args.connections}
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=3,
-                    help="rounds of short runs, every server once each, for the ratios (0: none)")
+                    help="rounds that run every server once more, for the ratios (0: none)")
     ap.add_argument("--round-duration", type=float, default=0.0,
                     help="seconds per run in a round (default: --duration, after --warmup)")
     ap.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generator", choices=("wrk", "pyload"),
                     help="load generator (default: wrk when installed, else bench/pyload.py)")
     args = ap.parse_args(argv)
+    if args.rounds < 0 or args.round_duration < 0:
+        ap.error("--rounds and --round-duration cannot be negative")
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if unknown := args.skip - set(PARTS):
         ap.error(f"unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
