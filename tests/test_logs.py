@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-_WORKER = """
+# A serving worker's logging, with stderr going to the file {path}
+_TO_FILE = """
 import json, logging, os, sys
 sys.path.insert(0, {root!r})
 out = open({path!r}, "w")
@@ -19,6 +20,17 @@ os.dup2(out.fileno(), 2)  # stderr is the file
 from bot import logs
 logs.configure("INFO")
 logs.buffer_stderr(every=3600)  # no timed flush during the test: only what the rules say
+"""
+
+
+def _worker(script: str, path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (``{root}`` and ``{path}`` filled in) in a Python of its own."""
+    code = script.format(root=str(ROOT), path=str(path))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+
+
+_WORKER = _TO_FILE + """
 log = logging.getLogger("t")
 size = lambda: os.path.getsize({path!r})
 log.info("one")
@@ -37,8 +49,7 @@ print(json.dumps(sizes))
 
 def test_lines_go_out_in_blocks_in_order_and_at_exit(tmp_path: Path) -> None:
     path = tmp_path / "stderr.txt"
-    code = _WORKER.format(root=str(ROOT), path=str(path))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = _worker(_WORKER, path)
     assert done.returncode == 0, done.stderr
     held, warned, after_info, flushed = json.loads(done.stdout)
     assert held == 0  # two info lines wait in the buffer
@@ -51,14 +62,7 @@ def test_lines_go_out_in_blocks_in_order_and_at_exit(tmp_path: Path) -> None:
     assert lines[2].split()[2] == "WARNING"
 
 
-_SHORTCUT = """
-import logging, os, sys
-sys.path.insert(0, {root!r})
-out = open({path!r}, "w")
-os.dup2(out.fileno(), 2)
-from bot import logs
-logs.configure("INFO")
-logs.buffer_stderr(every=3600)
+_SHORTCUT = _TO_FILE + """
 log = logging.getLogger("newsbot.access")
 logs.info(log, '{{"user": "o_1"}}')  # the shortcut: no record
 log.info('{{"user": "o_1"}}')  # the same through a record
@@ -77,8 +81,7 @@ print(seen)
 
 def test_the_access_log_shortcut_writes_what_a_record_would(tmp_path: Path) -> None:
     path = tmp_path / "stderr.txt"
-    code = _SHORTCUT.format(root=str(ROOT), path=str(path))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = _worker(_SHORTCUT, path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['filtered']"
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -110,20 +113,12 @@ print("answered", alive, flush=True)
 
 
 def test_a_broken_stderr_costs_lines_not_the_caller(tmp_path: Path) -> None:
-    code = _BROKEN.format(root=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = _worker(_BROKEN)
     assert done.stdout.strip() == "answered ['log-flush']", (done.stdout, done.stderr)
     assert done.returncode == 0
 
 
-_DROPPED = """
-import logging, os, sys
-sys.path.insert(0, {root!r})
-out = open({path!r}, "w")
-os.dup2(out.fileno(), 2)
-from bot import logs
-logs.configure("INFO")
-logs.buffer_stderr(every=3600)
+_DROPPED = _TO_FILE + """
 logs.info(logging.getLogger("newsbot.access"), "the last line")
 # a server's logging set-up replaces the root's handlers: the buffer is still written at exit
 logging.getLogger().handlers.clear()
@@ -133,7 +128,6 @@ logging._handlerList.clear()
 
 def test_the_buffer_is_written_at_exit_after_its_handler_was_dropped(tmp_path: Path) -> None:
     path = tmp_path / "stderr.txt"
-    code = _DROPPED.format(root=str(ROOT), path=str(path))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = _worker(_DROPPED, path)
     assert done.returncode == 0, done.stderr
     assert path.read_text(encoding="utf-8").rstrip().endswith("INFO newsbot.access the last line")
