@@ -193,7 +193,7 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
                 f"{_where('wechat', 'encoding_aes_key', path)}: must be 43 base64 characters"
             )
     port = values["server"]["port"]
-    if not 0 <= port <= 65535:
+    if not 1 <= port <= 65535:  # as `newsbot serve --port` takes them
         raise ConfigError(f"{_where('server', 'port', path)}: {port} is not a port number")
     workers = values["server"]["workers"]
     if not 1 <= workers <= 64:  # as `newsbot serve --workers` takes them

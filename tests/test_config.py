@@ -58,6 +58,20 @@ def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
         load_config(None, env={"NEWSBOT_SERVER_PORT": "x"})
 
 
+def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    # 99999 once slipped through (the resolver wraps it) and served on another port
+    for args in (["serve", "--port", "99999"], ["serve", "--port", "0"],
+                 ["emulator", "--port", "-1"], ["emulator", "--port", "70000"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "--port" in r.output and "1<=x<=65535" in r.output
+        assert "Traceback" not in r.output and "serving" not in r.output
+    for env in ({"NEWSBOT_SERVER_PORT": "0"}, {"NEWSBOT_SERVER_PORT": "65536"}):
+        with pytest.raises(ConfigError, match="is not a port number"):
+            load_config(None, env=env)
+    assert load_config(None, env={"NEWSBOT_SERVER_PORT": "65535"}).server["port"] == 65535
+
+
 def test_cli_reports_config_error_without_traceback(tmp_path: Path) -> None:
     p = tmp_path / "bad.toml"
     p.write_text('[wechat]\ntoken="t"\nappid="wx"\n[server]\nport=-5\n')

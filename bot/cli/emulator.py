@@ -11,7 +11,8 @@ DEFAULT_PORT = 8081
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="Port to bind.")
 @click.option("--appid", help="The account's AppID (default [wechat] appid).")
 @click.option("--secret", help="The account's AppSecret (default [wechat] appsecret).")
 @click.option("--account-type", type=click.Choice(["subscription", "service"]),

@@ -11,7 +11,8 @@ from bot.cli import CliState, main
 
 @main.command()
 @click.option("--host", help="Address to bind (default [server] host, 127.0.0.1).")
-@click.option("--port", type=int, help="Port to bind (default [server] port, 8080).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to bind (default [server] port, 8080).")
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default [server] workers).")
 @click.option("--demo", is_flag=True, help="Sample stories in an empty store, and a local WeChat emulator.")
 @click.pass_obj
