@@ -103,7 +103,10 @@ class DigestPlan:
         if self.unfinished:
             lines.append(f"先续发未完成的摘要 #{', #'.join(map(str, self.unfinished))}")
         if self.empty:
-            lines.append(f"没有新闻（自 {self.since or '开始'} 以来），不会推送。")
+            if self.since:
+                lines.append(f"没有新闻（自 {self.since} 以来），不会推送。")
+            else:  # no digest has gone out yet: every story was a candidate
+                lines.append("没有可推送的新闻（还没有推送过），不会推送。")
             return "\n".join(lines)
         c = self.counts()
         per = "，".join(f"{k} {len(v)} 篇" for k, v in self.stories.items() if v)

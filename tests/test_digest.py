@@ -71,6 +71,15 @@ def test_no_new_stories_sends_nothing_and_says_so(rig: Rig) -> None:
     assert d is not None and d.status == "empty" and d.report["note"] == "no new stories"
 
 
+def test_an_empty_preview_says_since_when_or_that_none_went_out(rig: Rig) -> None:
+    add_people(rig.store, rig.emu, 3)
+    assert preview(rig.store, rig.config).summary() == "没有可推送的新闻（还没有推送过），不会推送。"
+    add_stories(rig.store, 1)
+    assert run_digest(rig.store, rig.api, rig.config).status == "done"
+    plan = preview(rig.store, rig.config)
+    assert plan.since and plan.summary() == f"没有新闻（自 {plan.since} 以来），不会推送。"
+
+
 def test_only_stories_added_since_the_last_digest_go_out(rig: Rig) -> None:
     add_stories(rig.store, 2, tag="甲")
     people = add_people(rig.store, rig.emu, 6)
