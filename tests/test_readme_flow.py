@@ -49,6 +49,17 @@ def test_send_to_a_bot_that_is_not_running(tmp_path: Path) -> None:
     assert "cannot reach the bot" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_send_to_something_that_is_not_a_web_address() -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    r = CliRunner().invoke(main, ["send", "帮助", "--url", "127.0.0.1:8080/wechat"])
+    assert r.exit_code == 2
+    assert "'127.0.0.1:8080/wechat' is not a web address" in r.output
+    assert "cannot reach" not in r.output and "Traceback" not in r.output
+
+
 def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     import socket
 

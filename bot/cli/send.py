@@ -35,6 +35,11 @@ def send(obj: CliState, words: tuple[str, ...], event: str | None, key: str, use
     text = " ".join(words) or None
     if not text and not event:
         raise click.UsageError("give TEXT to send, or --event")
+    if url is not None and not url.lower().startswith(("http://", "https://")):
+        raise click.BadParameter(
+            f"{url!r} is not a web address; e.g. http://127.0.0.1:8080/wechat",
+            param_hint="'--url'",
+        )
     cfg = obj.config
     url = url or f"http://{cfg.server['host']}:{cfg.server['port']}/wechat"
     xml = message_xml(user=user, text=text, event=event, key=key)
