@@ -1,4 +1,5 @@
-"""Search: any text no other route claims is a query; numbers pick, 下一页 / 更多 page on.
+"""Search: any text no other route claims is a query; numbers pick, 下一页 / 更多 page on,
+第2页 jumps.
 
 One clear winner (the only match, or a top score at least ``WINNER_RATIO`` times the next one
 on a search that matched every term) is answered with a news card; several hits with a
@@ -209,6 +210,41 @@ def next_page(msg: Message, ctx: Context) -> Reply:
 @routes(keyword=("上一页", "上页", "prev"), priority=40)
 def previous_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, -1)
+
+
+# "第2页", "第 3 页", "第二页": the header says "第 1/3 页", so users answer in kind
+_CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+                   "八": 8, "九": 9}
+
+
+def _page_number(text: str) -> int | None:
+    """A page number written in digits or in Chinese numerals up to 九十九."""
+    if text.isdigit():
+        return int(text)
+    if "十" not in text:
+        return _CHINESE_DIGITS.get(text)
+    tens, _, ones = text.partition("十")  # 十二 = 12, 二十 = 20, 二十三 = 23
+    t = _CHINESE_DIGITS.get(tens) if tens else 1
+    o = _CHINESE_DIGITS.get(ones) if ones else 0
+    return None if t is None or o is None else t * 10 + o
+
+
+@routes(regex=r"第\s*(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*页", priority=40)
+def jump_to_page(msg: Message, ctx: Context) -> Reply:
+    n = _page_number(ctx.match.group(1)) if ctx.match else None
+    state = listing.load(ctx)
+    if state is None:
+        return NO_PAGES.format(minutes=_minutes(ctx))
+    if n is None or n < 1:
+        return "请回复“第2页”这样的页码，或“下一页”“上一页”。"
+    size = listing.page_size(ctx.config)
+    if state.kind == "search" and state.total and (n - 1) * size >= state.total:
+        pages = -(-state.total // size)
+        return f"一共只有 {pages} 页。回复“第{pages}页”看最后一页，或发送新的关键词。"
+    shown = listing.show(ctx, state, n - 1)
+    if shown is None:
+        return f"没有第 {n} 页。回复“上一页”往回看，或发送新的关键词。"
+    return shown
 
 
 def _turn(ctx: Context, step: int) -> Reply:

@@ -116,6 +116,28 @@ def test_paging_to_the_end_and_past_it(convo) -> None:  # type: ignore[no-untype
     assert title_5 in bot.send("5", user="o_page").text  # still valid after going back
 
 
+def test_a_page_asked_for_by_its_number(convo) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = convo
+    assert "重新发送关键词" in bot.send("第2页", user="o_jump").text  # no list yet
+    first = bot.send("养老", user="o_jump")
+    assert "第 1/3 页" in first.text
+    third = bot.send("第3页", user="o_jump")
+    assert _numbers(third.text) == [5] and "全部结果" in third.text
+    title_5 = [ln for ln in third.text.splitlines() if ln.startswith("5. ")][0][3:]
+    assert title_5 in bot.send("5", user="o_jump").text  # the jumped-to page is picked from
+    for asked in ("第二页", "第 2 页", "第２页"):
+        again = bot.send(asked, user="o_jump")
+        assert _numbers(again.text) == [3, 4] and "第 2/3 页" in again.text, asked
+    assert _numbers(bot.send("下一页", user="o_jump").text) == [5]  # paging goes on from there
+    past = bot.send("第九页", user="o_jump")
+    assert "一共只有 3 页" in past.text and _numbers(past.text) == []
+    assert "页码" in bot.send("第0页", user="o_jump").text
+    assert _numbers(bot.send("第一页", user="o_jump").text) == [1, 2]
+    bot.send("最新", user="o_jump")  # the latest stories page the same way
+    assert _numbers(bot.send("第3页", user="o_jump").text) == [5, 6]
+    assert "没有第 4 页" in bot.send("第4页", user="o_jump").text
+
+
 def test_number_out_of_range_or_without_a_list_is_a_hint(convo) -> None:  # type: ignore[no-untyped-def]
     bot, _ = convo
     assert "先发送关键词" in bot.send("3", user="o_hint").text
