@@ -42,3 +42,31 @@ def welcome(msg: Message, ctx: Context) -> str:
             + HELP_TEXT.split("\n", 1)[1]
         )
     return WELCOME_TEXT
+
+
+# Small talk: a greeting, thanks or an "OK" is not a search (谢谢 is in some story or other, and
+# 在吗 would list every story with 在 in it). Trailing punctuation and tildes are allowed.
+_END = r"[\s!！。.~～?？,，、…]*"
+GREETING_TEXT = (
+    "您好！发送关键词就能搜索党建和社区新闻，如：花园口、网格员、养老；"
+    "发送“订阅”每天早上收到新闻摘要，发送“帮助”查看全部用法。"
+)
+THANKS_TEXT = "不客气！想看什么新闻，随时发送关键词。"
+OK_TEXT = "好的！想看什么新闻，随时发送关键词；发送“帮助”查看全部用法。"
+
+
+@routes(regex=r"(?i)(?:你好|您好|你们好|大家好|嗨|哈喽|hi|hello|在吗|在不在|有人吗)" + _END,
+        priority=45, quick=True)
+def greeting(msg: Message, ctx: Context) -> str:
+    return GREETING_TEXT
+
+
+@routes(regex=r"(?i)(?:谢谢|谢谢你|谢谢您|多谢|感谢|谢啦|谢了|thanks|thank you|thx)" + _END,
+        priority=45, quick=True)
+def thanks(msg: Message, ctx: Context) -> str:
+    return THANKS_TEXT
+
+
+@routes(regex=r"(?i)(?:好的|好|嗯|嗯嗯|收到|知道了|明白了|ok|okay)" + _END, priority=45, quick=True)
+def acknowledged(msg: Message, ctx: Context) -> str:
+    return OK_TEXT

@@ -224,6 +224,24 @@ def test_hostile_text_gets_a_polite_answer(convo) -> None:  # type: ignore[no-un
         assert len(r.text.encode()) <= 2000
 
 
+def test_small_talk_is_answered_not_searched(convo) -> None:  # type: ignore[no-untyped-def]
+    from handlers.help import GREETING_TEXT, OK_TEXT, THANKS_TEXT
+
+    bot, s = convo
+    _save(s.store, "社区志愿者收到居民的一声谢谢", "居民说谢谢，志愿者说在吗都会回应。")
+    for said, answer in (("你好", GREETING_TEXT), ("您好！", GREETING_TEXT), ("Hello", GREETING_TEXT),
+                         ("在吗？", GREETING_TEXT), ("谢谢", THANKS_TEXT), ("谢谢~", THANKS_TEXT),
+                         ("Thank you!", THANKS_TEXT), ("好的", OK_TEXT), ("OK", OK_TEXT)):
+        r = bot.send(said, user="o_chat")
+        assert r.kind == "text" and r.text == answer, said
+    # words around them are a search again, and the list stays for paging and picks
+    found = bot.send("一声谢谢", user="o_chat")
+    assert found.kind == "news" and "一声谢谢" in found.articles[0]["Title"]
+    bot.send("养老", user="o_chat")
+    bot.send("好的", user="o_chat")
+    assert _numbers(bot.send("下一页", user="o_chat").text) == [3, 4]
+
+
 def test_queries_are_logged_with_their_hit_counts(convo) -> None:  # type: ignore[no-untyped-def]
     bot, s = convo
     bot.send("养老", user="o_log")
