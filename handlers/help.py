@@ -55,18 +55,15 @@ THANKS_TEXT = "不客气！想看什么新闻，随时发送关键词。"
 OK_TEXT = "好的！想看什么新闻，随时发送关键词；发送“帮助”查看全部用法。"
 
 
-@routes(regex=r"(?i)(?:你好|您好|你们好|大家好|嗨|哈喽|hi|hello|在吗|在不在|有人吗)" + _END,
-        priority=45, quick=True)
-def greeting(msg: Message, ctx: Context) -> str:
-    return GREETING_TEXT
+# one pattern for all three (each route's pattern is tried on every search)
+_SMALL_TALK = (
+    r"(?i)(?:(?P<greeting>你好|您好|你们好|大家好|嗨|哈喽|hi|hello|在吗|在不在|有人吗)"
+    r"|(?P<thanks>谢谢|谢谢你|谢谢您|多谢|感谢|谢啦|谢了|thanks|thank you|thx)"
+    r"|(?P<ok>好的|好|嗯|嗯嗯|收到|知道了|明白了|ok|okay))" + _END
+)
+_SMALL_TALK_TEXT = {"greeting": GREETING_TEXT, "thanks": THANKS_TEXT, "ok": OK_TEXT}
 
 
-@routes(regex=r"(?i)(?:谢谢|谢谢你|谢谢您|多谢|感谢|谢啦|谢了|thanks|thank you|thx)" + _END,
-        priority=45, quick=True)
-def thanks(msg: Message, ctx: Context) -> str:
-    return THANKS_TEXT
-
-
-@routes(regex=r"(?i)(?:好的|好|嗯|嗯嗯|收到|知道了|明白了|ok|okay)" + _END, priority=45, quick=True)
-def acknowledged(msg: Message, ctx: Context) -> str:
-    return OK_TEXT
+@routes(regex=_SMALL_TALK, priority=45, quick=True)
+def small_talk(msg: Message, ctx: Context) -> str:
+    return _SMALL_TALK_TEXT[ctx.match.lastgroup or "greeting"] if ctx.match else GREETING_TEXT
