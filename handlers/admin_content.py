@@ -70,7 +70,7 @@ def link(args: str, msg: Message, ctx: Context) -> str:
 
 
 @command(
-    "删除", "删", "del",
+    "删除", "删", "移除", "del",
     usage="#删除 编号",
     summary="删除一篇稿件（需 #确认）",
     detail=f"先回复稿件标题请您核对，{CONFIRM_TTL // 60} 分钟内发送 #确认 才会删除；#取消 放弃。",
@@ -121,7 +121,7 @@ def confirm(args: str, msg: Message, ctx: Context) -> str:
 
 
 @command(
-    "改标题", "改", "title",
+    "改标题", "改", "修改标题", "标题", "title",
     usage="#改标题 编号 新标题",
     summary="修改稿件标题",
     detail=f"新标题 {TITLE_MAX} 字以内。",
@@ -152,7 +152,7 @@ def retitle(args: str, msg: Message, ctx: Context) -> str:
 
 
 @command(
-    "分类", "类", "cat",
+    "分类", "类", "类别", "归类", "cat",
     usage="#分类 编号 党建|社区|无|自动",
     summary="设定稿件分类（党建、社区、两者、无）",
     detail=(
@@ -221,7 +221,7 @@ def list_(args: str, msg: Message, ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@command("查看", "看", "show", usage="#查看 编号", summary="查看一篇稿件的详情")
+@command("查看", "看", "详情", "show", usage="#查看 编号", summary="查看一篇稿件的详情")
 def show(args: str, msg: Message, ctx: Context) -> str:
     aid, _ = split_id(args, "#查看 编号")
     a = require_article(ctx, aid)

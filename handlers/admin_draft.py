@@ -174,7 +174,7 @@ def append_to_draft(msg: Message, ctx: Context) -> str | None:
 
 
 @command(
-    "添加", "加", "add",
+    "添加", "加", "新增", "新建", "add",
     usage="#添加 标题（换行）正文",
     summary="添加一篇稿件（一条消息，或分多条发送后 #完成）",
     detail=(

@@ -62,6 +62,18 @@ def test_help_lists_every_command_and_each_has_its_own(bot: Bot) -> None:
     assert "没有“#飞行”这个命令" in say(bot, "#飞行 123")
 
 
+def test_everyday_words_for_the_commands_work_too(bot: Bot, services: Services) -> None:
+    aid = add_story(bot)
+    # longer words win over the one-character aliases they start with (#类别 is not #类 别)
+    assert "分类：党建（人工设定）" in say(bot, f"#类别 {aid} 党建")
+    assert articles.get(services.store, aid).effective_categories == ["党建"]
+    say(bot, f"#修改标题 {aid} 花园口村网格员走访独居老人")
+    assert "花园口村网格员走访独居老人" in say(bot, f"#详情 {aid}")
+    added = say(bot, "#新增 紫荆社区开设四点半课堂\n紫荆社区党支部在活动室开设四点半课堂，退休教师义务辅导。")
+    assert added.startswith("已添加 #") and count(services) == 2
+    assert "#确认" in say(bot, f"#移除 {aid}")
+
+
 # -- #添加 -------------------------------------------------------------------------------------
 def test_add_in_one_message(bot: Bot, services: Services) -> None:
     reply = say(bot, STORY)
