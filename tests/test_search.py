@@ -67,6 +67,16 @@ def test_every_word_first_then_any_word(store: Store) -> None:
     assert set(ids(res)) == {both, one}
 
 
+def test_a_question_is_searched_for_its_subject(store: Store) -> None:
+    grid = add(store, "网格员上门登记独居老人", "网格员把老人的需求记在本子上。")
+    add(store, "新闻发布会介绍防汛准备", "记者在发布会上做了报道，问了哪些河段要加固。")
+    for asked in ("网格员都做什么", "有没有关于网格员的报道", "我想看看网格员的新闻"):
+        res = search.search(store, asked)
+        assert (res.mode, ids(res)) == ("all", [grid]) and res.terms[0] == "网格员", asked
+    # said alone, such a word is still searched
+    assert search.search(store, "新闻").mode == "all"
+
+
 def test_any_word_ranks_stories_matching_more_words_first(store: Store) -> None:
     add(store, "老年食堂开张", "食堂每天中午供应两荤两素。")
     add(store, "暖心理发进社区", "理发师上门为行动不便的居民理发。")
