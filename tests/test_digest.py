@@ -283,6 +283,14 @@ def test_cli_preview_send_status(rig: Rig) -> None:
     assert "done" in out.output and "empty" in out.output and "out_of_window 1" in out.output
 
 
+def test_cli_preview_without_subscribers_says_how_they_come(rig: Rig) -> None:
+    add_stories(rig.store, 1)
+    out = CliRunner().invoke(main, ["--config", str(rig.config.path), "digest", "preview"],
+                             env={"NEWSBOT_WECHAT_API_BASE_URL": rig.url})
+    assert out.exit_code == 0, out.output
+    assert "recipients: none yet (users subscribe by sending 订阅" in out.output
+
+
 def test_cli_send_reports_failures_with_exit_code(rig: Rig) -> None:
     add_stories(rig.store, 1)
     add_people(rig.store, rig.emu, 3)

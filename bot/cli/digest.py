@@ -48,7 +48,8 @@ def preview(obj: CliState, limit: int, as_json: bool) -> None:
         for s in stories:
             click.echo(f"  [{category}] #{s.id} {s.title}")
     shown = plan.recipients if limit == 0 else plan.recipients[:limit]
-    click.echo("recipients:")
+    click.echo("recipients:" if plan.recipients else
+               "recipients: none yet (users subscribe by sending 订阅 to the account)")
     for r in shown:
         what = "、".join(r.categories) or "-"
         if r.action == "send":
