@@ -26,15 +26,31 @@ def _when(ctx: Context) -> str:
     return f"每天 {ctx.config.digest['time']} "
 
 
+_SUFFIXES = ("新闻", "报道", "栏目", "摘要", "类", "的")
+
+
+def _bare(word: str) -> str:
+    """``党建新闻``, ``社区类``, ``党建的报道`` -> the category's own name."""
+    while True:
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) > len(suffix):
+                word = word[: -len(suffix)]
+                break
+        else:
+            return word
+
+
 def parse_categories(arg: str) -> list[str] | None:
-    """``党建`` / ``社区`` / ``全部`` (also ``党建 社区``, ``党建,社区``); ``None`` if unknown."""
+    """``党建`` / ``社区`` / ``全部`` (also ``党建 社区``, ``党建,社区``, ``党建新闻``); ``None``
+    if unknown."""
     arg = arg.strip()
     if not arg or arg.lower() in ALL_WORDS:
         return list(ALL)
     for sep in "，,、和及+":
         arg = arg.replace(sep, " ")
-    words = arg.split()
-    if words in (["党建社区"], ["社区党建"]):
+    words = [_bare(w) for w in arg.split()]
+    words = [w for w in words if w not in _SUFFIXES]  # 订阅新闻, 订阅摘要: all of them
+    if not words or words in (["党建社区"], ["社区党建"]):
         words = list(ALL)
     if any(w not in ALL for w in words):
         return None

@@ -355,6 +355,15 @@ def test_subscribe_alone_means_everything_and_says_so(bot: Bot, services: Servic
     assert subscribers.get(services.store, "o_click_sub").categories == ["党建", "社区"]
 
 
+def test_categories_named_as_people_say_them(bot: Bot, services: Services) -> None:
+    assert "订阅成功：党建" in bot.send("订阅党建新闻", user="o_words").text
+    assert subscribers.get(services.store, "o_words").categories == ["党建"]
+    assert "订阅成功：社区" in bot.send("订阅新闻", user="o_words").text  # news: all of it
+    assert "已退订社区" in bot.send("退订社区类", user="o_words").text
+    assert subscribers.get(services.store, "o_words").categories == ["党建"]
+    assert "没有“体育新闻”这个栏目" in bot.send("订阅 体育新闻", user="o_words").text
+
+
 def test_subscribe_to_an_unknown_category(bot: Bot, services: Services) -> None:
     r = bot.send("订阅 体育", user="o_bad")
     assert "没有“体育”这个栏目" in r.text and "订阅 党建" in r.text
