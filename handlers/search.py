@@ -184,7 +184,21 @@ def pick(msg: Message, ctx: Context) -> Reply:
     """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
     list are searched like any other word."""
     digits = ctx.match.group(0) if ctx.match else msg.content.strip()
-    n = int(digits)
+    return _pick(ctx, digits, int(digits))
+
+
+# "第3条", "第三篇", "3号": a number said the long way picks the same
+@routes(regex=r"第\s*(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*[条篇个]?|(\d{1,3})\s*[条篇号]",
+        priority=30, quick=True)
+def pick_said(msg: Message, ctx: Context) -> Reply:
+    said = (ctx.match.group(1) or ctx.match.group(2)) if ctx.match else ""
+    n = _page_number(said)
+    if n is None:
+        return "请回复列表前的序号，如 1、2。"
+    return _pick(ctx, str(n), n)
+
+
+def _pick(ctx: Context, digits: str, n: int) -> Reply:
     state = listing.load(ctx)
     if state is None or not state.ids:
         return run_search(ctx, digits) if len(digits) > 2 else NO_LIST

@@ -93,6 +93,17 @@ def test_number_pick_gives_summary_and_link(convo) -> None:  # type: ignore[no-u
     assert "先发送关键词" in bot.send("2", user="o_someone_else").text
 
 
+def test_a_number_said_the_long_way_picks_too(convo) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = convo
+    r = bot.send("养老", user="o_said")
+    second = [ln for ln in r.text.splitlines() if ln.startswith("2. ")][0][3:]
+    for said in ("第2条", "第二篇", "第 2 个", "2号", "第二"):
+        picked = bot.send(said, user="o_said")
+        assert picked.kind == "text" and picked.text.startswith(f"【{second}】"), said
+    assert "没有第 7 条" in bot.send("第七条", user="o_said").text
+    assert "先发送关键词" in bot.send("第1条", user="o_said_nolist").text
+
+
 def test_paging_to_the_end_and_past_it(convo) -> None:  # type: ignore[no-untyped-def]
     bot, _ = convo
     first = bot.send("养老", user="o_page")
