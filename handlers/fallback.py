@@ -48,6 +48,21 @@ def not_understood(msg: Message, ctx: Context) -> str:
     return _ANSWERS.get(msg.type, "") + _TAIL
 
 
+# A web address pasted as text is a link too: its pieces would only be searched for
+@routes(type="text", regex=r"(?i)(?:https?://|www\.)\S+", priority=20, quick=True)
+def pasted_link(msg: Message, ctx: Context) -> Reply:
+    if ctx.is_admin:  # a line of an open draft, else the way to import it
+        from handlers import admin_draft
+        from handlers.admin_base import AdminError
+
+        try:
+            reply = admin_draft.append_to_draft(msg, ctx)
+        except AdminError as e:
+            return str(e)
+        return reply if reply is not None else f"要导入这篇文章，请发送：#链接 {msg.content.strip()}"
+    return _ANSWERS["link"] + _TAIL
+
+
 # Voice with Recognition text has content and never fully matches this (it goes to the text
 # routes and the search); only voice without any recognised text does.
 @routes(type="voice", regex=r"\s*", priority=20, quick=True)

@@ -158,6 +158,18 @@ def test_multi_message_draft(bot: Bot, services: Services) -> None:
     assert "没有进行中的草稿" in say(bot, "#完成")
 
 
+def test_a_web_address_sent_alone_is_draft_text_or_a_pointer_to_link(
+    bot: Bot, services: Services
+) -> None:
+    url = "https://news.example.org/2026/12/elevator.html"
+    assert say(bot, url) == f"要导入这篇文章，请发送：#链接 {url}"
+    assert "链接我暂时打不开" in say(bot, url, user=READER)
+    say(bot, "#添加 小区加装电梯惠民生")
+    assert "已收到 1 段" in say(bot, url)
+    assert say(bot, "#完成").startswith("已添加 #1")
+    assert articles.get(services.store, 1).body == [url]
+
+
 def test_drafts_are_per_admin(bot: Bot, services: Services) -> None:
     say(bot, "#添加 第一位管理员的稿件")
     assert "没有进行中的草稿" in say(bot, "#完成", user=ADMIN_2)

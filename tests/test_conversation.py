@@ -419,7 +419,8 @@ def test_every_user_message_and_click_opens_the_window(bot: Bot, services: Servi
      dict(msgtype="video", extra={"MediaId": "m"}),
      dict(msgtype="shortvideo", extra={"MediaId": "m"}),
      dict(msgtype="voice", extra={"MediaId": "m", "Format": "amr"}),
-     dict(text="[微笑]"), dict(text="/::)/::P"), dict(text="👍👍"), dict(text="。。。")],
+     dict(text="[微笑]"), dict(text="/::)/::P"), dict(text="👍👍"), dict(text="。。。"),
+     dict(text="https://mp.weixin.qq.com/s/AbC-123"), dict(text="www.example.org/news/1")],
 )
 def test_what_cannot_be_read_gets_a_friendly_pointer(bot: Bot, kw: dict) -> None:  # type: ignore[type-arg]
     r = bot.send(user="o_odd", **kw)
