@@ -79,6 +79,26 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
     ctx.obj = CliState(config_path, db_path)
 
 
+def progress_bar(disable: bool = False, eta: bool = False) -> Any:
+    """The bar of long work (import, reindex, digest send): on stderr, so stdout keeps only the
+    results; gone when done; not drawn at all when stderr is not a terminal (a pipe or a log)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if eta:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True,
+                    disable=disable or not console.is_terminal)
+
+
 COMMAND_MODULES = ("serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles")
 
 for _name in COMMAND_MODULES:

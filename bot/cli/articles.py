@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from bot.cli import CliState, main
+from bot.cli import CliState, main, progress_bar
 
 SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
 CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
@@ -34,17 +34,6 @@ def _files(paths: tuple[str, ...]) -> list[Path]:
         else:
             out.append(p)
     return out
-
-
-def _progress():  # type: ignore[no-untyped-def]
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=console, transient=True, disable=not console.is_terminal,
-    )
 
 
 @main.command("import")
@@ -71,7 +60,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
     parsed: list[tuple[Path, list[Any]]] = []
     bad: list[str] = []
     report = ImportReport()
-    with _progress() as progress:
+    with progress_bar() as progress:
         reading = progress.add_task("reading pages", total=len(files))
         for f in files:
             try:

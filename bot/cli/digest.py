@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from bot.cli import CliState, main
+from bot.cli import CliState, main, progress_bar
 
 
 @main.group()
@@ -76,8 +76,6 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
     Example:
       newsbot --config newsbot.toml digest send
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from bot.state import open_state
     from bot.wxapi import WeChatAPI
     from handlers.digest import DigestBusy, run_digest
@@ -86,10 +84,7 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
     store = obj.store()
     state = open_state(cfg)
     api = WeChatAPI(cfg, state)
-    bar = Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), transient=True, disable=no_progress or as_json,
-    )
+    bar = progress_bar(disable=no_progress or as_json, eta=True)
     task = bar.add_task("digest", total=None)
 
     def progress(done: int, total: int) -> None:

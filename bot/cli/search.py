@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from bot.cli import CliState, main
+from bot.cli import CliState, main, progress_bar
 
 
 @main.command()
@@ -58,11 +58,9 @@ def reindex(obj: CliState) -> None:
     Example:
       newsbot reindex
     """
-    from rich.progress import Progress
-
     from store.search import rebuild
 
-    with Progress(transient=True) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("indexing", total=None)
 
         def progress(done: int, total: int) -> None:
