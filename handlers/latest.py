@@ -1,4 +1,4 @@
-"""The newest stories: 最新, 最新党建, 最新社区 as a numbered list to page through and pick from;
+"""The newest stories: 最新, 最新党建, 最新社区 (and the like) as a numbered list to page through and pick from;
 the menu buttons as news cards (a menu click may be answered with up to eight)."""
 
 from __future__ import annotations
@@ -18,9 +18,19 @@ def _empty(category: str) -> str:
     return f"暂时还没有{what}，请稍后再来看看。发送“帮助”查看其他用法。"
 
 
-@routes(regex=r"最新\s*(党建|社区)?(?:新闻|报道)?", priority=40, quick=True)
+# 最新, 最新党建, 最新的社区新闻, 最近有什么新闻, 今天的党建消息, 新闻: the newest stories (a
+# topic in between, 最近的养老新闻, is a search)
+# (党建 alone stays a search: it is also a word stories carry)
+_NEWS = r"(?:新闻|报道|消息|动态)"
+_LATEST = (
+    r"(?:(?:(?:最新|最近|近期|今天|今日)的?(?:有什么|有啥)?|有什么|有啥)\s*(党建|社区)?的?" + _NEWS
+    + r"?|(党建|社区)?的?" + _NEWS + r")[\s吗呢吧?？!！。~～]*"
+)
+
+
+@routes(regex=_LATEST, priority=40, quick=True)
 def latest_text(msg: Message, ctx: Context) -> Reply:
-    category = (ctx.match.group(1) if ctx.match else None) or ""
+    category = (ctx.match.group(1) or ctx.match.group(2) if ctx.match else None) or ""
     shown = listing.show(ctx, listing.Listing(kind="latest", category=category), 0)
     return shown if shown is not None else _empty(category)
 

@@ -216,7 +216,8 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
     return f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
 
 
-@routes(keyword=("下一页", "下页", "更多", "next", "more"), priority=40)
+@routes(keyword=("下一页", "下页", "更多", "next", "more", "下一页吧", "换一批", "再来点", "再来",
+                 "还有吗", "还有呢", "还有", "继续", "接着看"), priority=40)
 def next_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, +1)
 

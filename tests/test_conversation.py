@@ -305,6 +305,21 @@ def test_latest_lists_newest_first_and_pages(convo) -> None:  # type: ignore[no-
     assert newest[2] in bot.send("下一页", user="o_latest").text
 
 
+def test_latest_and_more_as_people_ask_for_them(convo) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = convo
+    for asked in ("最新的新闻", "最近有什么新闻？", "今天的新闻", "新闻", "最新消息"):
+        r = bot.send(asked, user="o_ask")
+        assert r.kind == "text" and r.text.startswith("最新报道："), asked
+    assert bot.send("党建新闻", user="o_ask").text.startswith("最新党建报道")
+    assert bot.send("最近的社区动态", user="o_ask").text.startswith("最新社区报道")
+    bot.send("养老", user="o_ask")
+    for more, numbers in (("换一批", [3, 4]), ("还有吗", [5])):
+        assert _numbers(bot.send(more, user="o_ask").text) == numbers, more
+    # a topic in between is a search; so is a category name alone
+    assert "养老" in bot.send("最近的养老新闻", user="o_ask").text.splitlines()[0]
+    assert not bot.send("社区", user="o_ask").text.startswith("最新")
+
+
 def test_latest_in_a_category(convo) -> None:  # type: ignore[no-untyped-def]
     bot, s = convo
     _save(s.store, "机关党支部开展主题党日", "机关党支部全体党员重温入党誓词，上了一堂党课。"
