@@ -153,7 +153,8 @@ def _cats(a: Any) -> str:
               help="Stories to show, newest first.")
 @click.pass_obj
 def list_(obj: CliState, category: str | None, limit: int) -> None:
-    """List stories, newest first: id, date, categories (* = set by an admin), title.
+    """List stories, newest first: id, date (published, else added), categories (* = set
+    by an admin), title.
 
     \b
     Example:
