@@ -20,7 +20,8 @@ WELCOME_TEXT = (
 )
 
 
-@routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能"), priority=50, quick=True)
+@routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能", "怎么用", "如何使用", "使用说明",
+                 "说明", "用法", "功能介绍", "你能做什么", "能做什么"), priority=50, quick=True)
 def help_text(msg: Message, ctx: Context) -> str:
     return HELP_TEXT
 

@@ -240,6 +240,10 @@ def test_small_talk_is_answered_not_searched(convo) -> None:  # type: ignore[no-
 
     bot, s = convo
     _save(s.store, "社区志愿者收到居民的一声谢谢", "居民说谢谢，志愿者说在吗都会回应。")
+    from handlers.help import HELP_TEXT
+
+    for asked in ("怎么用", "使用说明", "你能做什么"):
+        assert bot.send(asked, user="o_chat").text == HELP_TEXT, asked
     for said, answer in (("你好", GREETING_TEXT), ("您好！", GREETING_TEXT), ("Hello", GREETING_TEXT),
                          ("在吗？", GREETING_TEXT), ("谢谢", THANKS_TEXT), ("谢谢~", THANKS_TEXT),
                          ("Thank you!", THANKS_TEXT), ("好的", OK_TEXT), ("OK", OK_TEXT)):
