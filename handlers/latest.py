@@ -1,5 +1,5 @@
-"""The newest stories: 最新, 最新党建, 最新社区 (and the like) as a numbered list to page through and pick from;
-the menu buttons as news cards (a menu click may be answered with up to eight)."""
+"""The newest stories: 最新, 最新党建, 最新社区 (and the like) as a numbered list to page through
+and pick from; the menu buttons as news cards (a menu click may be answered with up to eight)."""
 
 from __future__ import annotations
 
