@@ -85,7 +85,8 @@ def subscribe_click(msg: Message, ctx: Context) -> str:
     return subscribe_reply(ctx, "")
 
 
-@routes(regex=r"(?:退订|取消订阅)\s*(.{0,10})", priority=40)
+@routes(regex=r"(?:退订|取消订阅|取消推送|停止推送|不要推送了?|别推送了?|不再推送)\s*(.{0,10})",
+        priority=40)
 def unsubscribe(msg: Message, ctx: Context) -> str:
     arg = ctx.match.group(1) if ctx.match else ""
     cats = parse_categories(arg)

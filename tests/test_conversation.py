@@ -392,6 +392,10 @@ def test_categories_named_as_people_say_them(bot: Bot, services: Services) -> No
     assert "已退订社区" in bot.send("退订社区类", user="o_words").text
     assert subscribers.get(services.store, "o_words").categories == ["党建"]
     assert "没有“体育新闻”这个栏目" in bot.send("订阅 体育新闻", user="o_words").text
+    assert "不再给您推送" in bot.send("不要推送了", user="o_words").text
+    assert subscribers.get(services.store, "o_words").categories == []
+    bot.send("订阅", user="o_words")
+    assert "已退订社区" in bot.send("停止推送社区", user="o_words").text
 
 
 def test_subscribe_to_an_unknown_category(bot: Bot, services: Services) -> None:
