@@ -75,7 +75,10 @@ def subscribe_reply(ctx: Context, arg: str) -> str:
     return text + "\n发送“退订”可随时取消。"
 
 
-@routes(regex=r"订阅\s*(.{0,10})", priority=40)
+_ASKING = r"(?:我要|我想|我想要|帮我|请|请帮我)?"  # 我要订阅, 请帮我退订
+
+
+@routes(regex=_ASKING + r"订阅\s*(.{0,10})", priority=40)
 def subscribe(msg: Message, ctx: Context) -> str:
     return subscribe_reply(ctx, ctx.match.group(1) if ctx.match else "")
 
@@ -85,8 +88,8 @@ def subscribe_click(msg: Message, ctx: Context) -> str:
     return subscribe_reply(ctx, "")
 
 
-@routes(regex=r"(?:退订|取消订阅|取消推送|停止推送|不要推送了?|别推送了?|不再推送)\s*(.{0,10})",
-        priority=40)
+@routes(regex=_ASKING + r"(?:退订|取消订阅|取消推送|停止推送|不要推送了?|别推送了?|不再推送)"
+        r"\s*(.{0,10})", priority=40)
 def unsubscribe(msg: Message, ctx: Context) -> str:
     arg = ctx.match.group(1) if ctx.match else ""
     cats = parse_categories(arg)

@@ -396,6 +396,8 @@ def test_categories_named_as_people_say_them(bot: Bot, services: Services) -> No
     assert subscribers.get(services.store, "o_words").categories == []
     bot.send("订阅", user="o_words")
     assert "已退订社区" in bot.send("停止推送社区", user="o_words").text
+    assert "不再给您推送" in bot.send("请帮我退订党建", user="o_words").text  # the last one
+    assert "订阅成功：党建" in bot.send("我要订阅党建新闻", user="o_words").text
 
 
 def test_subscribe_to_an_unknown_category(bot: Bot, services: Services) -> None:
