@@ -99,30 +99,47 @@ def _fmt_top(items: list[tuple[str, int]]) -> str:
     return "；".join(f"{q}（{n}）" for q, n in items) if items else "无"
 
 
-@command("统计", "stats", usage="#统计", summary="稿件、订阅、推送与读者搜索的统计")
-def stats(args: str, msg: Message, ctx: Context) -> str:
+def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
+    """The figures of ``#统计`` and ``newsbot stats``."""
     from store import subscribers
 
-    ctx.store.flush()  # this process's queued searches count too
-    db = ctx.store.db
+    store.flush()  # this process's queued searches count too
+    db = store.db
     total, by_cat, none = _category_counts(db)
-    following = int(
-        db.execute("SELECT COUNT(*) FROM subscribers WHERE following = 1").fetchone()[0]
-    )
-    day = local_day(ctx.config, ctx.now)
+    day = local_day(config, now)
     today = _utc_iso(day)
     week = _utc_iso(day - timedelta(days=6))
-    messages = int(ctx.state.get(message_counter_key(ctx.config, ctx.now)) or 0)
-    searches = int(
-        db.execute("SELECT COUNT(*) FROM query_log WHERE at >= ?", (today,)).fetchone()[0]
-    )
-    lines = [
-        (f"稿件 {total} 篇：党建 {by_cat.get('党建', 0)}，社区 {by_cat.get('社区', 0)}，"
-         f"未分类 {none}"),
-        f"订阅推送 {subscribers.count(ctx.store)} 人（已知的关注者 {following} 人）",
-        f"上次推送：{_last_digest(db)}",
-        f"今日消息 {messages} 条，其中搜索 {searches} 次",
-        f"近 7 天热门搜索：{_fmt_top(_top(db, week, zero_only=False))}",
-        f"近 7 天没搜到的：{_fmt_top(_top(db, week, zero_only=True))}",
-    ]
-    return "\n".join(lines)
+    return {
+        "stories": total,
+        "by_category": {"党建": by_cat.get("党建", 0), "社区": by_cat.get("社区", 0)},
+        "uncategorised": none,
+        "subscribers": subscribers.count(store),
+        "following": int(
+            db.execute("SELECT COUNT(*) FROM subscribers WHERE following = 1").fetchone()[0]
+        ),
+        "last_digest": _last_digest(db),
+        "messages_today": int(state.get(message_counter_key(config, now)) or 0),
+        "searches_today": int(
+            db.execute("SELECT COUNT(*) FROM query_log WHERE at >= ?", (today,)).fetchone()[0]
+        ),
+        "top_queries_7d": _top(db, week, zero_only=False),
+        "not_found_7d": _top(db, week, zero_only=True),
+    }
+
+
+def render(figures: dict[str, Any]) -> str:
+    f = figures
+    return "\n".join([
+        (f"稿件 {f['stories']} 篇：党建 {f['by_category']['党建']}，社区 {f['by_category']['社区']}，"
+         f"未分类 {f['uncategorised']}"),
+        f"订阅推送 {f['subscribers']} 人（已知的关注者 {f['following']} 人）",
+        f"上次推送：{f['last_digest']}",
+        f"今日消息 {f['messages_today']} 条，其中搜索 {f['searches_today']} 次",
+        f"近 7 天热门搜索：{_fmt_top(f['top_queries_7d'])}",
+        f"近 7 天没搜到的：{_fmt_top(f['not_found_7d'])}",
+    ])
+
+
+@command("统计", "stats", usage="#统计", summary="稿件、订阅、推送与读者搜索的统计")
+def stats(args: str, msg: Message, ctx: Context) -> str:
+    return render(collect(ctx.store, ctx.config, ctx.state, ctx.now))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 from pathlib import Path
 
@@ -292,6 +294,22 @@ def test_stats(bot: Bot, services: Services) -> None:
     nothing = next(ln for ln in lines if ln.startswith("近 7 天没搜到的"))
     assert "游泳馆开放时间（2）" in nothing and "网格员" not in nothing
     assert aid == 1
+
+    # the operator's `newsbot stats` says the same, and --json gives the figures
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    cfg = str(services.config.path)
+    out = CliRunner().invoke(main, ["--config", cfg, "stats"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0] == lines[0]
+    assert "今日消息 8 条，其中搜索 6 次" in out.output
+    out = CliRunner().invoke(main, ["--config", cfg, "stats", "--json"])
+    figures = json.loads(out.output)
+    assert figures["stories"] == 2 and figures["searches_today"] == 6
+    assert figures["top_queries_7d"][0] == ["网格员", 3]
+    assert figures["not_found_7d"][0] == ["游泳馆开放时间", 2]
 
 
 # -- authorisation ------------------------------------------------------------------------------

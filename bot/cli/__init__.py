@@ -99,7 +99,9 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
                     disable=disable or not console.is_terminal)
 
 
-COMMAND_MODULES = ("serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles")
+COMMAND_MODULES = (
+    "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"bot.cli.{_name}")

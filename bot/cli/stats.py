@@ -1,0 +1,42 @@
+"""``newsbot stats``: the figures an admin gets from ``#统计``, for the operator."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from bot.cli import CliState, main
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="The figures as one JSON object.")
+@click.pass_obj
+def stats(obj: CliState, as_json: bool) -> None:
+    """Stories by category, subscribers, the last digest, today's messages and searches, and
+    the week's top queries and those that found nothing (as #统计 answers an admin).
+
+    \b
+    Example:
+      newsbot stats
+      newsbot --config newsbot.toml stats --json
+    """
+    from bot.state import StateUnavailable, open_state
+    from handlers.admin_stats import collect, render
+
+    cfg = obj.config
+    try:
+        state = open_state(cfg)
+    except StateUnavailable as e:  # the message count lives there; the rest does not need it
+        raise click.ClickException(f"cannot read the shared state: {e}") from None
+    try:
+        figures = collect(obj.store(), cfg, state, time.time())
+    except StateUnavailable as e:
+        raise click.ClickException(f"cannot read the shared state: {e}") from None
+    finally:
+        state.close()
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(figures))
