@@ -41,7 +41,8 @@ _URL = re.compile(r"\S+")
     mutates=True,
 )
 def link(args: str, msg: Message, ctx: Context) -> str:
-    from store.webfetch import FetchError, fetch_html
+    from store.extract import article_from_url
+    from store.webfetch import FetchError
 
     m = _URL.match(args)
     if not m:
@@ -51,21 +52,10 @@ def link(args: str, msg: Message, ctx: Context) -> str:
         raise AdminError("链接无效：只支持 http:// 或 https:// 开头的网址。")
     conf = ctx.config.admin
     try:
-        page = fetch_html(
-            url,
-            timeout=conf["fetch_timeout"],
-            max_bytes=conf["fetch_max_bytes"],
-            allow_private=conf["fetch_private"],
-        )
+        a = article_from_url(url, timeout=conf["fetch_timeout"], max_bytes=conf["fetch_max_bytes"],
+                             allow_private=conf["fetch_private"])
     except FetchError as e:
-        raise AdminError(str(e)) from None
-    from store.extract import extract_html
-
-    a = extract_html(page.html, url)
-    if a is None or not a.title.strip() or not a.body:
-        raise AdminError("没能从该网页提取出文章正文（可能不是文章页）。可复制正文用 #添加 发送。")
-    a.url = page.url  # after redirects: the address readers are sent to
-    a.title = a.title.strip()[:TITLE_MAX]
+        raise AdminError(str(e) + ("可复制正文用 #添加 发送。" if e.paste else "")) from None
     return save_story(ctx, a, action="link")
 
 

@@ -21,8 +21,8 @@ from handlers.admin_base import (
     state_set,
 )
 from handlers.base import Context, Message
+from store.extract import TITLE_MAX  # a longer first line is body text, not a title
 
-TITLE_MAX = 64  # characters; a longer first line is body text, not a title
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters
 PAGE_MIN_CHARS = 1500  # shorter text is never taken for a whole page
 SOURCE_STORY = "微信后台"

@@ -67,3 +67,22 @@ def extract_html(html: str, url: str | None = None) -> Article | None:
         title=title, body=body, authors=authors, captions=captions,
         url=page_url, source=page_url or "", published=date if _ISO_DATE.match(date) else None,
     )
+
+
+TITLE_MAX = 64  # characters of a title, as the admins' #添加 takes them
+
+
+def article_from_url(url: str, *, timeout: float, max_bytes: int,
+                     allow_private: bool = False) -> Article:
+    """The story at ``url`` (not saved), fetched within the limits given ([admin] fetch_*) and
+    extracted, with the address readers are sent to (after redirects); FetchError says why
+    there is none."""
+    from store.webfetch import FetchError, fetch_html
+
+    page = fetch_html(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private)
+    a = extract_html(page.html, url)
+    if a is None or not a.title.strip() or not a.body:
+        raise FetchError("没能从该网页提取出文章正文（可能不是文章页）。", paste=True)
+    a.url = page.url
+    a.title = a.title.strip()[:TITLE_MAX]
+    return a

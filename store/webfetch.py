@@ -27,7 +27,13 @@ _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030"}
 
 
 class FetchError(Exception):
-    """The page could not be fetched as an article; ``str(e)`` is a message for the admin."""
+    """The page could not be fetched as an article; ``str(e)`` says why, for the admin or the
+    operator. ``paste``: the address answered (a PDF, a picture, a page without article text),
+    so pasting the story's text is the way to add it."""
+
+    def __init__(self, message: str, paste: bool = False) -> None:
+        super().__init__(message)
+        self.paste = paste
 
 
 @dataclass
@@ -71,7 +77,7 @@ def _not_a_page(content_type: str, head: bytes) -> FetchError:
         kind = "图片"
     else:
         kind = f"{content_type or '未知类型的'}文件"
-    return FetchError(f"该链接是{kind}，不是网页，无法提取文章；请复制正文用 #添加 发送。")
+    return FetchError(f"该链接是{kind}，不是网页，无法提取文章。", paste=True)
 
 
 def decode_html(raw: bytes, header_charset: str | None) -> str:

@@ -256,6 +256,29 @@ def test_a_non_admin_link_is_a_search_and_fetches_nothing(
     assert "已添加" not in reply and articles.count(services.store) == 0
 
 
+# -- the operator's import ---------------------------------------------------------------------
+def test_cli_import_takes_web_addresses_as_link_does(
+    config: Config, services: Services, site: str
+) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    cfg = str(config.path)
+    out = CliRunner().invoke(main, ["--config", cfg, "import", f"{site}/s/wechat-article"])
+    assert out.exit_code == 0, out.output
+    assert "1 stories added" in out.output
+    (a,) = articles.every(services.store)
+    assert a.title == "金水区楼院党小组让“小事”有人管" and a.url == f"{site}/s/wechat-article"
+    # a file instead of a page: said (no #添加 hint here), the rest still imported, exit 1
+    out = CliRunner().invoke(main, ["--config", cfg, "import", f"{site}/report.pdf",
+                                    f"{site}/local/2024/0620/community-canteen.html"])
+    assert out.exit_code == 1
+    assert f"{site}/report.pdf: 该链接是PDF 文件，不是网页，无法提取文章。" in out.output
+    assert "#添加" not in out.output and "1 stories added" in out.output
+    assert articles.count(services.store) == 2
+
+
 # -- the fetcher on its own -----------------------------------------------------------------------
 def test_loopback_and_private_addresses_are_refused_by_default(site: str) -> None:
     for url in (f"{site}/s/wechat-article", "http://localhost:9/", "http://10.1.2.3/a",

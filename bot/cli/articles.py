@@ -24,10 +24,18 @@ SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
 CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
 
 
-def _files(paths: tuple[str, ...]) -> list[Path]:
-    """The files named, with folders expanded to the page, HTML and export files inside."""
-    out: list[Path] = []
+def _is_url(raw: str) -> bool:
+    return raw.lower().startswith(("http://", "https://"))
+
+
+def _files(paths: tuple[str, ...]) -> list[Path | str]:
+    """The files named, with folders expanded to the page, HTML and export files inside; web
+    addresses stay as they are."""
+    out: list[Path | str] = []
     for raw in paths:
+        if _is_url(raw):
+            out.append(raw)
+            continue
         p = Path(raw)
         if p.is_dir():
             out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
@@ -36,13 +44,29 @@ def _files(paths: tuple[str, ...]) -> list[Path]:
     return out
 
 
+def _load_url(url: str, config: Any) -> list[Any]:
+    """The story at ``url``, fetched as ``#链接`` fetches it ([admin] fetch_* limits)."""
+    from store.extract import article_from_url
+    from store.ingest import IngestError
+    from store.webfetch import FetchError
+
+    conf = config.admin
+    try:
+        return [article_from_url(url, timeout=conf["fetch_timeout"],
+                                 max_bytes=conf["fetch_max_bytes"],
+                                 allow_private=conf["fetch_private"])]
+    except FetchError as e:
+        raise IngestError(f"{url}: {e}") from None
+
+
 @main.command("import")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH|URL...")
 @click.option("--strict", is_flag=True, help="Import nothing at all if any file is bad.")
 @click.option("--dry-run", is_flag=True, help="Read and split the pages, save nothing.")
 @click.pass_obj
 def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) -> None:
-    """Import newspaper pages (.txt), article pages (.html) or an export (.jsonl).
+    """Import newspaper pages (.txt), article pages (.html), an export (.jsonl) or the story
+    at a web address (as the admins' #链接 does, within the [admin] fetch_* limits).
 
     Each page is split into its stories; a story already in the store is skipped, an edited
     one (same file and title, new text) is updated. Folders are searched for such files.
@@ -51,20 +75,22 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
     Example:
       newsbot import pages/*.txt
       newsbot --db news.db import story.html backup.jsonl
+      newsbot import https://mp.weixin.qq.com/s/AbCdEf
     """
     from store.ingest import ImportReport, IngestError, load_file, save_all
 
     files = _files(paths)
     if not files:
         raise click.ClickException("no page files found in " + " ".join(paths))
-    parsed: list[tuple[Path, list[Any]]] = []
+    parsed: list[tuple[Path | str, list[Any]]] = []
     bad: list[str] = []
     report = ImportReport()
     with progress_bar() as progress:
         reading = progress.add_task("reading pages", total=len(files))
         for f in files:
             try:
-                parsed.append((f, load_file(f)))
+                found = _load_url(f, obj.config) if isinstance(f, str) else load_file(f)
+                parsed.append((f, found))
             except IngestError as e:
                 bad.append(str(e))
             progress.advance(reading)
@@ -82,7 +108,8 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
     if dry_run:
         for f, found in parsed:
             for a in found:
-                click.echo(f"{f.name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
+                name = f if isinstance(f, str) else f.name
+                click.echo(f"{name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
         click.echo(f"{len(parsed)} pages, {len(stories)} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
