@@ -147,7 +147,8 @@ def require(store: Store, article_id: int) -> Article:
 
 
 def update(store: Store, article_id: int, **changes: Any) -> Article:
-    """Change fields of a story; derived fields follow (summary when the text changes)."""
+    """Change fields of a story; derived fields follow (the summaries when the text changes, or
+    when the summary is emptied: made from the text again)."""
     a = require(store, article_id)
     unknown = set(changes) - set(Article.__dataclass_fields__)
     if unknown:
@@ -159,6 +160,7 @@ def update(store: Store, article_id: int, **changes: Any) -> Article:
         a.content_hash = content_hash(a)
         if "summary" not in changes:
             a.summary = a.summary_long = ""
+    if text_changed or not a.summary:
         enrich(a)
     a.updated_at = now_iso()
     with store.transaction():

@@ -156,6 +156,15 @@ def test_list_show_edit_delete(tmp_path):
     assert "1" not in [line.split("\t")[0] for line in run(db, "list", "--category", "社区").output.splitlines()]
     assert run(db, "edit", "1", "--category", "无", "--category", "党建").exit_code == 1
     assert run(db, "edit", "1").exit_code == 1
+    r = run(db, "edit", "1", "--url", "example.org/1")  # not a web address: nothing changes
+    assert r.exit_code == 2 and "is not a web address" in r.output
+    assert stored(db)[0].url == "https://example.org/1"
+    assert run(db, "edit", "1", "--url", "").exit_code == 0 and stored(db)[0].url is None
+    before = stored(db)[0].summary
+    assert run(db, "edit", "1", "--summary", "一句话").exit_code == 0
+    assert stored(db)[0].summary == "一句话"
+    assert run(db, "edit", "1", "--summary", "").exit_code == 0  # made from the text again
+    assert stored(db)[0].summary == before
     r = run(db, "delete", "2", input="n\n")
     assert r.exit_code == 1 and len(stored(db)) == 3
     r = run(db, "delete", "2", "--yes")

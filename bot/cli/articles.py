@@ -237,7 +237,8 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
 @click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORY_CHOICES),
               help="Set the categories (repeat for both); 无 = none; auto = back to the model's.")
 @click.option("--url", help="Link readers to this address (empty: the bot hosts the story).")
-@click.option("--summary", help="New short summary (the news card's text).")
+@click.option("--summary", help="New short summary (the news card's text; empty: made from the "
+              "text again).")
 @click.pass_obj
 def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None,
          categories: tuple[str, ...], url: str | None, summary: str | None) -> None:
@@ -258,6 +259,11 @@ def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None
     if subtitle is not None:
         changes["subtitle"] = subtitle.strip()
     if url is not None:
+        if url.strip() and not _is_url(url.strip()):
+            raise click.BadParameter(
+                f"{url!r} is not a web address (http:// or https://); empty: the bot hosts it",
+                param_hint="'--url'",
+            )
         changes["url"] = url.strip() or None
     if summary is not None:
         changes["summary"] = summary.strip()
