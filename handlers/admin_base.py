@@ -111,24 +111,6 @@ def cats_label(categories: list[str]) -> str:
     return "、".join(categories) if categories else "未分类"
 
 
-def snapshot(a: Any) -> dict[str, Any]:
-    """What the audit keeps of a story: enough to see the change, and to restore a deletion."""
-    return {
-        "id": a.id,
-        "title": a.title,
-        "subtitle": a.subtitle,
-        "kicker": a.kicker,
-        "authors": a.authors,
-        "body": a.body,
-        "captions": a.captions,
-        "categories": a.categories,
-        "category_override": a.category_override,
-        "source": a.source,
-        "url": a.url,
-        "published": a.published,
-    }
-
-
 # -- pending state per admin (drafts, confirmations) ---------------------------------------------
 def state_get(ctx: Context, key: str) -> dict[str, Any] | None:
     raw = ctx.state.get(f"admin:{key}:{ctx.user}")

@@ -15,13 +15,13 @@ from handlers.admin_base import (
     cats_label,
     command,
     require_article,
-    snapshot,
     split_id,
     state_drop,
     state_get,
 )
 from handlers.admin_draft import TITLE_MAX, save_story
 from handlers.base import Context, Message
+from store.audit import snapshot
 
 LIST_DEFAULT = 10
 LIST_MAX = 30

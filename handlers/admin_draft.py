@@ -15,12 +15,12 @@ from handlers.admin_base import (
     AdminError,
     cats_label,
     command,
-    snapshot,
     state_drop,
     state_get,
     state_set,
 )
 from handlers.base import Context, Message
+from store.audit import snapshot
 from store.extract import TITLE_MAX  # a longer first line is body text, not a title
 
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters

@@ -69,3 +69,21 @@ def entries(store: Store, limit: int = 50, admin: str | None = None) -> list[Aud
             )
         )
     return out
+
+
+def snapshot(a: Any) -> dict[str, Any]:
+    """What the audit keeps of a story: enough to see the change, and to restore a deletion."""
+    return {
+        "id": a.id,
+        "title": a.title,
+        "subtitle": a.subtitle,
+        "kicker": a.kicker,
+        "authors": a.authors,
+        "body": a.body,
+        "captions": a.captions,
+        "categories": a.categories,
+        "category_override": a.category_override,
+        "source": a.source,
+        "url": a.url,
+        "published": a.published,
+    }

@@ -171,6 +171,19 @@ def test_list_show_edit_delete(tmp_path):
     assert r.exit_code == 0 and len(stored(db)) == 2
     r = run(db, "show", "2")
     assert r.exit_code == 1 and "no story with id 2" in r.output
+    # the operator's changes are in the audit log, as the admins' are
+    from store.audit import entries
+    from store.db import open_store
+
+    log = entries(open_store(db))
+    assert [e.action for e in log][:2] == ["delete", "edit"]
+    assert all(e.admin.startswith("cli") for e in log)
+    assert log[0].article_id == 2 and log[0].before["body"]  # the deleted story, whole
+    retitled = log[-1]
+    assert retitled.before["title"] != "网格员郑秀梅" and retitled.before["url"] is None
+    assert retitled.after["title"] == "网格员郑秀梅" and retitled.after["url"] == "https://example.org/1"
+    assert len(log) == 5  # four edits that changed something, one deletion; refusals none
+    assert "delete" in run(db, "audit", "--limit", "1").output
 
 
 def test_db_option_picks_the_store(tmp_path):

@@ -79,6 +79,16 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
     ctx.obj = CliState(config_path, db_path)
 
 
+def operator() -> str:
+    """Who the audit log names for a change made from the command line."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def progress_bar(disable: bool = False, eta: bool = False) -> Any:
     """The bar of long work (import, reindex, digest send): on stderr, so stdout keeps only the
     results; gone when done; not drawn at all when stderr is not a terminal (a pipe or a log)."""

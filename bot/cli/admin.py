@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
-
 import click
 
-from bot.cli import CliState, main
+from bot.cli import CliState, main, operator
 
 _OPENID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-
-
-def _operator() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _check_openid(openid: str) -> str:
@@ -50,7 +41,7 @@ def add(obj: CliState, openid: str) -> None:
     from store import admins
 
     openid = _check_openid(openid)
-    if admins.add(obj.store(), openid, by=_operator()):
+    if admins.add(obj.store(), openid, by=operator()):
         click.echo(f"{openid} is now an admin (takes effect within seconds)")
     else:
         click.echo(f"{openid} is already an admin")
@@ -69,7 +60,7 @@ def remove(obj: CliState, openid: str) -> None:
     from store import admins
 
     openid = openid.strip()
-    if admins.remove(obj.store(), openid, by=_operator()):
+    if admins.remove(obj.store(), openid, by=operator()):
         click.echo(f"{openid} is no longer an admin")
         if openid in obj.config.admin_openids():
             click.echo("note: it is still listed in [admin] openids of the config", err=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from bot.cli import CliState, main, progress_bar
+from bot.cli import CliState, main, operator, progress_bar
 
 SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
 CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
@@ -281,7 +281,14 @@ def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None
             changes["category_override"] = [c for c in CATEGORIES if c in chosen]
     if not changes:
         raise click.ClickException("nothing to change: give --title, --subtitle, --category, --url or --summary")
-    a = update(obj.store(), article_id, **changes)
+    from store.articles import require
+    from store.audit import record, snapshot
+
+    store = obj.store()
+    with store.transaction():  # the change and its audit entry, together
+        before = snapshot(require(store, article_id))
+        a = update(store, article_id, **changes)
+        record(store, operator(), "edit", article_id=a.id, before=before, after=snapshot(a))
     click.echo(f"#{a.id} updated: {a.title} [{_cats(a)}]")
 
 
@@ -303,5 +310,9 @@ def delete(obj: CliState, article_id: int, yes: bool) -> None:
     a = require(store, article_id)
     if not yes:
         click.confirm(f"delete #{a.id} {a.title}?", abort=True)
-    delete_story(store, article_id)
+    from store.audit import record, snapshot
+
+    with store.transaction():  # the deletion and its audit entry (the story whole), together
+        gone = delete_story(store, article_id)
+        record(store, operator(), "delete", article_id=gone.id, before=snapshot(gone))
     click.echo(f"#{a.id} deleted: {a.title}")
