@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from typing import NamedTuple
 
@@ -19,6 +20,24 @@ class Found(NamedTuple):
 
 
 _UNFOUND = object()  # dispatch() without a route found beforehand
+_FLAGS = re.compile("", re.DOTALL).flags  # how handlers.base compiles a route's pattern
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+
+
+def _prefilter(routes: list[Route]) -> re.Pattern[str] | None:
+    """One pattern that fully matches a text whenever one of ``routes``' patterns does: a
+    search, which none of them takes, then costs one match instead of one per route. ``None``
+    when there is nothing to gain or they cannot be joined (flags of their own,
+    back-references, a group name used twice)."""
+    patterns = [r.regex for r in routes if r.regex is not None]
+    if len(patterns) < 2:
+        return None
+    if any(p.flags != _FLAGS or _BACKREF.search(p.pattern) for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.DOTALL)
+    except re.error:
+        return None
 
 FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
 
@@ -29,9 +48,11 @@ class Router:
         self.default: Handler | None = None
         self.default_quick: Quick = False
         self.observers: list[Observer] = []
-        self._by_type: dict[str, list[Route]] = {}  # the routes a named message type can take
+        # the routes a named message type can take, and their patterns joined (_prefilter)
+        self._by_type: dict[str, tuple[list[Route], re.Pattern[str] | None]] = {}
         self._named: frozenset[str] = frozenset()  # the types routes name (and voice)
-        self._untyped: list[Route] = []  # the routes of any other type: those naming none
+        # the routes of any other type: those naming none
+        self._untyped: tuple[list[Route], re.Pattern[str] | None] = ([], None)
         for rs in route_sets:
             self.include(rs)
 
@@ -43,7 +64,8 @@ class Router:
         self._by_type = {}
         typed = [r.type for r in self.routes if r.type is not None]
         self._named = frozenset({"voice"}).union(*typed)  # voice also takes the text routes
-        self._untyped = [r for r in self.routes if r.type is None]
+        untyped = [r for r in self.routes if r.type is None]
+        self._untyped = (untyped, _prefilter(untyped))
         if routes.default_handler is not None:
             self.default = routes.default_handler
             self.default_quick = routes.default_quick
@@ -53,16 +75,20 @@ class Router:
         # once per message: NFKC and trimmed for the regexes, case-folded too for keywords
         plain = unicodedata.normalize("NFKC", msg.content).strip() if msg.content else ""
         text = plain.casefold()
-        candidates = self._by_type.get(msg.type)
-        if candidates is None:  # once per message type: a text never tries the event routes
+        known = self._by_type.get(msg.type)
+        if known is None:  # once per message type: a text never tries the event routes
             if msg.type not in self._named:  # (so a sender making types up grows nothing)
-                candidates = self._untyped
+                known = self._untyped
             else:
-                candidates = self._by_type[msg.type] = [
+                routes = [
                     r for r in self.routes
                     if r.type is None or msg.type in r.type
                     or (msg.type == "voice" and "text" in r.type)
                 ]
+                known = self._by_type[msg.type] = (routes, _prefilter(routes))
+        candidates, joined = known
+        # no route's pattern can match: their own matches are skipped (a search's case)
+        patterns_out = joined is not None and joined.fullmatch(plain) is None
         for r in candidates:
             if r.type is not None and msg.type not in r.type:
                 if not (msg.type == "voice" and "text" in r.type and text):
@@ -76,6 +102,8 @@ class Router:
             if r.keyword is not None and text not in r.keyword:
                 continue
             if r.regex is not None:
+                if patterns_out:
+                    continue
                 m = r.regex.fullmatch(plain)
                 if m is None:
                     continue

@@ -55,7 +55,7 @@ def not_understood(msg: Message, ctx: Context) -> str:
 
 
 # A web address pasted as text is a link too: its pieces would only be searched for
-@routes(type="text", regex=r"(?i)(?:https?://|www\.)\S+", priority=20, quick=True)
+@routes(type="text", regex=r"(?i:https?://|www\.)\S+", priority=20, quick=True)
 def pasted_link(msg: Message, ctx: Context) -> Reply:
     if ctx.is_admin:  # a line of an open draft, else the way to import it
         from handlers import admin_draft

@@ -56,9 +56,10 @@ THANKS_TEXT = "不客气！想看什么新闻，随时发送关键词。"
 OK_TEXT = "好的！想看什么新闻，随时发送关键词；发送“帮助”查看全部用法。"
 
 
-# one pattern for all three (each route's pattern is tried on every search)
+# one pattern for all three; the case-blind part scoped (?i:…), so that bot.router can join
+# it with the other routes' patterns
 _SMALL_TALK = (
-    r"(?i)(?:(?P<greeting>你好|您好|你们好|大家好|嗨|哈喽|hi|hello|在吗|在不在|有人吗)"
+    r"(?i:(?P<greeting>你好|您好|你们好|大家好|嗨|哈喽|hi|hello|在吗|在不在|有人吗)"
     r"|(?P<thanks>谢谢|谢谢你|谢谢您|多谢|感谢|谢啦|谢了|thanks|thank you|thx)"
     r"|(?P<ok>好的|好|嗯|嗯嗯|收到|知道了|明白了|ok|okay))" + _END
 )
