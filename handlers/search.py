@@ -234,7 +234,7 @@ _CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "
 
 def _page_number(text: str) -> int | None:
     """A page number written in digits or in Chinese numerals up to 九十九."""
-    if text.isdigit():
+    if text.isdecimal():  # (isdigit would take ² too, which int() refuses)
         return int(text)
     if "十" not in text:
         return _CHINESE_DIGITS.get(text)
