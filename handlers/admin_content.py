@@ -42,13 +42,13 @@ _URL = re.compile(r"\S+")
 )
 def link(args: str, msg: Message, ctx: Context) -> str:
     from store.extract import article_from_url
-    from store.webfetch import FetchError
+    from store.webfetch import FetchError, is_web_address
 
     m = _URL.match(args)
     if not m:
         raise AdminError("请给出网址。用法：#链接 https://mp.weixin.qq.com/s/…")
     url = m.group(0)
-    if not re.match(r"https?://", url, re.IGNORECASE):
+    if not is_web_address(url):
         raise AdminError("链接无效：只支持 http:// 或 https:// 开头的网址。")
     conf = ctx.config.admin
     try:

@@ -26,6 +26,12 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGN
 _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030"}
 
 
+def is_web_address(text: str) -> bool:
+    """Whether ``text`` starts as an address this module fetches (http:// or https://, any
+    case); what follows is checked when it is fetched."""
+    return text[:8].lower().startswith(("http://", "https://"))
+
+
 class FetchError(Exception):
     """The page could not be fetched as an article; ``str(e)`` says why, for the admin or the
     operator. ``paste``: the address answered (a PDF, a picture, a page without article text),

@@ -24,16 +24,14 @@ SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
 CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
 
 
-def _is_url(raw: str) -> bool:
-    return raw.lower().startswith(("http://", "https://"))
-
-
 def _files(paths: tuple[str, ...]) -> list[Path | str]:
     """The files named, with folders expanded to the page, HTML and export files inside; web
     addresses stay as they are."""
+    from store.webfetch import is_web_address
+
     out: list[Path | str] = []
     for raw in paths:
-        if _is_url(raw):
+        if is_web_address(raw):
             out.append(raw)
             continue
         p = Path(raw)
@@ -259,7 +257,9 @@ def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None
     if subtitle is not None:
         changes["subtitle"] = subtitle.strip()
     if url is not None:
-        if url.strip() and not _is_url(url.strip()):
+        from store.webfetch import is_web_address
+
+        if url.strip() and not is_web_address(url.strip()):
             raise click.BadParameter(
                 f"{url!r} is not a web address (http:// or https://); empty: the bot hosts it",
                 param_hint="'--url'",

@@ -35,7 +35,9 @@ def send(obj: CliState, words: tuple[str, ...], event: str | None, key: str, use
     text = " ".join(words) or None
     if not text and not event:
         raise click.UsageError("give TEXT to send, or --event")
-    if url is not None and not url.lower().startswith(("http://", "https://")):
+    from store.webfetch import is_web_address
+
+    if url is not None and not is_web_address(url):
         raise click.BadParameter(
             f"{url!r} is not a web address; e.g. http://127.0.0.1:8080/wechat",
             param_hint="'--url'",
