@@ -187,12 +187,29 @@ def pick(msg: Message, ctx: Context) -> Reply:
     return _pick(ctx, digits, int(digits))
 
 
-# "第3条", "第三篇", "3号": a number said the long way picks the same
-@routes(regex=r"第\s*(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*[条篇个]?|(\d{1,3})\s*[条篇号]",
-        priority=30, quick=True)
+# A number said the long way: "第3条", "第三篇", "3号" pick, "第2页", "第 3 页", "第二页" jump
+# (the header says "第 1/3 页", so users answer in kind)
+_SAID = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
+_CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+                   "八": 8, "九": 9}
+
+
+def _said_number(text: str) -> int | None:
+    """A number written in digits or in Chinese numerals up to 九十九."""
+    if text.isdecimal():  # (isdigit would take ² too, which int() refuses)
+        return int(text)
+    if "十" not in text:
+        return _CHINESE_DIGITS.get(text)
+    tens, _, ones = text.partition("十")  # 十二 = 12, 二十 = 20, 二十三 = 23
+    t = _CHINESE_DIGITS.get(tens) if tens else 1
+    o = _CHINESE_DIGITS.get(ones) if ones else 0
+    return None if t is None or o is None else t * 10 + o
+
+
+@routes(regex=rf"第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]", priority=30, quick=True)
 def pick_said(msg: Message, ctx: Context) -> Reply:
     said = (ctx.match.group(1) or ctx.match.group(2)) if ctx.match else ""
-    n = _page_number(said)
+    n = _said_number(said)
     if n is None:
         return "请回复列表前的序号，如 1、2。"
     return _pick(ctx, str(n), n)
@@ -227,26 +244,9 @@ def previous_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, -1)
 
 
-# "第2页", "第 3 页", "第二页": the header says "第 1/3 页", so users answer in kind
-_CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-                   "八": 8, "九": 9}
-
-
-def _page_number(text: str) -> int | None:
-    """A page number written in digits or in Chinese numerals up to 九十九."""
-    if text.isdecimal():  # (isdigit would take ² too, which int() refuses)
-        return int(text)
-    if "十" not in text:
-        return _CHINESE_DIGITS.get(text)
-    tens, _, ones = text.partition("十")  # 十二 = 12, 二十 = 20, 二十三 = 23
-    t = _CHINESE_DIGITS.get(tens) if tens else 1
-    o = _CHINESE_DIGITS.get(ones) if ones else 0
-    return None if t is None or o is None else t * 10 + o
-
-
-@routes(regex=r"第\s*(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*页", priority=40)
+@routes(regex=rf"第\s*{_SAID}\s*页", priority=40)
 def jump_to_page(msg: Message, ctx: Context) -> Reply:
-    n = _page_number(ctx.match.group(1)) if ctx.match else None
+    n = _said_number(ctx.match.group(1)) if ctx.match else None
     state = listing.load(ctx)
     if state is None:
         return NO_PAGES.format(minutes=_minutes(ctx))
