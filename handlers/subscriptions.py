@@ -8,6 +8,8 @@ the user had chosen, and the welcome says so.
 
 from __future__ import annotations
 
+import re
+
 from handlers.base import Context, Message, Routes
 from store import subscribers
 from store.subscribers import ALL
@@ -26,18 +28,8 @@ def _when(ctx: Context) -> str:
     return f"每天 {ctx.config.digest['time']} "
 
 
-_SUFFIXES = ("新闻", "报道", "栏目", "摘要", "类", "的")
-
-
-def _bare(word: str) -> str:
-    """``党建新闻``, ``社区类``, ``党建的报道`` -> the category's own name."""
-    while True:
-        for suffix in _SUFFIXES:
-            if word.endswith(suffix) and len(word) > len(suffix):
-                word = word[: -len(suffix)]
-                break
-        else:
-            return word
+# what people put after a category's name: 党建新闻, 社区类, 党建的报道 (alone: 订阅新闻 = all)
+_SUFFIXES = re.compile(r"(?:新闻|报道|栏目|摘要|类|的)+$")
 
 
 def parse_categories(arg: str) -> list[str] | None:
@@ -48,8 +40,7 @@ def parse_categories(arg: str) -> list[str] | None:
         return list(ALL)
     for sep in "，,、和及+":
         arg = arg.replace(sep, " ")
-    words = [_bare(w) for w in arg.split()]
-    words = [w for w in words if w not in _SUFFIXES]  # 订阅新闻, 订阅摘要: all of them
+    words = [w for w in (_SUFFIXES.sub("", w) for w in arg.split()) if w]
     if not words or words in (["党建社区"], ["社区党建"]):
         words = list(ALL)
     if any(w not in ALL for w in words):
