@@ -26,16 +26,14 @@ def stats(obj: CliState, as_json: bool) -> None:
     from handlers.admin_stats import collect, render
 
     cfg = obj.config
-    try:
+    try:  # (the day's message count lives in the shared state)
         state = open_state(cfg)
-    except StateUnavailable as e:  # the message count lives there; the rest does not need it
-        raise click.ClickException(f"cannot read the shared state: {e}") from None
-    try:
-        figures = collect(obj.store(), cfg, state, time.time())
+        try:
+            figures = collect(obj.store(), cfg, state, time.time())
+        finally:
+            state.close()
     except StateUnavailable as e:
         raise click.ClickException(f"cannot read the shared state: {e}") from None
-    finally:
-        state.close()
     if as_json:
         click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
     else:
