@@ -39,6 +39,7 @@ def _prefilter(routes: list[Route]) -> re.Pattern[str] | None:
     except re.error:
         return None
 
+
 FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
 
 

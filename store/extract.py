@@ -16,6 +16,7 @@ from store.text import squeeze
 log = logging.getLogger(__name__)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TITLE_MAX = 64  # characters of a title, as the admins' #添加 takes them
 
 
 def extract_html(html: str, url: str | None = None) -> Article | None:
@@ -68,8 +69,6 @@ def extract_html(html: str, url: str | None = None) -> Article | None:
         url=page_url, source=page_url or "", published=date if _ISO_DATE.match(date) else None,
     )
 
-
-TITLE_MAX = 64  # characters of a title, as the admins' #添加 takes them
 
 
 def article_from_url(url: str, *, timeout: float, max_bytes: int,
