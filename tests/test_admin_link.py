@@ -277,6 +277,9 @@ def test_cli_import_takes_web_addresses_as_link_does(
     assert f"{site}/report.pdf: 该链接是PDF 文件，不是网页，无法提取文章。" in out.output
     assert "#添加" not in out.output and "1 stories added" in out.output
     assert articles.count(services.store) == 2
+    out = CliRunner().invoke(main, ["--config", cfg, "import", "ftp://example.org/page.html"])
+    assert out.exit_code == 1
+    assert "ftp://example.org/page.html: only http:// and https:// addresses" in out.output
 
 
 # -- the fetcher on its own -----------------------------------------------------------------------

@@ -27,11 +27,9 @@ CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
 def _files(paths: tuple[str, ...]) -> list[Path | str]:
     """The files named, with folders expanded to the page, HTML and export files inside; web
     addresses stay as they are."""
-    from store.webfetch import is_web_address
-
     out: list[Path | str] = []
     for raw in paths:
-        if is_web_address(raw):
+        if "://" in raw:  # an address, fetched or refused by _load_url
             out.append(raw)
             continue
         p = Path(raw)
@@ -46,8 +44,10 @@ def _load_url(url: str, config: Any) -> list[Any]:
     """The story at ``url``, fetched as ``#链接`` fetches it ([admin] fetch_* limits)."""
     from store.extract import article_from_url
     from store.ingest import IngestError
-    from store.webfetch import FetchError
+    from store.webfetch import FetchError, is_web_address
 
+    if not is_web_address(url):
+        raise IngestError(f"{url}: only http:// and https:// addresses can be imported")
     conf = config.admin
     try:
         return [article_from_url(url, timeout=conf["fetch_timeout"],
