@@ -154,7 +154,7 @@ def _check_free(host: str, port: int) -> None:
         except OSError as e:
             if e.errno == errno.EACCES:
                 hint = ("ports below 1024 need root; run on a port such as 8080 behind a "
-                        "reverse proxy (see the README's Deployment)")
+                        "reverse proxy (see docs/operations.md)")
             else:
                 hint = ("is newsbot (or something else) already running there? Choose another "
                         "port with --port.")
