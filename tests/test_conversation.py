@@ -16,7 +16,8 @@ from bot.config import load_config
 from bot.state.sqlite import SQLiteState
 from store import articles, subscribers
 from store.articles import Article
-from tests.conftest import Bot, write_config
+from store.ingest import import_text
+from tests.conftest import PAGE_SETS, Bot, page_set, write_config
 
 # Stories written for these tests, in the style of a city paper's party-building pages.
 ELDERCARE = [
@@ -466,18 +467,25 @@ def test_voice_with_recognition_is_searched_like_text(convo) -> None:  # type: i
                                   extra={"Recognition": "订阅社区。"}).text
 
 
-# -- over the seed pages --------------------------------------------------------------------------
-def test_a_conversation_over_the_seed_pages(bot: Bot, services: Services) -> None:
-    from store.ingest import import_text
-    from tests.conftest import CORPUS
+# -- over whole pages -----------------------------------------------------------------------------
+# per page set: a mixed query and a piece of the title it must show first (the story of the
+# place's eldercare), and a word shared by enough stories to page through
+OVER_PAGES = {
+    "own": ("银杏社区养老", "养老驿站", "社区"),
+    "seed": ("天河社区养老", "三心", "党建"),  # the portrait of the 天河社区 party secretary
+}
 
-    for page in sorted(CORPUS.glob("0*.txt")):
+
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_a_conversation_over_whole_pages(bot: Bot, services: Services, kind: str) -> None:
+    query, piece, common = OVER_PAGES[kind]
+    for page in page_set(kind):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     u = "o_reader"
-    card = bot.send("天河社区养老", user=u)
+    card = bot.send(query, user=u)
     shown = card.articles[0]["Title"] if card.kind == "news" else card.text.splitlines()[2]
-    assert "三心" in shown  # the portrait of the 天河社区 party secretary
-    pages = [bot.send("党建", user=u)]
+    assert piece in shown
+    pages = [bot.send(common, user=u)]
     while "下一页" in pages[-1].text:
         pages.append(bot.send("下一页", user=u))
         assert len(pages) < 20
