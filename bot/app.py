@@ -584,7 +584,7 @@ def _log_line(msg: Message, handler: str, outcome: str, started: float | None) -
     if not log.isEnabledFor(logging.INFO):
         return
     ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
-    kind = msg.event and f"event:{msg.event}" or msg.type
+    kind = (msg.event and f"event:{msg.event}") or msg.type
     msgid = msg.id or None
     if _PLAIN.fullmatch(f"{msg.source}{kind}{msg.id}{handler}{outcome}") is not None:
         # what the encoder below writes, without it (a line per message)

@@ -135,7 +135,7 @@ class Router:
             return False
 
     def dispatch(
-        self, msg: Message, ctx: Context, found: Found | None | object = _UNFOUND
+        self, msg: Message, ctx: Context, found: Found | object | None = _UNFOUND
     ) -> tuple[Reply, str, str]:
         """Run the matching handler (``found``, when the caller already asked ``find``).
         Returns (reply, handler name, outcome)."""

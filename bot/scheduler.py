@@ -110,7 +110,7 @@ class DigestScheduler:
             if self.leader and release:
                 try:
                     released = self.state.release(self.lock_name, self.owner)
-                except Exception:  # noqa: BLE001 - the lock expires by itself anyway
+                except Exception:  # the lock expires by itself anyway
                     log.exception("scheduler %s: could not release the lock", self.owner)
             self.leader = False
         # A sibling still running may take the lock from here on: a hand-over, not a second
@@ -121,7 +121,7 @@ class DigestScheduler:
     def _tick(self) -> None:
         try:
             held = self.state.acquire(self.lock_name, self.owner, self.lock_ttl)
-        except Exception:  # noqa: BLE001 - state backend down: do not act as leader blind
+        except Exception:  # state backend down: do not act as leader blind
             log.exception("scheduler %s: state backend unavailable", self.owner)
             held = False
         with self._lock:
@@ -154,7 +154,7 @@ class DigestScheduler:
         slot = (fired or datetime.now(self.tz)).astimezone(self.tz).date().isoformat()
         try:
             self.job(slot)
-        except Exception:  # noqa: BLE001 - the next day's run goes on; the log shows why
+        except Exception:  # the next day's run goes on; the log shows why
             log.exception("scheduler %s: digest for %s failed", self.owner, slot)
 
 

@@ -99,7 +99,7 @@ class _Client(WeChatClient):
         self._http = http
 
     @property  # read per call, so a config pointed elsewhere later still takes effect
-    def API_BASE_URL(self) -> str:  # type: ignore[override]
+    def API_BASE_URL(self) -> str:  # type: ignore[override]  # noqa: N802 - wechatpy's name
         return self._api.base_url + "/cgi-bin/"
 
     @property

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass
@@ -59,7 +59,7 @@ class News:
     articles: list[Article] = field(default_factory=list)
 
 
-Reply = Union[None, str, Text, Article, News]
+Reply = None | str | Text | Article | News
 
 
 @dataclass
@@ -96,7 +96,7 @@ class Context:
         for fn, args in kept:
             try:
                 fn(*args)
-            except Exception:  # noqa: BLE001 - a side effect must not cost the reply
+            except Exception:  # a side effect must not cost the reply
                 logging.getLogger("newsbot.handlers").exception(
                     "%s failed user=%s", getattr(fn, "__name__", fn), self.user
                 )

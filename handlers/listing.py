@@ -68,7 +68,7 @@ _FIELDS = tuple(f.name for f in fields(Listing))
 def load(ctx: Context) -> Listing | None:
     try:
         raw = ctx.state.get(STATE_PREFIX + ctx.user)
-    except Exception:  # noqa: BLE001 - state backend down: answer as if the list expired
+    except Exception:  # state backend down: answer as if the list expired
         log.warning("conversation state unreadable user=%s", ctx.user, exc_info=True)
         return None
     if not raw:
@@ -92,14 +92,14 @@ def save(ctx: Context, listing: Listing | str) -> None:
     try:
         raw = listing if isinstance(listing, str) else dump(listing)
         ctx.state.set(STATE_PREFIX + ctx.user, raw, ttl)
-    except Exception:  # noqa: BLE001 - the list is still answered; only picks/paging are lost
+    except Exception:  # the list is still answered; only picks/paging are lost
         log.warning("conversation state not saved user=%s", ctx.user, exc_info=True)
 
 
 def clear(ctx: Context) -> None:
     try:
         ctx.state.delete(STATE_PREFIX + ctx.user)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("conversation state not cleared user=%s", ctx.user, exc_info=True)
 
 

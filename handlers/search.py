@@ -101,7 +101,7 @@ def _query_row(store: Any, user: str, query: str, hits: int) -> None:
             'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)',
             (now_iso(), user, query[:QUERY_LOG_CHARS], hits),
         )
-    except Exception:  # noqa: BLE001 - statistics are best effort
+    except Exception:  # statistics are best effort
         log.exception("query log failed user=%s", user)
 
 

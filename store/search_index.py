@@ -248,7 +248,7 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
     return done
 
 
-class _triggers_off:
+class _triggers_off:  # noqa: N801 - used like a function, as contextlib's managers are
     """Drop the sync triggers inside the caller's transaction and put them back after."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:

@@ -63,7 +63,7 @@ def candidates(body: list[str]) -> list[str]:
     out: list[str] = []
     for para in body:
         p = _clean(para)
-        if not p or not is_closed(p) and len(p) <= 40:
+        if not p or (not is_closed(p) and len(p) <= 40):
             continue  # a section head, not prose
         for s in sentences(p):
             s = s.strip()

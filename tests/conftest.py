@@ -147,7 +147,7 @@ class LiveServer:
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> LiveServer:  # noqa: PYI034 - final in practice
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

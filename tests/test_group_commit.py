@@ -53,7 +53,7 @@ noted: list[str] = []  # side effects that waited for the claim (Context.once_ou
 
 
 @routes(keyword="几次", quick=True)
-def counted(msg: Message, ctx: Context) -> str:
+def count_runs(msg: Message, ctx: Context) -> str:
     runs.append(1)
     ctx.once_ours(noted.append, f"run {len(runs)}")
     ctx.state.set("last_run", str(len(runs)))

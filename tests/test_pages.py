@@ -278,8 +278,8 @@ def test_title_and_first_paragraph_are_visible_on_a_phone(page_in_chromium: dict
         el = layout[name]
         assert el["visible"] and el["on_top"], name
         assert el["width"] > 0 and el["height"] > 0, name
-        assert 0 <= el["left"] and el["right"] <= PHONE_W, name
-        assert 0 <= el["top"] and el["bottom"] <= PHONE_H, name  # on the first screen
+        assert el["left"] >= 0 and el["right"] <= PHONE_W, name
+        assert el["top"] >= 0 and el["bottom"] <= PHONE_H, name  # on the first screen
         assert el["font"] >= 15, name  # readable without zooming
     assert layout["title"]["text"] == STORY.title
     assert layout["para"]["text"] == STORY.body[0]

@@ -169,7 +169,7 @@ class StateBackend(ABC):
                 out.append(e)
         return out
 
-    def close(self) -> None:  # optional: for backends without resources
+    def close(self) -> None:  # noqa: B027 - optional: for backends without resources
         """Release connections."""
 
     def wait(self, key: str, timeout: float, interval: float = 0.02) -> str | None:

@@ -133,7 +133,7 @@ class SQLiteState(StateBackend):
             return self._settle_together(items)  # type: ignore[return-value]
         except StateUnavailable:
             raise
-        except Exception:  # noqa: BLE001 - one message's bad writes: the others go on
+        except Exception:  # one message's bad writes: the others go on
             if len(items) == 1:
                 raise
         return super().settle_many(items)  # each message alone, through settle
