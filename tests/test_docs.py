@@ -58,3 +58,6 @@ def test_readme_set_up_commands_and_ci() -> None:
     assert test_cmd == "python3 -m pip install -e '.[test]' && python3 -m pytest"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_cmd in ci.splitlines()
+    # once more, indented, in the bare clone's own venv, after lint
+    assert [ln.strip() for ln in ci.splitlines()].count(test_cmd) == 2
+    assert ci.index("ruff check") < ci.index("git clone") < ci.index(test_cmd)
