@@ -53,8 +53,8 @@ LateReply = Callable[[Message, Reply], None]
 
 # Handler threads per worker process. Subscribers' messages take one lane, one at a time:
 # their handlers (search, lists, help, subscriptions) are short and CPU-bound, and a lone
-# thread does not trade the GIL with sibling threads on every SQLite row it reads (bench/:
-# 8 threads cost ~1.5x the CPU per message of 1, 32 threads ~2x). Admins' commands and the
+# thread does not trade the GIL with sibling threads on every SQLite row it reads (more threads
+# cost more CPU per message: docs/performance.md). Admins' commands and the
 # article pages have threads of their own: they may wait on the network or a long import,
 # and must neither hold up subscribers nor wait behind them.
 SUBSCRIBER_THREADS = 1
@@ -401,11 +401,11 @@ def create_app(services: Services) -> NewsbotApp:
         for start in services.extra.get("on_start", ()):
             start(services)
         # What the process loaded to start (modules, config, routes) lives as long as it does:
-        # out of the collector's full scans, which otherwise stall the loop for ~15 ms.
+        # out of the collector's full scans, which otherwise stall the loop.
         gc.collect()
         gc.freeze()
         # A message allocates a few hundred short-lived objects (nearly none in cycles): a
-        # young-generation pass every 10,000 allocations instead of every 700 (bench/: ~3 %)
+        # young-generation pass every GC_YOUNG allocations rather than CPython's default 700
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         try:
             yield

@@ -21,7 +21,7 @@ def keys(word: str) -> tuple[str, ...]:
     """The pinyin keys of a Chinese word; empty for anything else."""
     if not _HAN.match(word):
         return ()
-    # imported here: pypinyin's tables cost a worker ~50 MB, and only indexing and queries
+    # imported here: pypinyin's tables weigh on a worker's memory, and only indexing and queries
     # typed in letters need them
     from pypinyin import Style, lazy_pinyin
 

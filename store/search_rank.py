@@ -1,8 +1,8 @@
 """Ranking with bm25 without scoring every match.
 
 FTS5's ``bm25()`` is exact but costs a call per matching row, and the words people search for
-most (党建, 社区, 党员, 主题教育) are in most stories: ranking them all takes tens of
-milliseconds at 20,000 stories and grows with the store. The score is a sum over the query's
+most (党建, 社区, 党员, 主题教育) are in most stories: ranking them all costs time that grows
+with the store. The score is a sum over the query's
 words of ``idf(word) * impact(word, story)``, where the impact depends only on the story
 (weighted count of the word, story length against the average). So:
 

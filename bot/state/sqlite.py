@@ -26,7 +26,7 @@ DROP INDEX IF EXISTS kv_expiry;
 _PURGE_EVERY = 500  # writes between sweeps of expired rows
 _PURGE_BATCH = 1000  # rows a sweep deletes (claims) or looks at (values) at most
 # Values have no expiry index: a handler sets one per message (the user's list, a new expiry
-# each time), and moving its index entry cost a third of the group commit. A sweep looks at
+# each time), and moving its index entry weighed on every group commit. A sweep looks at
 # the next _PURGE_BATCH values in rowid order instead, from where the last one stopped; an
 # expired value reads as missing meanwhile, so the sweep only gives the space back.
 _SWEEP_KV = (
