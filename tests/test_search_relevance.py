@@ -9,6 +9,7 @@ written by reading the pages."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,11 +129,15 @@ MARKED = {"own": ("郑秀梅", "zxm", "386"), "seed": ("郭龙生", "glsh", "643
 SYNONYM = {"own": ("敬老 银杏社区", "养老驿站"), "seed": ("敬老 天河社区", "三心")}
 
 
-def per_set(table: dict[str, list]) -> list:  # type: ignore[type-arg]
-    """Test cases over both page sets, their first value being the set (the store fixture)."""
-    return [pytest.param(kind, *(row if isinstance(row, tuple) else (row,)),
-                         id=f"{kind}-{row[0] if isinstance(row, tuple) else row}")
-            for kind, rows in table.items() for row in rows]
+def per_set(table: dict[str, list[Any]]) -> list[Any]:
+    """Test cases over both page sets: each row of ``table[kind]`` (a tuple, or one value)
+    with the set first, for the store fixture."""
+    cases = []
+    for kind, rows in table.items():
+        for row in rows:
+            values = row if isinstance(row, tuple) else (row,)
+            cases.append(pytest.param(kind, *values, id=f"{kind}-{values[0]}"))
+    return cases
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +199,9 @@ def test_every_story_is_found_by_its_own_title(seeded: Store) -> None:
         assert aid in [h.article_id for h in res.hits], f"{title!r}: {titles(res)}"
 
 
-@pytest.mark.parametrize("seeded,name,initials,number", per_set(
-    {kind: [row] for kind, row in MARKED.items()}), indirect=["seeded"])
+@pytest.mark.parametrize("seeded,name,initials,number",
+                         per_set({kind: [row] for kind, row in MARKED.items()}),
+                         indirect=["seeded"])
 def test_a_person_query_marks_the_name_in_the_snippet(seeded: Store, name: str, initials: str,
                                                       number: str) -> None:
     hit = search.search(seeded, name).hits[0]
@@ -207,8 +213,9 @@ def test_a_person_query_marks_the_name_in_the_snippet(seeded: Store, name: str, 
     assert f"【{number}】" in res.hits[0].snippet or number in res.hits[0].title
 
 
-@pytest.mark.parametrize("seeded,query,piece", per_set(
-    {kind: [row] for kind, row in SYNONYM.items()}), indirect=["seeded"])
+@pytest.mark.parametrize("seeded,query,piece",
+                         per_set({kind: [row] for kind, row in SYNONYM.items()}),
+                         indirect=["seeded"])
 def test_synonyms_reach_a_story_written_with_the_other_word(seeded: Store, query: str,
                                                            piece: str) -> None:
     # no page says 敬老: its group (养老, 康养, 助老 ...) reaches the story that says 养老
