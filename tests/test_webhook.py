@@ -347,26 +347,6 @@ def test_app_never_500s_on_garbage(bot: Bot) -> None:
             assert bot.http.post("/wechat", params=params, content=body).status_code in (400, 403)
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"",
-        b"signature=ab12&timestamp=1713424427&nonce=415670741",
-        b"signature=ab&timestamp=1&nonce=2&openid=o_x-Y9&encrypt_type=aes&msg_signature=ff0",
-        b"a=1&a=2",  # the last one wins
-        b"a&b=&&c=1&",
-        b"k==v",
-        b"q=%E4%B8%AD%E6%96%87&r=a+b",  # escapes: decoded as UTF-8, + as a space
-    ],
-)
-def test_query_string_reads_as_the_standard_parser_reads_it(raw: bytes) -> None:
-    from urllib.parse import parse_qsl
-
-    from bot.app import _parse_query
-
-    assert _parse_query(raw) == dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
-
-
 def test_each_encrypted_reply_opens_with_fresh_random_bytes() -> None:
     env = Envelope("AAAAA", "wx134c8103faa5a59e", "A" * 43)
     first, second = (env.encrypt("<xml>同一个回答</xml>", "n", "1") for _ in range(2))
