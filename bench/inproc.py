@@ -46,10 +46,10 @@ def _timed(owner: Any, name: str, spent: collections.Counter[str], label: str = 
 
 
 def _phases(spent: collections.Counter[str]) -> None:
-    import bot.webhook
     import bot.envelope
     import bot.router
     import bot.state.sqlite
+    import bot.webhook
     import store.articles
 
     _timed(bot.envelope.Envelope, "open", spent)

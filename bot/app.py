@@ -9,7 +9,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,53 +17,73 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+import handlers
 from bot import logs
 from bot.config import Config, load_config
-from bot.router import Router
+from bot.router import Router, build_router
+from bot.scheduler import DigestScheduler, start_digest_scheduler
 from bot.state import StateBackend, open_state
 from bot.webhook import LateReply, Webhook
+from bot.wxapi import WeChatAPI, late_reply_sender
+from handlers.base import Shared
 from handlers.pages import render_article_page
+from store.db import Store, open_store
 
 GC_YOUNG = 10_000  # allocations between the collector's young passes (Python's default 700)
 
 
 @dataclass
 class Services:
-    """Everything a running bot holds: built once per process."""
+    """Everything a running bot holds: built once per process (:func:`build_services`)."""
 
     config: Config
     state: StateBackend
-    store: Any
+    store: Store | None
     router: Router
-    api: Any = None
+    shared: Shared  # what the handlers keep for the life of the process
+    api: WeChatAPI | None = None
     late_reply: LateReply | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    scheduler: DigestScheduler | None = None  # the daily digest's, while the app serves
+
+    def start(self) -> None:
+        """Start what runs beside the webhook: the daily digest's schedule, when enabled."""
+        if self.config.digest["enabled"] and self.scheduler is None:
+            self.scheduler = start_digest_scheduler(self)
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
 
     def close(self) -> None:
-        if hasattr(self.api, "close"):
+        if hasattr(self.api, "close"):  # (a test's stand-in may have none)
             self.api.close()
         self.state.close()
         if self.store is not None:
             self.store.close()
 
 
-def build_services(config: Config, **overrides: Any) -> Services:
-    """Open the store and state named by ``config`` and compile the handlers' routes."""
-    from handlers import build_router, setup_services
-    from store.db import open_store
-
-    state = overrides.pop("state", None) or open_state(config)
-    store = overrides.pop("store", None) or open_store(config.resolve(config.store["path"]))
-    router = overrides.pop("router", None) or build_router()
-    services = Services(config=config, state=state, store=store, router=router, **overrides)
-    from bot.wxapi import WeChatAPI, late_reply_sender
-
-    if services.api is None:
-        services.api = WeChatAPI(config, state)
-    if services.late_reply is None:
-        services.late_reply = late_reply_sender(services.api)
-    setup_services(services)
-    return services
+def build_services(
+    config: Config,
+    *,
+    state: StateBackend | None = None,
+    store: Store | None = None,
+    router: Router | None = None,
+    api: WeChatAPI | None = None,
+    late_reply: LateReply | None = None,
+) -> Services:
+    """Open the store and state named by ``config`` (unless given) and compile the handlers'
+    routes; the handlers are handed the router to send a message on."""
+    state = state or open_state(config)
+    store = store or open_store(config.resolve(config.store["path"]))
+    router = router or build_router()
+    api = api or WeChatAPI(config, state)
+    shared = handlers.shared(config, store)
+    shared.routes = router
+    return Services(
+        config=config, state=state, store=store, router=router, shared=shared, api=api,
+        late_reply=late_reply or late_reply_sender(api),
+    )
 
 
 def create_app(services: Services) -> NewsbotApp:
@@ -107,14 +127,12 @@ class NewsbotApp:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         services = self.services
-        for start in services.extra.get("on_start", ()):
-            start(services)
+        services.start()
         settle_garbage_collector()
         try:
             yield
         finally:
-            for stop in services.extra.get("on_stop", ()):
-                stop(services)
+            services.stop()
             self.webhook.close()
             services.close()
             # a worker of ``serve --workers`` ends without running exit hooks: its last lines

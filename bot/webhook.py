@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl
 from bot import logs
 from bot.envelope import Envelope, EnvelopeError
 from bot.replies import normalise, to_xml
-from bot.router import FALLBACK_TEXT, Found
+from bot.router import Found
 from bot.state import Claim, ClaimStatus, MessageState, Settle, StateBackend, StateUnavailable
-from handlers.base import Context, Message, News, Text
+from handlers.base import FALLBACK_TEXT, Context, Message, News, Text
 
 if TYPE_CHECKING:  # bot.app imports this module to build its app
     from bot.app import Services
@@ -104,11 +104,6 @@ class Webhook:
         self.late_pool = ThreadPoolExecutor(LATE_THREADS, thread_name_prefix="late")
         self.group = SettleGroup(services.state)
         self.recent: OrderedDict[str, None] = OrderedDict()  # keys settled here, newest last
-        # The admin directory (handlers.admin) knows the config's admins and the store's;
-        # without it (a router of one's own) the config's are the admins.
-        self.is_admin: Callable[[str], bool] = services.extra.get("is_admin") or (
-            config.admin_openids().__contains__
-        )
 
     def close(self) -> None:
         """Let every message under way finish."""
@@ -190,12 +185,12 @@ class Webhook:
         services = self.services
         return Context(
             user=msg.source,
-            is_admin=self.is_admin(msg.source),
+            is_admin=services.shared.is_admin(msg.source),
             config=services.config,
             state=MessageState(services.state),
             store=services.store,
             api=services.api,
-            services=services.extra,
+            shared=services.shared,
             deferred=[],
         )
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from store.categories import CATEGORIES
 from store.db import Store, StoreError, now_iso
 
-CATEGORIES = ("党建", "社区")
 JSON_FIELDS = ("authors", "body", "captions", "categories", "category_override")
 
 

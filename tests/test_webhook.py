@@ -14,8 +14,8 @@ from bot.app import build_services
 from bot.callback import message_xml, read_reply, sign_request
 from bot.config import load_config
 from bot.envelope import Envelope, sign
-from bot.router import FALLBACK_TEXT, Router
-from handlers.base import Routes
+from bot.router import Router
+from handlers.base import FALLBACK_TEXT, Routes
 from handlers.help import HELP_TEXT
 from tests.conftest import Bot, write_config
 
