@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol
 
 from store.db import Store
 
@@ -67,7 +67,7 @@ class News:
     articles: list[Article] = field(default_factory=list)
 
 
-Reply = Union[None, str, Text, Article, News]
+Reply = None | str | Text | Article | News
 
 # -- WeChat's limits on replies (bot.replies enforces them; lists and digests fit within) ------
 WECHAT_TEXT_BYTES = 2048  # the longest text WeChat shows (UTF-8; found, not documented)

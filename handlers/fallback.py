@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
 
 from handlers import admin_draft
 from handlers.admin_base import AdminError

@@ -21,6 +21,8 @@ import click
 from bot.cli import CliState, main, operator, progress_bar
 from store.categories import CATEGORIES
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
 CATEGORY_CHOICES = (*CATEGORIES, "无", "auto")
 
