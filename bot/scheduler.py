@@ -33,6 +33,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config
 from bot.state import StateBackend
+from bot.wxapi import WeChatAPI
+from handlers.digest import DigestBusy, run_digest
 
 log = logging.getLogger("newsbot.scheduler")
 
@@ -165,12 +167,8 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
     holds the store's run lease; the job waits for it, since a lease whose holder died expires."""
 
     def job(slot: str) -> None:
-        from handlers.digest import DigestBusy, run_digest
-
         api = services.api
         if api is None:
-            from bot.wxapi import WeChatAPI
-
             api = services.api = WeChatAPI(services.config, services.state)
         for attempt in range(1, busy_tries + 1):
             try:
@@ -186,23 +184,11 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
     return job
 
 
-def attach(services: Any) -> None:
-    """Start a scheduler with the service (when [digest] enabled) and stop it with it."""
-    if not services.config.digest["enabled"]:
-        return
-    running: list[DigestScheduler] = []
-
-    def start(s: Any) -> None:
-        sched = DigestScheduler(
-            s.config, s.state, scheduled_digest(s), lock_ttl=s.config.digest["leader_ttl"]
-        )
-        sched.start()
-        running.append(sched)
-        s.extra["digest_scheduler"] = sched
-
-    def stop(s: Any) -> None:
-        while running:
-            running.pop().stop()
-
-    services.extra.setdefault("on_start", []).append(start)
-    services.extra.setdefault("on_stop", []).append(stop)
+def start_digest_scheduler(services: Any) -> DigestScheduler:
+    """The scheduler of the service's daily digest, started (the service stops it)."""
+    sched = DigestScheduler(
+        services.config, services.state, scheduled_digest(services),
+        lock_ttl=services.config.digest["leader_ttl"],
+    )
+    sched.start()
+    return sched

@@ -41,6 +41,7 @@ from bot.wxapi_errors import (
     WeChatAPIError,
     error_for,
 )
+from handlers.base import News, Text
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -346,7 +347,6 @@ def late_reply_sender(api: WeChatAPI) -> Any:
     """``services.late_reply``: a reply that missed the 5-second budget goes out through the
     customer-service API (text as text, news as its first article: the API's limit). It gets
     the reply as ``bot.replies.normalise`` left it: ``Text`` or ``News``."""
-    from handlers.base import News, Text
 
     def send(msg: Any, value: Any) -> None:
         if isinstance(value, Text):

@@ -42,6 +42,7 @@ def _keywords(text: str, top: int = 25) -> dict[str, float]:
     if _tfidf is None:
         with _lock:
             if _tfidf is None:
+                # imported here: jieba's TF-IDF model is heavy, and only summaries use it
                 import jieba.analyse
 
                 from store.segment import tokenizer

@@ -14,6 +14,7 @@ import pytest
 from bot.app import Services, build_services
 from bot.config import load_config
 from bot.state.sqlite import SQLiteState
+from handlers.base import TEXT_LIMIT
 from store import articles, subscribers
 from store.articles import Article
 from store.ingest import import_text
@@ -276,7 +277,7 @@ def test_a_full_page_of_long_titles_fits_one_message(tmp_path: Path, make_bot) -
         _save(s.store, title, f"网格员第{i + 1}次走访。" + "社区网格员每天走访楼院，收集居民诉求。" * 20)
     r = make_bot(s).send("网格员", user="o_long")
     assert r.kind == "text"
-    assert len(r.text.encode()) <= 1900 and not r.text.endswith("…")  # not clipped by the limit
+    assert len(r.text.encode()) <= TEXT_LIMIT and not r.text.endswith("…")  # not clipped by the limit
     assert _numbers(r.text) == list(range(1, 11))
     assert "下一页" in r.text
     s.close()
@@ -491,7 +492,7 @@ def test_a_conversation_over_whole_pages(bot: Bot, services: Services, kind: str
         assert len(pages) < 20
     numbers = [n for p in pages for n in _numbers(p.text)]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 5
-    assert all(len(p.text.encode()) <= 1900 for p in pages)
+    assert all(len(p.text.encode()) <= TEXT_LIMIT for p in pages)
     assert "最后一页" in bot.send("更多", user=u).text
     picked = bot.send(str(len(numbers)), user=u)
     assert picked.kind == "text" and "/articles/" in picked.text and picked.text.startswith("【")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from digest_support import Rig, add_people, add_stories, delivered
 
 from bot.cli import main
-from bot.replies import TEXT_LIMIT
+from handlers.base import TEXT_LIMIT
 from handlers.digest import preview, run_digest
 from handlers.digest_render import Story, customer_service_text, mass_text
 from store import articles, pushlog, subscribers

@@ -275,6 +275,7 @@ class MessageState:
 def open_state(config: Config) -> StateBackend:
     """The backend named by ``[state] backend``."""
     backend = config.state["backend"]
+    # the backends are imported here: each module imports this one for the interface
     if backend == "redis":
         from bot.state.redis import RedisState
 
