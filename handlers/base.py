@@ -157,7 +157,7 @@ class Shared:
 
     is_admin: Callable[[str], bool]  # whether an openid is an admin's
     search_cache: SearchCache | None = None  # recent search pages (handlers.search_cache)
-    routes: RouteFinder | None = None  # to send a message on (a trimmed voice message)
+    routes: RouteFinder | None = None  # to send a message on (trimmed voice, admins' text)
 
 
 @dataclass
