@@ -111,6 +111,7 @@ def create_app(services: Services) -> NewsbotApp:
         config.wechat["appid"],
         config.wechat["encoding_aes_key"],
         config.server["replay_window"],
+        config.wechat_mode,
     )
     cap = config.server["max_body"]
     budget = config.server["reply_budget"]
@@ -322,7 +323,7 @@ def create_app(services: Services) -> NewsbotApp:
     async def on_message(query: dict[str, str], body: bytes) -> tuple[int, bytes, bytes]:
         started = time.perf_counter()
         try:
-            msg, encrypted = envelope.open(query, body)
+            msg, encrypted, _signature = envelope.open(query, body)
         except EnvelopeError as e:
             errlog.info("refused %s: %s", e.status, e.reason)
             return e.status, e.reason.encode(), _TEXT
