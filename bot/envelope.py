@@ -144,6 +144,7 @@ def parse_xml(body: bytes) -> dict[str, str]:
 
 def _parse_tree(body: bytes) -> dict[str, str]:
     """:func:`parse_xml` by the XML parser (any document; a DTD is refused first)."""
+    body = utf8_body(body)
     _refuse_dtd(body)
     try:
         root = ET.fromstring(body)
