@@ -602,7 +602,10 @@ def _log_line(msg: Message, handler: str, outcome: str, started: float | None) -
 
 def app_from_env() -> NewsbotApp:
     """Factory for ``uvicorn --factory`` (used by ``newsbot serve --workers N``)."""
+    from bot import server
+
     config = load_config(os.environ.get("NEWSBOT_CONFIG") or None)
+    server.configure(config.server["read_timeout"], config.server["max_connections"])
     if not logging.getLogger().handlers:
         # A worker process started by uvicorn: log like the CLI does, at [log] level, with
         # the lines written in blocks (a line per message; see bot.logs).

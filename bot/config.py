@@ -221,6 +221,10 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
     port = values["server"]["port"]
     if not 1 <= port <= 65535:  # as `newsbot serve --port` takes them
         raise ConfigError(f"{_where('server', 'port', path)}: {port} is not a port number")
+    if not values["server"]["read_timeout"] > 0:
+        raise ConfigError(f"{_where('server', 'read_timeout', path)}: must be above 0 seconds")
+    if values["server"]["max_connections"] < 1:
+        raise ConfigError(f"{_where('server', 'max_connections', path)}: must be 1 or more")
     workers = values["server"]["workers"]
     if not 1 <= workers <= 64:  # as `newsbot serve --workers` takes them
         raise ConfigError(f"{_where('server', 'workers', path)}: {workers} is not in 1..64")

@@ -26,7 +26,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     """
     import uvicorn
 
-    from bot import logs
+    from bot import logs, server
     from bot.app import build_services, create_app
 
     cfg = obj.config
@@ -37,6 +37,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     workers = workers or cfg.server["workers"]
     host, port = cfg.server["host"], cfg.server["port"]
     _check_free(host, port)
+    server.configure(cfg.server["read_timeout"], cfg.server["max_connections"])
     if cfg.dev:
         click.echo(
             "newsbot: no config file, running on local defaults.\n"
@@ -81,9 +82,10 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
 #   (path quoted and all) for every request, even below the log level;
 # - nothing reads the client's address or scheme (WeChat's signature is the authentication,
 #   links come from [server] public_url), so X-Forwarded-* headers are not rewritten;
-# - no "server: uvicorn" header: it tells the world what runs here and nothing else.
+# - no "server: uvicorn" header: it tells the world what runs here and nothing else;
+# - its httptools protocol with a read timeout and a cap on open connections (bot.server).
 UVICORN = {"log_level": "warning", "access_log": False, "proxy_headers": False,
-           "server_header": False}
+           "server_header": False, "http": "bot.server:TimedHttpProtocol"}
 
 
 def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
