@@ -32,6 +32,7 @@ from starlette.routing import Route
 from bot import logs
 from bot.config import Config, load_config
 from bot.envelope import Envelope, EnvelopeError
+from bot.gate import Gate
 from bot.replies import normalise, to_xml
 from bot.router import FALLBACK_TEXT, Found, Router
 from bot.state import (
@@ -120,6 +121,9 @@ def create_app(services: Services) -> NewsbotApp:
     pool = ThreadPoolExecutor(max_workers=ADMIN_THREADS, thread_name_prefix="admin")
     late_pool = ThreadPoolExecutor(max_workers=LATE_THREADS, thread_name_prefix="late")
     group = SettleGroup(services.state)
+    gate = Gate(services.state, config.server["replay_window"], dedup_ttl, envelope.mode)
+    health = gate.health
+    services.extra["health"] = health
 
     # The admin directory (handlers.admin) knows the config's admins and the store's; without
     # it (a router of one's own) the config's are the admins.
@@ -162,7 +166,7 @@ def create_app(services: Services) -> NewsbotApp:
         try:
             return services.state.claim(key, lease=budget + 5)
         except StateUnavailable as e:
-            errlog.warning("state backend down, handling %s without dedup: %s", key, e)
+            health.failed("claim", e)
             return Claim(ClaimStatus.OWNER)
 
     def remember(key: str, answer: str | None, state: MessageState | None = None) -> None:
@@ -173,7 +177,7 @@ def create_app(services: Services) -> NewsbotApp:
             elif answer is not None:
                 services.state.finish(key, answer, dedup_ttl)
         except StateUnavailable as e:
-            errlog.warning("state backend down, reply to %s not kept for retries: %s", key, e)
+            health.failed("keeping a reply", e)
 
     recent: OrderedDict[str, None] = OrderedDict()  # keys this process settled, newest last
 
@@ -192,14 +196,14 @@ def create_app(services: Services) -> NewsbotApp:
         try:
             return await group.settle(key, answer, dedup_ttl, writes)
         except StateUnavailable as e:
-            errlog.warning("state backend down, handled %s without dedup: %s", key, e)
+            health.failed("settle", e)
             return Claim(ClaimStatus.OWNER)
 
     async def wait_answer(key: str) -> str | None:
         try:
             return await services.state.wait_async(key, budget)
         except StateUnavailable as e:
-            errlog.warning("state backend down while waiting for %s: %s", key, e)
+            health.failed("waiting for a reply", e)
             return None
 
     # The dedup claim, the handler and storing its reply go together, on the event loop for a
@@ -323,14 +327,19 @@ def create_app(services: Services) -> NewsbotApp:
     async def on_message(query: dict[str, str], body: bytes) -> tuple[int, bytes, bytes]:
         started = time.perf_counter()
         try:
-            msg, encrypted, _signature = envelope.open(query, body)
+            opened = envelope.open(query, body)
+            admission = gate.admit(opened, query)
         except EnvelopeError as e:
             errlog.info("refused %s: %s", e.status, e.reason)
             return e.status, e.reason.encode(), _TEXT
+        msg, encrypted = opened.message, opened.encrypted
         nonce = query.get("nonce", "")
         key = msg.dedup_key
-        ctx = context(msg, is_admin(msg.source))
+        admin = is_admin(msg.source)
+        ctx = context(msg, admin and admission.commands)
         found = services.router.find(msg, ctx)  # once: it picks the thread and the handler
+        if admin and not admission.commands:
+            found = gate.hold_commands(msg, ctx, found, services.router, admission.held)
         if not ctx.is_admin and services.router.is_quick(msg, ctx, found):
             done = await run_quick(key, msg, ctx, found, started)
         else:
@@ -388,7 +397,10 @@ def create_app(services: Services) -> NewsbotApp:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else out})
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "state": services.state.name})
+        """200 while the process serves, "degraded" in the body while the state backend
+        fails (see bot.gate): a load balancer keeps the host, a person sees why."""
+        ok = await asyncio.get_running_loop().run_in_executor(pool, gate.probe)
+        return JSONResponse({"status": "ok" if ok else "degraded", "state": services.state.name})
 
     async def article_page(request: Request) -> Response:
         raw = request.path_params["article_id"]

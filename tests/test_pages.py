@@ -313,6 +313,8 @@ def test_every_story_of_the_seed_pages_has_its_page(client: TestClient, services
     from store.ingest import import_text
     from tests.conftest import CORPUS
 
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus is absent ({CORPUS})")
     for page in sorted(CORPUS.glob("0*.txt")):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     stories = articles.latest(services.store, 100)

@@ -104,7 +104,7 @@ class RedisState(StateBackend):
         except (redis.ConnectionError, redis.TimeoutError) as e:
             with self._guard:
                 self._down_until = time.monotonic() + self.cooldown
-            log.warning("redis at %s unreachable: %s", _safe(self.url), e)
+            log.debug("redis at %s unreachable: %s", _safe(self.url), e)  # the caller warns
             raise StateUnavailable(f"redis at {_safe(self.url)} is unreachable: {e}") from None
 
     def _k(self, kind: str, key: str) -> str:
