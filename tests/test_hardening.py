@@ -8,6 +8,7 @@ import logging
 import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.app import Services, build_services
@@ -177,20 +178,20 @@ def test_an_encrypted_message_replayed_is_only_ever_its_own_retry(safe) -> None:
 
 
 # -- encodings --------------------------------------------------------------------------------------
-def _signed_body(bot: Bot, body: bytes) -> int:
+def _signed_body(bot: Bot, body: bytes) -> httpx.Response:
     import time
 
     ts, nonce = str(int(time.time())), "77"
     params = {"signature": sign(bot.config.wechat["token"], ts, nonce), "timestamp": ts,
               "nonce": nonce}
-    return bot.http.post("/wechat", params=params, content=body).status_code
+    return bot.http.post("/wechat", params=params, content=body)
 
 
 def _expanding(encoding: str) -> bytes:
     """A small document whose entities would expand a thousandfold, in ``encoding``."""
     doc = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "' + "x" * 100 + '">'
-           + "".join(f'<!ENTITY {c} "' + f"&{p};" * 10 + '">' for p, c in zip("abc", "bcd"))
-           + "]><xml><Content>&d;</Content></xml>")
+           + "".join(f'<!ENTITY {c} "' + f"&{p};" * 10 + '">' for p, c in zip("abcd", "bcde"))
+           + "]><xml><MsgType>text</MsgType><Content>&e;</Content></xml>")
     return doc.encode(encoding)
 
 
@@ -200,24 +201,27 @@ def test_bodies_in_utf16_or_utf32_are_refused_before_parsing(bot: Bot, encoding:
     body = _expanding(encoding)
     tracemalloc.start()
     try:
-        status = _signed_body(bot, body)
+        r = _signed_body(bot, body)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert status == 400
-    assert peak < 2 << 20  # nothing was expanded (the entities alone would be 100 KB a level)
+    assert len(body) < 2048
+    assert (r.status_code, r.text) == (400, "only UTF-8 bodies are accepted")
+    assert peak < 2 << 20  # nothing was expanded (the text alone would be 1 MB)
 
 
 @pytest.mark.parametrize("declared", ["GBK", "gb2312", "UTF-16", "ISO-8859-1", "big5"])
 def test_a_body_declaring_another_encoding_is_refused(bot: Bot, declared: str) -> None:
     xml = message_xml(user=READER, text="帮助")
     body = f'<?xml version="1.0" encoding="{declared}"?>{xml}'.encode()
-    assert _signed_body(bot, body) == 400
+    r = _signed_body(bot, body)
+    assert (r.status_code, r.text) == (400, "only UTF-8 bodies are accepted")
 
 
 def test_a_body_declaring_utf8_is_read(bot: Bot) -> None:
     xml = message_xml(user=READER, text="帮助")
-    assert _signed_body(bot, f'<?xml version="1.0" encoding="UTF-8"?>{xml}'.encode()) == 200
+    r = _signed_body(bot, f'<?xml version="1.0" encoding="UTF-8"?>{xml}'.encode())
+    assert r.status_code == 200 and "<xml>" in r.text
 
 
 def test_a_utf8_byte_order_mark_is_skipped(bot: Bot) -> None:
@@ -247,3 +251,63 @@ def test_redis_down_answers_readers_holds_admins_and_health_says_degraded(
         assert not any(r.exc_info for r in caplog.records)  # and no traceback
     finally:
         s.close()
+
+
+def test_a_full_state_disk_is_answered_in_degraded_mode(tmp_path: Path) -> None:
+    """A real ``newsbot serve`` whose state file stops growing (a file-size limit set on the
+    running process, as a full disk would): readers keep their answers, an admin's command
+    waits politely, /healthz stays 200 and says degraded; one warning, no traceback; and all
+    is well again once the disk has room."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    from tests.conftest import ROOT, stop_server, wait_healthy
+
+    cfg = write_config(tmp_path, f'[admin]\nopenids = ["{ADMIN}"]\n[server]\nreply_budget = 30.0\n')
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bot.cli import main; main()", "--config", str(cfg),
+         "serve", "--port", str(port)],
+        env={**clean, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+        # a write past the limit then fails as on a full disk, instead of killing the process
+        preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+    )
+    lines: list[str] = []  # a pipe, not a file: the limit must not silence the log
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        config = load_config(cfg, env={})
+        with httpx.Client(base_url=url, timeout=10) as c:
+            bot = Bot(c, config)
+            assert bot.send("帮助", user=READER).kind == "text"
+            wal = tmp_path / "state.db-wal"
+            full = wal.stat().st_size if wal.exists() else 0
+            unlimited = resource.RLIM_INFINITY
+            resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (full, unlimited))
+
+            readers = [bot.send("帮助", user=f"o_r{i}") for i in range(6)]
+            held = bot.send(STORY, user=ADMIN)
+            health = c.get("/healthz")
+            assert all(r.status == 200 and r.kind == "text" for r in readers)
+            assert held.text == HELD_DEGRADED
+            assert health.status_code == 200 and health.json()["status"] == "degraded"
+
+            resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (unlimited, unlimited))
+            assert bot.send(STORY, user=ADMIN).text.startswith("已添加 #")
+            assert c.get("/healthz").json()["status"] == "ok"
+    finally:
+        stop_server(proc)
+        reader.join(timeout=10)
+    log = "".join(lines)
+    assert log.count("state backend unavailable") == 1, log
+    assert "state backend is back" in log and "Traceback" not in log, log
