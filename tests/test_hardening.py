@@ -311,3 +311,22 @@ def test_a_full_state_disk_is_answered_in_degraded_mode(tmp_path: Path) -> None:
     log = "".join(lines)
     assert log.count("state backend unavailable") == 1, log
     assert "state backend is back" in log and "Traceback" not in log, log
+
+
+def test_newsbot_send_signs_as_the_mode_wants(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.app import create_app
+    from bot.cli import main
+    from tests.conftest import LiveServer
+
+    cfg = _config(tmp_path, "safe")
+    s = build_services(cfg)
+    try:
+        with LiveServer(create_app(s)) as srv:
+            out = CliRunner().invoke(main, ["--config", str(cfg.path), "send", "帮助",
+                                            "--url", f"{srv.url}/wechat"])
+        assert out.exit_code == 0, out.output
+        assert "订阅" in out.output  # the help text, from a safe-mode bot
+    finally:
+        s.close()

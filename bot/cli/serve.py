@@ -122,7 +122,8 @@ def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
     log_path = cfg.resolve("newsbot-emulator.log")
     emu = Emulator(w["appid"], w["appsecret"], account_type=w["account_type"],
                    callback=f"http://{host}:{s['port']}/wechat", token=w["token"],
-                   aes_key=w["encoding_aes_key"], log_path=log_path)
+                   aes_key=w["encoding_aes_key"], log_path=log_path,
+                   encrypt=cfg.wechat_mode != "plain")  # users sign as the mode wants
     try:
         base = emu.start("127.0.0.1", port)
     except OSError:
