@@ -217,6 +217,18 @@ class SQLiteState(StateBackend):
     @_guarded
     def bind(self, key: str, value: str, ttl: float) -> str:
         now = time.time()
+        if _RETURNING:
+            # one statement: stored when the key is new or expired, else nothing changes and
+            # the value that stands is read (one write per message: the webhook's nonce memory)
+            with self._wlock:
+                db = self._db
+                rows = db.execute(_BIND, (key, value, now + ttl, now)).fetchall()
+                if rows:
+                    self._tick(db)
+                    return str(rows[0][0])
+                row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return str(row[0])
         with self._tx() as db:
             row = db.execute(
                 "SELECT value FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)",
@@ -357,6 +369,12 @@ class SQLiteState(StateBackend):
 _PUT = (
     "INSERT INTO kv VALUES (?, ?, ?)"
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+)
+# a value stored unless a live one stands (bind)
+_BIND = (
+    "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+    " WHERE kv.expires_at < ? RETURNING value"
 )
 # A claim (answer NULL, a lease) or a settled message (its answer): taken when the key is new,
 # expired, or held by a lease that ran out unanswered.
