@@ -328,7 +328,7 @@ def create_app(services: Services) -> NewsbotApp:
         started = time.perf_counter()
         try:
             opened = envelope.open(query, body)
-            admission = gate.admit(opened, query)
+            admission = await gate.admit(opened, query)
         except EnvelopeError as e:
             errlog.info("refused %s: %s", e.status, e.reason)
             return e.status, e.reason.encode(), _TEXT

@@ -7,7 +7,9 @@ message they came with, remembered in the state backend (so every worker and hos
 for as long as the timestamp stays inside the replay window. The same message again (the same
 dedup key: MsgId and sender, or sender and time for events) is WeChat retrying and gets its kept
 reply; another message under them is refused 403. Without it a plain signature, which covers
-no body, would sign any body for the whole window.
+no body, would sign any body for the whole window. The messages that arrive in one turn of the
+event loop are bound together (``bind_many``: one SQLite transaction, one Redis round trip), as
+their replies are settled together (``bot.app.SettleGroup``).
 
 **Degraded mode.** When the state backend fails (Redis down, its file locked, full, damaged),
 readers are still answered, without retry dedup. Admins' commands are refused politely: without
@@ -18,10 +20,11 @@ a load balancer must not drop every host when the one Redis they share is down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bot.envelope import EnvelopeError, Opened
 from bot.router import Found, Router
@@ -90,15 +93,18 @@ class Gate:
         self.dedup_ttl = dedup_ttl
         self.mode = mode
         self.health = Health()
+        self._group = _BindGroup(state)
 
-    def admit(self, opened: Opened, query: dict[str, str], now: float | None = None) -> Admission:
+    async def admit(
+        self, opened: Opened, query: dict[str, str], now: float | None = None
+    ) -> Admission:
         """Bind the request's signature to its message; :class:`EnvelopeError` (403) when it
         belongs to another one."""
         msg = opened.message
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
         key = f"nonce:{timestamp}:{nonce}:{opened.signature}"
         try:
-            owner = self.state.bind(key, msg.dedup_key, self._memory(timestamp, now))
+            owner = await self._group.bind(key, msg.dedup_key, self._memory(timestamp, now))
         except StateUnavailable as e:
             self.health.failed("nonce memory", e)
             return Admission(False, HELD_DEGRADED)
@@ -143,3 +149,40 @@ class Gate:
             return False
         self.health.ok()
         return True
+
+
+class _BindGroup:
+    """The binds of one turn of the event loop, made in one call of ``bind_many``."""
+
+    def __init__(self, backend: StateBackend) -> None:
+        self.backend = backend
+        self._items: list[tuple[str, str, float]] = []
+        self._waiters: list[asyncio.Future[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def bind(self, key: str, value: str, ttl: float) -> str:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._items, self._waiters = [], []
+            loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._run)
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._items.append((key, value, ttl))
+        self._waiters.append(waiter)
+        got = await waiter
+        if isinstance(got, BaseException):
+            raise got
+        return str(got)
+
+    def _run(self) -> None:
+        items, waiters = self._items, self._waiters
+        self._items, self._waiters, self._loop = [], [], None
+        try:
+            owners: list[Any] = self.backend.bind_many(items)
+        except Exception as e:  # noqa: BLE001 - StateUnavailable (or worse): each hears it
+            owners = [e] * len(waiters)
+        if len(owners) != len(waiters):
+            owners = [RuntimeError("bind_many gave a wrong number of values")] * len(waiters)
+        for waiter, owner in zip(waiters, owners):
+            if not waiter.done():
+                waiter.set_result(owner)

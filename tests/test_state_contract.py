@@ -211,6 +211,13 @@ def test_bind_keeps_the_first_value(state: StateBackend, opener: Callable[[], St
     assert state.bind("n2", "msg:b", ttl=60) == "msg:b"
 
 
+def test_bind_many_binds_in_order(state: StateBackend) -> None:
+    state.bind("n0", "msg:old", ttl=60)
+    got = state.bind_many([("n1", "msg:a", 60), ("n0", "msg:b", 60), ("n1", "msg:c", 60)])
+    assert got == ["msg:a", "msg:old", "msg:a"]
+    assert state.bind_many([]) == []
+
+
 def test_bind_forgets_after_its_ttl(state: StateBackend) -> None:
     assert state.bind("n", "msg:a", ttl=SHORT) == "msg:a"
     time.sleep(PAST)

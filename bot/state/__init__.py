@@ -19,7 +19,9 @@ values and answers are ``str``; times are seconds (floats allowed).
 * **Bindings** (the webhook's nonce memory) share the values' keys: ``bind(key, value, ttl)``
   stores ``value`` when ``key`` holds no live value and returns the value that stands, the
   caller's own when it came first. It is atomic: of concurrent callers with different values
-  exactly one gets its own back, and every caller gets that same one.
+  exactly one gets its own back, and every caller gets that same one. ``bind_many`` binds
+  several in order, in one transaction (SQLite) or one round trip (Redis), returning each
+  one's standing value: the webhook's group of a loop turn.
 * **Counters** share the values' keys: ``incr(key, ttl)`` adds one atomically and returns the
   new count; the first increment (of a missing or expired key) starts the ``ttl``, later ones
   keep it. ``get`` reads a counter as its decimal string. ``incr`` of a value that is not an
@@ -123,6 +125,11 @@ class StateBackend(ABC):
 
     @abstractmethod
     def bind(self, key: str, value: str, ttl: float) -> str: ...
+
+    def bind_many(self, items: Sequence[tuple[str, str, float]]) -> list[str]:
+        """``bind`` for each of ``items`` (key, value, ttl) in order; the backends do them
+        together."""
+        return [self.bind(*item) for item in items]
 
     @abstractmethod
     def acquire(self, name: str, owner: str, ttl: float) -> bool: ...

@@ -140,6 +140,12 @@ class RedisState(StateBackend):
     def bind(self, key: str, value: str, ttl: float) -> str:
         return str(self._call(self._bind, keys=[self._k("v", key)], args=[value, _ms(ttl)]))
 
+    def bind_many(self, items: Sequence[tuple[str, str, float]]) -> list[str]:
+        pipe = self.r.pipeline(transaction=False)
+        for key, value, ttl in items:
+            self._bind(keys=[self._k("v", key)], args=[value, _ms(ttl)], client=pipe)
+        return [str(v) for v in self._call(pipe.execute)]
+
     def incr(self, key: str, ttl: float | None = None) -> int:
         try:
             return int(self._call(self._incr, keys=[self._k("v", key)], args=[_px(ttl, 0)]))

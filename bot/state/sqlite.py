@@ -216,29 +216,23 @@ class SQLiteState(StateBackend):
 
     @_guarded
     def bind(self, key: str, value: str, ttl: float) -> str:
+        return self.bind_many([(key, value, ttl)])[0]
+
+    @_guarded
+    def bind_many(self, items: Sequence[tuple[str, str, float]]) -> list[str]:
         now = time.time()
-        if _RETURNING:
-            # one statement: stored when the key is new or expired, else nothing changes and
-            # the value that stands is read (one write per message: the webhook's nonce memory)
-            with self._wlock:
-                db = self._db
-                rows = db.execute(_BIND, (key, value, now + ttl, now)).fetchall()
-                if rows:
-                    self._tick(db)
-                    return str(rows[0][0])
-                row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-            if row is not None:
-                return str(row[0])
+        out = []
         with self._tx() as db:
-            row = db.execute(
-                "SELECT value FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)",
-                (key, now),
-            ).fetchone()
-            if row is not None:
-                return str(row[0])
-            db.execute(_PUT, (key, value, now + ttl))
+            for key, value, ttl in items:
+                row = db.execute(
+                    "SELECT value FROM kv WHERE key = ?"
+                    " AND (expires_at IS NULL OR expires_at >= ?)", (key, now),
+                ).fetchone()
+                if row is None:
+                    db.execute(_PUT, (key, value, now + ttl))
+                out.append(value if row is None else str(row[0]))
             self._tick(db)
-            return value
+        return out
 
     @_guarded
     def delete(self, key: str) -> None:
@@ -369,12 +363,6 @@ class SQLiteState(StateBackend):
 _PUT = (
     "INSERT INTO kv VALUES (?, ?, ?)"
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
-)
-# a value stored unless a live one stands (bind)
-_BIND = (
-    "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
-    " ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
-    " WHERE kv.expires_at < ? RETURNING value"
 )
 # A claim (answer NULL, a lease) or a settled message (its answer): taken when the key is new,
 # expired, or held by a lease that ran out unanswered.
