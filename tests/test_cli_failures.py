@@ -6,8 +6,6 @@ a traceback, and the store is left as it was. The commands run as the operator r
 from __future__ import annotations
 
 import os
-import resource
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,15 +26,14 @@ def newsbot(*args: str, fsize: int | None = None, env: dict[str, str] | None = N
     """Run ``newsbot ARGS``; ``fsize``: the largest file the process may write, in bytes (a
     disk that fills up), with SIGXFSZ ignored so a write past it fails as on a full disk."""
 
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        if fsize is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-
+    # SIGXFSZ ignored: a write past the limit then fails as on a full disk
+    start = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             + ("" if fsize is None else
+                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); ")
+             + "from bot.cli import main; main()")
     return subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()", *args],
-        env={**os.environ, **ROOT_ENV, **(env or {})}, capture_output=True, text=True,
-        timeout=timeout, preexec_fn=limit,
+        [sys.executable, "-c", start, *args], env={**os.environ, **ROOT_ENV, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
