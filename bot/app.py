@@ -166,7 +166,7 @@ def create_app(services: Services) -> NewsbotApp:
         try:
             return services.state.claim(key, lease=budget + 5)
         except StateUnavailable as e:
-            health.failed("claim", e)
+            health.failed(f"claim of {key}", e)
             return Claim(ClaimStatus.OWNER)
 
     def remember(key: str, answer: str | None, state: MessageState | None = None) -> None:
@@ -177,7 +177,7 @@ def create_app(services: Services) -> NewsbotApp:
             elif answer is not None:
                 services.state.finish(key, answer, dedup_ttl)
         except StateUnavailable as e:
-            health.failed("keeping a reply", e)
+            health.failed(f"keeping the reply to {key}", e)
 
     recent: OrderedDict[str, None] = OrderedDict()  # keys this process settled, newest last
 
@@ -196,14 +196,14 @@ def create_app(services: Services) -> NewsbotApp:
         try:
             return await group.settle(key, answer, dedup_ttl, writes)
         except StateUnavailable as e:
-            health.failed("settle", e)
+            health.failed(f"settling {key}", e)
             return Claim(ClaimStatus.OWNER)
 
     async def wait_answer(key: str) -> str | None:
         try:
             return await services.state.wait_async(key, budget)
         except StateUnavailable as e:
-            health.failed("waiting for a reply", e)
+            health.failed(f"waiting for the reply to {key}", e)
             return None
 
     # The dedup claim, the handler and storing its reply go together, on the event loop for a
