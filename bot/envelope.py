@@ -272,12 +272,10 @@ class _Crypto(PrpCrypto):
 
 
 class Opened(NamedTuple):
-    """An accepted POST: the message, whether it came encrypted, and the signature that
-    vouched for it (the nonce memory binds it to this message)."""
+    """An accepted POST: the message and whether it came encrypted."""
 
     message: Message
     encrypted: bool
-    signature: str
 
 
 class Envelope:
@@ -340,12 +338,11 @@ class Envelope:
         aes = query.get("encrypt_type", "raw").lower() == "aes"
         if self.mode == "safe" or aes:
             return self._open_encrypted(query, body, now)
-        signature = query.get("signature") or ""
         if not signature_ok((self.token, query.get("timestamp", ""), query.get("nonce", "")),
-                            signature):
+                            query.get("signature")):
             raise EnvelopeError(403, "bad signature")
         self._check_time(query.get("timestamp", ""), now)
-        return Opened(message_from_dict(parse_xml(body)), False, signature)
+        return Opened(message_from_dict(parse_xml(body)), False)
 
     def _open_encrypted(
         self, query: Mapping[str, str], body: bytes, now: float | None
@@ -357,8 +354,7 @@ class Envelope:
         encrypt = _encrypt_field(body)
         if not encrypt:
             raise EnvelopeError(403 if safe else 400, "Encrypt missing in safe mode")
-        signature = query.get("msg_signature") or ""
-        if not signature_ok((self.token, timestamp, nonce, encrypt), signature):
+        if not signature_ok((self.token, timestamp, nonce, encrypt), query.get("msg_signature")):
             raise EnvelopeError(403, "bad msg_signature")
         self._check_time(timestamp, now)
         try:
@@ -367,7 +363,7 @@ class Envelope:
             raise EnvelopeError(400, "message is for another appid") from None
         except Exception:  # noqa: BLE001 - any cipher/padding/length failure is the sender's fault
             raise EnvelopeError(400, "cannot decrypt message") from None
-        return Opened(message_from_dict(parse_xml(data)), True, signature)
+        return Opened(message_from_dict(parse_xml(data)), True)
 
     # -- outbound -------------------------------------------------------------------------------
     def seal(self, reply_xml: str, encrypted: bool, nonce: str = "", timestamp: str = "") -> str:

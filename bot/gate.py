@@ -2,9 +2,9 @@
 signature is its own (the nonce memory), whether an admin's command may run from it, and how
 the state backend is faring (the degraded mode).
 
-**Nonce memory.** A callback URL's ``timestamp``, ``nonce`` and signature belong to the first
-message they came with, remembered in the state backend (so every worker and host shares it)
-for as long as the timestamp stays inside the replay window. The same message again (the same
+**Nonce memory.** A callback URL's ``timestamp`` and ``nonce``, and so the signatures made
+over them, belong to the first message they came with, remembered in the state backend (so
+every worker and host shares it) for as long as the timestamp stays inside the replay window. The same message again (the same
 dedup key: MsgId and sender, or sender and time for events) is WeChat retrying and gets its kept
 reply; another message under them is refused 403. Without it a plain signature, which covers
 no body, would sign any body for the whole window. The messages that arrive in one turn of the
@@ -102,7 +102,10 @@ class Gate:
         belongs to another one."""
         msg = opened.message
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        key = f"nonce:{timestamp}:{nonce}:{opened.signature}"
+        # both signatures WeChat sends (the plain one and msg_signature) are made over this
+        # timestamp and nonce: binding these binds both, so a logged encrypted request cannot
+        # lend its plain signature to a plain body either
+        key = f"nonce:{timestamp}:{nonce}"
         try:
             owner = await self._group.bind(key, msg.dedup_key, self._memory(timestamp, now))
         except StateUnavailable as e:

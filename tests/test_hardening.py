@@ -112,6 +112,19 @@ def test_compat_mode_answers_plain_readers_but_runs_commands_only_encrypted(comp
     assert done.text.startswith("已修改"), done.text
 
 
+def test_a_logged_encrypted_request_lends_its_plain_signature_to_nothing(compat) -> None:  # type: ignore[no-untyped-def]
+    """WeChat signs an encrypted request twice (signature and msg_signature, over the same
+    timestamp and nonce): once its message is in, neither takes another body."""
+    bot, services = compat
+    w = services.config.wechat
+    req = sign_request(message_xml(user=READER, text="帮助"), w["token"], appid=w["appid"],
+                       aes_key=OWN_KEY, encrypt=True, compat=True)
+    assert bot.http.post("/wechat", params=req.params, content=req.body).status_code == 200
+    plain = {k: req.params[k] for k in ("signature", "timestamp", "nonce")}
+    forged = message_xml(user="o_victim", text="退订")
+    assert bot.http.post("/wechat", params=plain, content=forged.encode()).status_code == 403
+
+
 def test_plain_mode_answers_an_encrypted_message_it_can_read(bot: Bot) -> None:
     assert bot.config.wechat_mode == "plain"
     assert bot.send("帮助", encrypt=True).kind == "text"

@@ -74,7 +74,7 @@ def test_end_to_end_encrypted_vector_decrypts(tmp_path: Path) -> None:
         "msg_signature": "6c12a4205838198b8fa631b3220723bb07f1015c",
     }
     body = f"<xml><ToUserName><![CDATA[gh_x]]></ToUserName><Encrypt><![CDATA[{E2E_ENCRYPT}]]></Encrypt></xml>"
-    msg, encrypted, _ = env.open(query, body.encode())
+    msg, encrypted = env.open(query, body.encode())
     assert encrypted
     assert msg.type == "event" and msg.event == "debug_demo"
     assert msg.source == "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"
