@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 import handlers
-from bot import logs
+from bot import logs, server
 from bot.config import Config, load_config
 from bot.router import Router, build_router
 from bot.scheduler import DigestScheduler, start_digest_scheduler
@@ -115,7 +115,13 @@ class NewsbotApp:
             await self.pages(scope, receive, send)
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "state": self.services.state.name})
+        """200 while the process serves, "degraded" in the body while the state backend
+        fails (see bot.gate): a load balancer keeps the host, a person sees why."""
+        ok = await asyncio.get_running_loop().run_in_executor(
+            self.webhook.pool, self.webhook.gate.probe
+        )
+        state = self.services.state.name
+        return JSONResponse({"status": "ok" if ok else "degraded", "state": state})
 
     async def article_page(self, request: Request) -> Response:
         raw = request.path_params["article_id"]
@@ -153,6 +159,7 @@ def settle_garbage_collector() -> None:
 def app_from_env() -> NewsbotApp:
     """Factory for ``uvicorn --factory`` (used by ``newsbot serve --workers N``)."""
     config = load_config(os.environ.get("NEWSBOT_CONFIG") or None)
+    server.configure(config.server["read_timeout"], config.server["max_connections"])
     if not logging.getLogger().handlers:
         # A worker process started by uvicorn: log like the CLI does, at [log] level, with
         # the lines written in blocks (a line per message; see bot.logs).

@@ -180,8 +180,17 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 
 def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int:
-    """Bring ``db`` to the newest schema; returns the version."""
+    """Bring ``db`` to the newest schema; returns the version. A file of another program (its
+    own tables, none of ours) is refused rather than given our tables beside its own."""
     current = schema_version(db)
+    if current == 0:
+        foreign = [t for t in db.table_names() if not t.startswith("sqlite_")]
+        if foreign:
+            raise StoreError(
+                f"{path or 'store'} is not a newsbot store: it holds other tables"
+                f" ({', '.join(sorted(foreign)[:3])}); give the path of a newsbot store"
+                " or of a new file"
+            )
     target = len(MIGRATIONS)
     if current > target:
         raise StoreError(

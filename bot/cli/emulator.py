@@ -43,7 +43,8 @@ def emulator(obj: CliState, host: str, port: int, appid: str | None, secret: str
     w = cfg.wechat
     emu = Emulator(appid or w["appid"], secret or w["appsecret"],
                    account_type=account_type or w["account_type"], callback=callback,
-                   token=w["token"], aes_key=w["encoding_aes_key"], log_path=log_path)
+                   token=w["token"], aes_key=w["encoding_aes_key"], log_path=log_path,
+                   encrypt=cfg.wechat_mode != "plain")  # users sign as the mode wants
     try:
         url = emu.start(host, port)
     except OSError as e:
