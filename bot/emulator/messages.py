@@ -23,8 +23,10 @@ def _text_problem(body: dict[str, Any]) -> tuple[str, int]:
 def custom_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, Any]:
     """``message/custom/send``: one message to one follower inside their window.
 
-    ``clientmsgid`` is honoured here too (an emulator extension): a repeat within 24 h is
-    answered ``ok`` with ``duplicate: true`` and delivers nothing.
+    WeChat documents no ``clientmsgid`` for this call and delivers a repeat again; so does the
+    emulator, unless started with ``custom_clientmsgid=True`` (its own extension, off by
+    default): then a repeat within 24 h is answered ``ok`` with ``duplicate: true`` and
+    delivers nothing.
     """
     openid = body.get("touser")
     msgtype = body.get("msgtype")
@@ -55,7 +57,7 @@ def custom_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, An
         return err(40008)
     if not u.following:
         return err(43004)
-    cmid = body.get("clientmsgid") or None
+    cmid = (body.get("clientmsgid") or None) if acct.custom_clientmsgid else None
     if acct._seen("custom", cmid, now) is not None:
         return {"errcode": 0, "errmsg": "ok", "duplicate": True}
     code = acct._window(u, now)
@@ -80,6 +82,8 @@ def _mass(acct: Account, body: dict[str, Any], now: float, recipients: list[str]
     if code:
         return err(code)
     cmid = body.get("clientmsgid") or None
+    if cmid is not None and (not isinstance(cmid, str) or len(cmid) > R.CLIENTMSGID_CHARS):
+        return err(45067)
     seen = acct._seen("mass", cmid, now)
     if seen is not None:
         return err(45065, msg_id=seen["msg_id"], msg_data_id=seen["msg_data_id"])
@@ -124,7 +128,10 @@ def mass_sendall(acct: Account, body: dict[str, Any], now: float) -> dict[str, A
 
 
 def mass_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, Any]:
-    """``message/mass/send``: to a list of 2 to 10,000 openids."""
+    """``message/mass/send``: to a list of 2 to 10,000 openids; certified service accounts only
+    (a subscription account is answered 48001)."""
+    if acct.account_type == "subscription":
+        return err(48001)
     touser = body.get("touser")
     if not isinstance(touser, list):
         return err(47001)
