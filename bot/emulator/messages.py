@@ -86,7 +86,7 @@ def _mass(acct: Account, body: dict[str, Any], now: float, recipients: list[str]
         return err(45067)
     seen = acct._seen("mass", cmid, now)
     if seen is not None:
-        return err(45065, msg_id=seen["msg_id"], msg_data_id=seen["msg_data_id"])
+        return err(45065, msg_id=seen["msg_id"])
     day = R.day_of(now)
     if acct.account_type == "subscription" and acct.mass_days[day] >= R.MASS_PER_DAY_SUBSCRIPTION:
         acct.stats["refused:45028"] += 1
@@ -105,8 +105,8 @@ def _mass(acct: Account, body: dict[str, Any], now: float, recipients: list[str]
         acct._deliver({"channel": "mass", "openid": openid, "msgtype": "text",
                        "content": content, "msg_id": msg_id, "clientmsgid": cmid, "at": now,
                        **extra})
-    result = {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
-              "msg_data_id": msg_id}
+    # (msg_data_id comes only with mpnews sends, which the emulator has no drafts for)
+    result = {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id}
     acct._remember("mass", cmid, now, result)
     return result
 
@@ -120,7 +120,8 @@ def mass_sendall(acct: Account, body: dict[str, Any], now: float) -> dict[str, A
         tag_id = None
         recipients = list(acct.users)
     else:
-        tag_id = flt.get("tag_id")
+        # group_id is the field's older name, still sent by wechatpy and still taken
+        tag_id = flt.get("tag_id", flt.get("group_id"))
         if not isinstance(tag_id, int) or tag_id not in acct.tags:
             return err(45159)
         recipients = [o for o, u in acct.users.items() if tag_id in u.tags]
