@@ -130,6 +130,8 @@ class BotReply:
                 f"【{a.get('Title', '')}】\n{a.get('Description', '')}\n{a.get('Url', '')}".strip()
                 for a in self.articles
             )
+        if self.kind == "image":
+            return f"[图片 {self.text}]"
         if self.kind == "success":
             return "(no reply)"
         return f"HTTP {self.status}: {self.raw}"
@@ -153,6 +155,11 @@ def read_reply(
     kind = d.get("MsgType", "")
     if kind == "text":
         return BotReply(status, "text", text=d.get("Content", ""), raw=body)
+    if kind == "image":
+        import xml.etree.ElementTree as ET
+
+        media = ET.fromstring(body).findtext("Image/MediaId") or ""
+        return BotReply(status, "image", text=media, raw=body)
     if kind == "news":
         import xml.etree.ElementTree as ET
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import admin, digest, fallback, latest, search, subscriptions
+from handlers import admin, digest, fallback, latest, rules, search, subscriptions
 from handlers import help as help_
 from handlers.base import Routes
 
@@ -13,6 +13,7 @@ MODULES = (
     help_,
     subscriptions,
     latest,
+    rules,  # the console's auto-replies: after newsbot's own words, before the search
     search,  # holds the default: text no other route claims
     fallback,
     admin,  # admins' #commands (admin-only routes; others' #… stays a search)

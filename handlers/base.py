@@ -59,7 +59,14 @@ class News:
     articles: list[Article] = field(default_factory=list)
 
 
-Reply = Union[None, str, Text, Article, News]
+@dataclass
+class Image:
+    """A picture already on WeChat, by its media id (as the console's replies name them)."""
+
+    media_id: str
+
+
+Reply = Union[None, str, Text, Article, News, Image]
 
 
 @dataclass
@@ -121,6 +128,7 @@ class Route:
     admin: bool = False
     priority: int = 0
     quick: Quick = False
+    when: Callable[[Message, Context], bool] | None = None
 
 
 def _set(v: str | Iterable[str] | None, lower: bool = True) -> frozenset[str] | None:
@@ -135,7 +143,9 @@ class Routes:
 
     Filters (all given ones must hold): ``type`` (message types), ``event`` (event names),
     ``key`` (EventKey values), ``keyword`` (the whole text, after trimming and case folding),
-    ``regex`` (``fullmatch`` on the trimmed text), ``admin`` (only admins' messages). Higher
+    ``regex`` (``fullmatch`` on the trimmed text), ``admin`` (only admins' messages), ``when``
+    (a predicate of the message and context, for what is only known at run time, such as the
+    stored keyword rules; it is asked last). Higher
     ``priority`` is tried first, then declaration order. ``quick`` (see :data:`Quick`) says
     whether the handler may run on the event loop.
     """
@@ -159,6 +169,7 @@ class Routes:
         priority: int = 0,
         name: str | None = None,
         quick: Quick = False,
+        when: Callable[[Message, Context], bool] | None = None,
     ) -> Handler:
         if keyword is not None or regex is not None:
             type = type or "text"
@@ -176,6 +187,7 @@ class Routes:
                 admin=admin,
                 priority=priority,
                 quick=quick,
+                when=when,
             )
         )
         return func
