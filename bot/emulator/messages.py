@@ -53,6 +53,12 @@ def custom_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, An
         record["articles"] = [
             {k: str(a.get(k, "")) for k in ("title", "description", "url", "picurl")}
         ]
+    elif msgtype == "image":
+        image = body.get("image")
+        media = image.get("media_id") if isinstance(image, dict) else None
+        if not isinstance(media, str) or not media:
+            return err(40007)  # (the emulator keeps no media: any id given is taken)
+        record["content"] = f"[image {media}]"
     else:
         return err(40008)
     if not u.following:
