@@ -161,7 +161,7 @@ def _send_after(api: Any, openid: str, values: list[Reply]) -> None:
             elif isinstance(v, News) and v.articles:
                 a = v.articles[0]
                 api.send_article(openid, a.title, a.description, a.url, a.picurl)
-        except Exception:  # noqa: BLE001 - the first reply went; these are best effort
+        except Exception:  # the first reply went; these are best effort
             log.warning("a rule's further reply failed user=%s", openid, exc_info=True)
 
 
@@ -176,9 +176,9 @@ def keyword_rule(msg: Message, ctx: Context) -> Rule | None:
     rule = book(ctx).find(msg.content)
     if rule is None:
         return None
-    if _PICK.fullmatch(unicodedata.normalize("NFKC", msg.content).strip()):
-        if listing.load(ctx) is not None:
-            return None
+    said = unicodedata.normalize("NFKC", msg.content).strip()
+    if _PICK.fullmatch(said) and listing.load(ctx) is not None:
+        return None
     return rule
 
 

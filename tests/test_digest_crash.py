@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from digest_support import ROOT_ENV, Rig, add_people, add_stories, delivered
 
 from handlers.digest import run_digest

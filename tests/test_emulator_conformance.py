@@ -111,7 +111,7 @@ def test_token(wx: Conformance, emu: Emulator) -> None:
         assert code_of(wx._fetch_access_token, API(wx, "token"), params) == code, params
 
 
-def API(wx: Conformance, endpoint: str) -> str:  # noqa: N802 - reads as the address it is
+def API(wx: Conformance, endpoint: str) -> str:  # (reads as the address it is)
     return wx.API_BASE_URL + endpoint
 
 

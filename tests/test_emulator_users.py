@@ -109,3 +109,41 @@ def test_newsbot_send_encrypts_a_cdata_end_without_a_traceback(live_bot: Any) ->
                                   "--url", url], env=env)
     assert r.exit_code == 0, r.output
     assert "a]]>b" in r.output  # the search's answer names what was searched for
+
+
+def test_newsbot_send_plays_the_user_through_a_configured_emulator(
+        live_bot: Any, emulator: Emulator) -> None:
+    """A user played with `newsbot send` exists at the emulator and can receive pushes; with
+    --direct (or no emulator) the message goes straight to the bot and WeChat never saw it."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from bot.state import open_state
+    from bot.wxapi import WeChatAPI, WeChatAPIError
+
+    cfg = live_bot.config
+    url = f"{live_bot.http.base_url}/wechat"
+    env = {"NEWSBOT_WECHAT_API_BASE_URL": emulator.url}
+    run = CliRunner().invoke
+    r = run(main, ["--config", str(cfg.path), "send", "帮助", "--url", url, "--encrypt"], env=env)
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("欢迎关注！")
+    r = run(main, ["--config", str(cfg.path), "send", "帮助", "--url", url, "--direct",
+                   "--user", "o_direct"], env=env)
+    assert r.exit_code == 0 and r.output.startswith("欢迎关注！")
+    known = {u["openid"]: u for u in emulator.users()}
+    assert known["o_newsbot_cli_user"]["following"] and known["o_newsbot_cli_user"]["spoke_at"]
+    assert "o_direct" not in known
+    api = WeChatAPI(cfg, open_state(cfg))
+    try:
+        api.send_text("o_newsbot_cli_user", "今日摘要")
+        assert emulator.deliveries[-1]["openid"] == "o_newsbot_cli_user"
+        with pytest.raises(WeChatAPIError) as refused:  # WeChat never saw this user
+            api.send_text("o_direct", "今日摘要")
+        assert refused.value.errcode == 40003
+    finally:
+        api.close()
+    r = run(main, ["--config", str(cfg.path), "send", "帮助", "--url",
+                   "http://127.0.0.1:9/wechat"], env=env)
+    assert r.exit_code == 1 and "cannot reach the bot" in r.output
+    assert "Traceback" not in r.output

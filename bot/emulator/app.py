@@ -118,10 +118,9 @@ def _answer(emu: Emulator, endpoint: str, request: Request, raw: bytes) -> dict[
         now = emu.now()
         acct = emu.account
         acct.stats[f"calls:{endpoint}"] += 1
-        if needs_token and (code := acct.check_token(request.query_params.get(
-                "access_token"), now)):
-            result = err(code)
-        elif code := _body_problem(method, raw, body):
+        token_code = acct.check_token(request.query_params.get("access_token"), now) \
+            if needs_token else 0
+        if code := token_code or _body_problem(method, raw, body):
             result = err(code)
         elif acct.rate_limited(endpoint, now):
             result = err(45011)
@@ -139,9 +138,9 @@ async def _play(emu: Emulator, openid: str, action: str, body: dict[str, Any]) -
     """A user's text or event, noted and sent on to the bot; ``callback`` in the body names
     the bot when the emulator was started without one."""
     callback = body.get("callback")
-    if isinstance(callback, str) and callback:
-        if emu.users_side is None or emu.users_side.callback != callback:
-            emu.connect(callback)
+    if isinstance(callback, str) and callback and (
+            emu.users_side is None or emu.users_side.callback != callback):
+        emu.connect(callback)
     if emu.users_side is None:
         return JSONResponse({"error": "no bot callback configured"}, 409)
     encrypt = body.get("encrypt")
