@@ -203,3 +203,13 @@ def test_cli_add_list_remove_test(config: Config, services: Any) -> None:
 def test_import_when_wechat_cannot_be_reached_says_so(config: Config) -> None:
     r = cli(config, "rules", "import")
     assert r.exit_code == 1 and "cannot" in r.output and "Traceback" not in r.output
+
+
+def test_emulator_console_file_is_checked_before_it_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "console.json"
+    bad.write_text('{"autoreply": {"keyword_autoreply_info": []}}', encoding="utf-8")
+    r = CliRunner().invoke(main, ["emulator", "--port", "1", "--console", str(bad)])
+    assert r.exit_code == 2 and "keyword_autoreply_info" in r.output
+    bad.write_text("not json", encoding="utf-8")
+    r = CliRunner().invoke(main, ["emulator", "--port", "1", "--console", str(bad)])
+    assert r.exit_code == 2 and "--console" in r.output and "Traceback" not in r.output
