@@ -77,7 +77,12 @@ def config(tmp_path: Path) -> Config:
 
 
 def cli(config: Config, *args: str) -> Any:
-    env = {"NEWSBOT_WECHAT_API_BASE_URL": config.wechat["api_base_url"]}
+    """``newsbot --config … ARGS`` with the test's config alone (no NEWSBOT_* of the process:
+    an in-process `newsbot serve` elsewhere in the run leaves some behind)."""
+    import os
+
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("NEWSBOT_")}
+    env["NEWSBOT_WECHAT_API_BASE_URL"] = config.wechat["api_base_url"]
     return CliRunner().invoke(main, ["--config", str(config.path), *args], env=env)
 
 
