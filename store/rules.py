@@ -113,11 +113,11 @@ def _bump(store: Store) -> None:
 
 def _insert(store: Store, rule: Rule) -> Rule:
     check(rule)
-    cur = store.db.execute(
+    row = store.db.execute(
         "INSERT INTO reply_rules (kind, name, reply_mode, keywords, replies, menu_key, origin,"
         " added_at) VALUES (:kind, :name, :reply_mode, :keywords, :replies, :menu_key, :origin,"
-        " :added_at)", _row(rule))
-    stored = get(store, int(cur.lastrowid or 0))
+        " :added_at) RETURNING id", _row(rule)).fetchone()
+    stored = get(store, int(row[0]))
     assert stored is not None
     return stored
 
