@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.config import load_config  # noqa: E402
-from bot.state import open_state  # noqa: E402
-from handlers import build_router  # noqa: E402
-from handlers.base import Context, Message  # noqa: E402
-from handlers.rules import SERVICE_KEY, RuleCache  # noqa: E402
-from store import rules as store_rules  # noqa: E402
-from store.db import open_store  # noqa: E402
-from store.rules import Keyword, Rule  # noqa: E402
+from bot.config import load_config
+from bot.router import build_router
+from bot.state import open_state
+from handlers.base import Context, Message, Shared
+from handlers.rules import RuleCache
+from store import rules as store_rules
+from store.db import open_store
+from store.rules import Keyword, Rule
 
 TEXTS = {"full match": "便民服务事项二九九", "partial match": "请问社区事务九十九怎么办理",
          "no rule (to search)": "花园口网格员"}
@@ -70,7 +70,8 @@ def run(rules: int = 300, repeat: int = 20000) -> dict[str, Any]:
             row = {}
             for name, store in stores.items():
                 ctx = Context(user="o_bench", is_admin=False, config=cfg, state=state,
-                              store=store, services={SERVICE_KEY: RuleCache()})
+                              store=store,
+                              shared=Shared(is_admin=lambda o: False, rules=RuleCache()))
                 row[name] = _time(router, ctx, text, repeat)
             row["ratio"] = row["rules"] / row["baseline"]
             out["us_per_message"][label] = row

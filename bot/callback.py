@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import httpx
@@ -164,13 +165,9 @@ def read_reply(
     if kind == "text":
         return BotReply(status, "text", text=d.get("Content", ""), raw=body)
     if kind == "image":
-        import xml.etree.ElementTree as ET
-
         media = ET.fromstring(body).findtext("Image/MediaId") or ""
         return BotReply(status, "image", text=media, raw=body)
     if kind == "news":
-        import xml.etree.ElementTree as ET
-
         root = ET.fromstring(body)
         arts = [{c.tag: c.text or "" for c in item} for item in root.iter("item")]
         return BotReply(status, "news", articles=arts, raw=body)

@@ -6,32 +6,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.base import Context, Message
+from bot.router import build_router
+from bot.state import open_state
+from handlers.base import Context, Message, Shared
+from handlers.rules import RuleBook, RuleCache, describe
+from store import rules as store_rules
 
 
 def _route(router: Any, config: Any, store: Any, state: Any, text: str) -> str | None:
     """The name of the route a reader's ``text`` takes (``None``: nothing answers)."""
-    from handlers.rules import SERVICE_KEY, RuleCache
-
     msg = Message(type="text", source="o_newsbot_rules_check", target="gh_newsbot",
                   create_time=0, id="1", content=text)
+    shared = Shared(is_admin=lambda openid: False, rules=RuleCache())
     ctx = Context(user=msg.source, is_admin=False, config=config, state=state, store=store,
-                  services={SERVICE_KEY: RuleCache()})
+                  shared=shared)
     found = router.find(msg, ctx)
     return None if found is None else found.name
 
 
 def _open(config: Any) -> tuple[Any, Any]:
-    from bot.state import open_state
-    from handlers import build_router
-
     return build_router(), open_state(config)
 
 
 def who_answers(config: Any, store: Any, text: str) -> str:
-    from handlers.rules import RuleBook, describe
-    from store import rules as store_rules
-
     router, state = _open(config)
     try:
         name = _route(router, config, store, state, text)

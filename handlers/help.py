@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from handlers import rules
 from handlers.base import Context, Message, Reply, Routes
+from store import subscribers
 
 routes = Routes()
 
@@ -35,9 +37,6 @@ def help_click(msg: Message, ctx: Context) -> str:
 def welcome(msg: Message, ctx: Context) -> Reply:
     """A returning follower hears that the categories chosen before are back (that is news to
     them); anyone else gets the console's welcome when the account has one, else newsbot's."""
-    from handlers import rules
-    from store import subscribers
-
     # a returning follower keeps the categories chosen before (handlers.subscriptions)
     sub = subscribers.get(ctx.store, ctx.user)
     if sub is not None and sub.categories:

@@ -33,7 +33,6 @@ log = logging.getLogger("newsbot.rules")
 routes = Routes()
 
 PRIORITY = 35  # above the picks (30) and the search, below newsbot's own words (40 and up)
-SERVICE_KEY = "rules"
 _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _TRAILING = re.compile(r"[\s!！。.~～?？,，、…;；:：]+$")
 _PICK = re.compile(r"\d{1,4}|第\s*(?:\d{1,3}|[一二两三四五六七八九十]{1,3})\s*[条篇个]?"
@@ -114,12 +113,8 @@ class RuleCache:
         return book
 
 
-def setup(services: Any) -> None:
-    services.extra[SERVICE_KEY] = RuleCache()
-
-
 def book(ctx: Context) -> RuleBook:
-    cache = ctx.services.get(SERVICE_KEY)
+    cache = ctx.shared.rules
     if cache is None:
         return RuleBook.build(store_rules.all_rules(ctx.store))
     return cache.book(ctx.store)

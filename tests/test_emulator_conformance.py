@@ -88,7 +88,7 @@ def code_of(call: Any, *args: Any, **kw: Any) -> int | None:
 
 # -- the client itself --------------------------------------------------------------------------
 def test_the_client_cannot_reach_wechat(wx: Conformance) -> None:
-    with pytest.raises(AssertionError, match="api.weixin.qq.com"):
+    with pytest.raises(AssertionError, match=r"api\.weixin\.qq\.com"):
         wx._http.get("https://api.weixin.qq.com/cgi-bin/token")
     with pytest.raises(AssertionError):
         WeChatClient.fetch_access_token(wx)  # wechatpy's own fetch names WeChat's address
@@ -111,7 +111,7 @@ def test_token(wx: Conformance, emu: Emulator) -> None:
         assert code_of(wx._fetch_access_token, API(wx, "token"), params) == code, params
 
 
-def API(wx: Conformance, endpoint: str) -> str:  # (reads as the address it is)
+def API(wx: Conformance, endpoint: str) -> str:  # noqa: N802 - reads as the address it is
     return wx.API_BASE_URL + endpoint
 
 

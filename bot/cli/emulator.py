@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import click
 
 from bot.cli import CliState, main
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 DEFAULT_PORT = 8081
 
@@ -41,8 +45,6 @@ def emulator(obj: CliState, host: str, port: int, appid: str | None, secret: str
       newsbot emulator --console console-rules.json
       curl http://127.0.0.1:8081/emulator/deliveries
     """
-    import threading
-
     from bot.emulator import Emulator
 
     cfg = obj.config
@@ -75,7 +77,6 @@ def emulator(obj: CliState, host: str, port: int, appid: str | None, secret: str
 
 def _console(path: str) -> dict:  # type: ignore[type-arg]
     import json
-
     from pathlib import Path
 
     from bot.emulator.account import Account

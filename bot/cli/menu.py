@@ -8,6 +8,8 @@ import click
 
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 def _api(obj: CliState):  # type: ignore[no-untyped-def]
     from bot.state import open_state
@@ -40,7 +42,6 @@ def push(obj: CliState, dry_run: bool) -> None:
     """
     from bot.menu import MenuError, build_menu, render_menu
     from bot.wxapi import WeChatAPIError
-
     from store import rules as store_rules
 
     buttons = obj.config.menu["buttons"]

@@ -17,6 +17,7 @@ import httpx
 from bot.callback import BotReply, message_xml, post, read_reply
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

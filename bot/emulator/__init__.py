@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from bot.emulator.account import Account
 from bot.emulator.faults import Fault, Faults
 from bot.emulator.users import UserSide
@@ -48,7 +50,7 @@ class Emulator:
         seed: int | None = None,
         custom_clientmsgid: bool = False,
     ) -> None:
-        from bot.emulator.app import create_app
+        from bot.emulator.app import create_app  # here: that module imports this package
 
         self.clock = clock
         self.offset = 0.0
@@ -207,8 +209,6 @@ class Emulator:
     # -- serving -------------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 = a free port) in a daemon thread; returns the base URL."""
-        import uvicorn
-
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
