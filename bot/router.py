@@ -130,11 +130,22 @@ class Router:
                 if m is None:
                     continue
                 ctx.match = m
+            if r.when is not None and not self._holds(r, msg, ctx):
+                continue
             return Found(r.func, r.name, r.quick)
         if self.default is not None and msg.type in ("text", "voice") and text:
             name = getattr(self.default, "__name__", "default")
             return Found(self.default, name, self.default_quick)
         return None
+
+    @staticmethod
+    def _holds(r: Route, msg: Message, ctx: Context) -> bool:
+        """A route's ``when``; one that fails says no (the message goes on to the next)."""
+        try:
+            return bool(r.when(msg, ctx))  # type: ignore[misc]
+        except Exception:
+            log.exception("route %s: its condition failed user=%s", r.name, msg.source)
+            return False
 
     def match(self, msg: Message, ctx: Context) -> tuple[Handler, str] | None:
         found = self.find(msg, ctx)

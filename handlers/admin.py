@@ -17,7 +17,13 @@ import threading
 import time
 from typing import Any
 
-from handlers import admin_content, admin_draft, admin_push, admin_stats  # noqa: F401 - register
+from handlers import (  # noqa: F401 - register
+    admin_content,
+    admin_draft,
+    admin_push,
+    admin_rules,
+    admin_stats,
+)
 from handlers.admin_base import COMMANDS, AdminError, command, find, lookup, run_once
 from handlers.base import Context, Message, Routes
 from store import admins

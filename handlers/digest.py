@@ -11,10 +11,11 @@ Channels ([digest] channel):
   tag. A subscription account has one mass send a day: a second one is skipped, not tried, and a
   45028 from the platform is reported, never retried.
 
-Exactly once: the whole plan is written to the push log before the first call, and each row is
-marked before and after its call (see ``store.pushlog``). A later run first finishes any digest
-a crash (or a failure) left unfinished, sending only rows not yet done, and sends uncertain rows
-again with the same ``clientmsgid`` so that the platform drops a repeat. ``slot`` (the local date
+At least once, repeats bounded: the whole plan is written to the push log before the first
+call, and each row is marked before and after its call (see ``store.pushlog``). A later run
+first finishes any digest a crash (or a failure) left unfinished, sending only rows not yet
+done, and sends uncertain rows again with the same ``clientmsgid`` (a platform that honours it
+drops the repeat; WeChat does so for mass sends only). ``slot`` (the local date
 of a scheduled run) makes a scheduled digest run at most once per day.
 """
 

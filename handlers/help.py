@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.base import Context, Message, Routes
+from handlers import rules
+from handlers.base import Context, Message, Reply, Routes
 from store import subscribers
 
 routes = Routes()
@@ -33,7 +34,9 @@ def help_click(msg: Message, ctx: Context) -> str:
 
 
 @routes(event="subscribe", priority=10)
-def welcome(msg: Message, ctx: Context) -> str:
+def welcome(msg: Message, ctx: Context) -> Reply:
+    """A returning follower hears that the categories chosen before are back (that is news to
+    them); anyone else gets the console's welcome when the account has one, else newsbot's."""
     # a returning follower keeps the categories chosen before (handlers.subscriptions)
     sub = subscribers.get(ctx.store, ctx.user)
     if sub is not None and sub.categories:
@@ -41,7 +44,8 @@ def welcome(msg: Message, ctx: Context) -> str:
             f"欢迎回来！您之前订阅的{'、'.join(sub.categories)}已恢复，每天早上照常推送摘要。\n"
             + HELP_TEXT.split("\n", 1)[1]
         )
-    return WELCOME_TEXT
+    console = rules.welcome_reply(msg, ctx)
+    return WELCOME_TEXT if console is None else console
 
 
 # Small talk: a greeting, thanks or an "OK" is not a search (谢谢 is in some story or other, and

@@ -166,9 +166,32 @@ def _articles_generation(db: sqlite_utils.Database) -> None:
                f" WHEN NEW.key = 'search.dictionary' BEGIN {bump} END")
 
 
+def _reply_rules(db: sqlite_utils.Database) -> None:
+    """Auto-replies as WeChat's console has them (store/rules.py): keyword rules, the welcome,
+    the default reply and the console menu's buttons; a generation counter for their caches."""
+    db["reply_rules"].create(
+        {
+            "id": int,
+            "kind": str,  # keyword, welcome, default, menu
+            "name": str,
+            "reply_mode": str,  # all, random
+            "keywords": str,  # JSON list of {"text", "match": "equal" | "contain"}
+            "replies": str,  # JSON list of {"type": "text" | "image" | "news", ...}
+            "menu_key": str,  # the click key a console menu button was given
+            "origin": str,  # console (imported), cli:<user>, or an admin's openid
+            "added_at": str,
+        },
+        pk="id",
+        not_null={"kind", "keywords", "replies", "added_at"},
+        defaults={"keywords": "[]", "replies": "[]", "reply_mode": "all"},
+    )
+    db["reply_rules"].create_index(["kind"])
+    db.execute("INSERT INTO meta (key, value) VALUES ('rules.generation', '0')")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _digest_push_log, _search_index, _search_top_lists, _search_doc_freq,
-    _articles_generation,
+    _articles_generation, _reply_rules,
 ]
 
 

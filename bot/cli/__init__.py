@@ -131,6 +131,7 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
 
 COMMAND_MODULES = (
     "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
+    "rules",
 )
 
 for _name in COMMAND_MODULES:
