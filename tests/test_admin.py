@@ -405,6 +405,8 @@ def test_a_replay_after_the_dedup_record_expired_still_acts_once(tmp_path: Path,
 def _page(name: str) -> str:
     from tests.conftest import CORPUS
 
+    if not (CORPUS / name).is_file():
+        pytest.skip("the shared corpus is not beside this checkout")
     return (CORPUS / name).read_text(encoding="utf-8")
 
 
