@@ -110,35 +110,131 @@ def confirm(args: str, msg: Message, ctx: Context) -> str:
     return act(pending, msg, ctx)
 
 
+def apply_edit(ctx: Context, aid: int, action: str = "edit", **changes: Any) -> tuple[Any, Any]:
+    """An editor's change through ``articles.edit`` (marked, audited, re-indexed): the story
+    before and after; a refusal becomes the reply."""
+    from store import articles
+    from store.db import StoreError
+    from store.edits import EditError
+
+    before = require_article(ctx, aid)
+    try:
+        after = articles.edit(ctx.store, aid, ctx.user, action=action, **changes)
+    except EditError as e:
+        raise AdminError(f"未修改：{e.zh}") from None
+    except StoreError as e:
+        raise AdminError(f"未修改：{e}") from None
+    return before, after
+
+
+def _shown(name: str, value: Any) -> str:
+    if isinstance(value, list):
+        return "、".join(value) or "（无）"
+    return str(value) if value else "（无）"
+
+
 @command(
-    "改标题", "改", "修改标题", "标题", "title",
+    "改标题", "修改标题", "标题", "title",
     usage="#改标题 编号 新标题",
-    summary="修改稿件标题",
+    summary="修改稿件标题（同 #改 编号 标题 新标题）",
     detail=f"新标题 {TITLE_MAX} 字以内。",
     mutates=True,
 )
 def retitle(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-    from store.db import StoreError
-
     aid, title = split_id(args, "#改标题 编号 新标题")
-    title = " ".join(title.split())
-    if not title:
+    if not title.strip():
         raise AdminError("缺少新标题。用法：#改标题 编号 新标题")
-    if len(title) > TITLE_MAX:
-        raise AdminError(f"新标题太长（{len(title)} 字，上限 {TITLE_MAX} 字）。")
-    store = ctx.store
-    with store.transaction():
-        a = require_article(ctx, aid)
-        if a.title == title:
-            return f"#{aid} 的标题已是《{title}》，未做改动。"
-        try:
-            articles.update(store, aid, title=title)
-        except StoreError as e:
-            raise AdminError(f"未修改：{e}") from None
-        audit.record(store, ctx.user, "retitle", article_id=aid,
-                     before={"title": a.title}, after={"title": title})
-    return f"已修改 #{aid} 的标题：\n《{a.title}》→《{title}》"
+    return _edit_field(ctx, aid, "title", title)
+
+
+def _edit_field(ctx: Context, aid: int, name: str, text: str) -> str:
+    from store.edits import LABELS, EditError, read_value
+
+    try:
+        value = read_value(name, text)
+    except EditError as e:
+        raise AdminError(e.zh) from None
+    label = LABELS[name]
+    current = require_article(ctx, aid)
+    if getattr(current, name) == value:
+        return f"#{aid} 的{label}已是“{_shown(name, value)}”，未做改动。"
+    before, after = apply_edit(ctx, aid, "retitle" if name == "title" else "edit",
+                               **{name: value})
+    if name == "title":
+        return f"已修改 #{aid} 的标题：\n《{before.title}》→《{after.title}》"
+    return (f"已修改 #{aid}《{after.title}》的{label}：\n"
+            f"“{_shown(name, getattr(before, name))}”→“{_shown(name, getattr(after, name))}”")
+
+
+EDIT_USAGE = "#改 编号 字段 新内容"
+
+
+@command(
+    "改", "修改", "edit",
+    usage=EDIT_USAGE,
+    summary="修改稿件的标题、副题、引题、作者、日期、链接、摘要或封面",
+    detail=(
+        "字段：标题、副题、引题、作者、日期、链接、摘要、封面。例：\n"
+        "#改 12 作者 王磊、赵敏\n#改 12 日期 2024-07-02\n#改 12 副题 （内容留空即清除）\n"
+        "正文用 #改正文，分类用 #分类。改过的内容再次导入同一版面时保留。"
+    ),
+    mutates=True,
+)
+def edit(args: str, msg: Message, ctx: Context) -> str:
+    from store.edits import field_of
+
+    aid, rest = split_id(args, EDIT_USAGE)
+    word, _, value = rest.partition(" ")
+    if not word:
+        raise AdminError(f"缺少字段。用法：{EDIT_USAGE}（字段：标题、副题、引题、作者、日期、链接、摘要、封面）")
+    name = field_of(word)
+    if word in ("正文", "内容"):
+        return edit_body(f"{aid} {value}", msg, ctx)
+    if word in ("分类", "类别"):
+        return categorise(f"{aid} {value}", msg, ctx)
+    if name is None:
+        raise AdminError(
+            f"不认识的字段“{word}”。可改：标题、副题、引题、作者、日期、链接、摘要、封面"
+            "（正文用 #改正文，分类用 #分类）。"
+        )
+    return _edit_field(ctx, aid, name, value)
+
+
+BODY_USAGE = "#改正文 编号 段号 新文字"
+
+
+@command(
+    "改正文", "修改正文", "正文",
+    usage=BODY_USAGE,
+    summary="修改正文的一段，或换掉整篇正文",
+    detail=(
+        "例：#改正文 12 3 新的第三段文字（#查看 12 可看各段）；#改正文 12 3 删除（删去第三段）；"
+        "段号比现有段数多 1 时添加一段。\n整篇换掉：#改正文 12（换行）新正文，每行一段。"
+    ),
+    mutates=True,
+)
+def edit_body(args: str, msg: Message, ctx: Context) -> str:
+    from store.edits import EditError, read_body, set_paragraph
+
+    aid, rest = split_id(args, BODY_USAGE)
+    a = require_article(ctx, aid)
+    m = re.match(r"(\d{1,4})(?:[ \t]+|$)", rest)
+    try:
+        if m and "\n" not in rest:
+            number = int(m.group(1))
+            body = set_paragraph(a.body, number, rest[m.end():])
+            what = f"第 {number} 段"
+        elif rest.strip():
+            body, what = read_body(rest), "整篇正文"
+        else:
+            raise AdminError(f"缺少新文字。用法：{BODY_USAGE}；整篇换掉：#改正文 编号（换行）新正文")
+    except EditError as e:
+        raise AdminError(e.zh) from None
+    if body == a.body:
+        return f"#{aid} 的正文没有变化，未做改动。"
+    _, after = apply_edit(ctx, aid, body=body)
+    chars = sum(len(p) for p in after.body)
+    return f"已修改 #{aid}《{after.title}》的{what}。\n正文 {chars} 字，{len(after.body)} 段。"
 
 
 @command(
@@ -152,7 +248,7 @@ def retitle(args: str, msg: Message, ctx: Context) -> str:
     mutates=True,
 )
 def categorise(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles, audit
+    from store import articles
 
     usage = "#分类 编号 党建|社区|无|自动"
     aid, rest = split_id(args, usage)
@@ -168,13 +264,7 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
     else:
         chosen = {c for w in words for c in (CATEGORY_WORDS[w] or [])}
         override = [c for c in articles.CATEGORIES if c in chosen]
-    store = ctx.store
-    with store.transaction():
-        a = require_article(ctx, aid)
-        before = {"category_override": a.category_override, "effective": a.effective_categories}
-        b = articles.update(store, aid, category_override=override)
-        after = {"category_override": b.category_override, "effective": b.effective_categories}
-        audit.record(store, ctx.user, "categorise", article_id=aid, before=before, after=after)
+    a, b = apply_edit(ctx, aid, "categorise", categories=override)
     how = "自动分类" if override is None else "人工设定"
     return (
         f"已设定 #{aid}《{a.title}》的分类：{cats_label(b.effective_categories)}（{how}）。"

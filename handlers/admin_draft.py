@@ -96,17 +96,12 @@ def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
 
 def import_page(ctx: Context, text: str) -> str:
     """A whole printed page through the same import as ``newsbot import``; audited per story."""
-    from store import articles, audit
+    from store import articles
     from store.ingest import IngestError, import_text
 
     store = ctx.store
     try:
-        with store.transaction():
-            report = import_text(store, text, SOURCE_PAGE)
-            changed = (("import_page", report.added), ("import_page_update", report.updated))
-            for action, ids in changed:
-                for a in articles.many(store, ids):
-                    audit.record(store, ctx.user, action, article_id=a.id, after=snapshot(a))
+        report = import_text(store, text, SOURCE_PAGE, actor=ctx.user, action="import_page")
     except IngestError as e:
         raise AdminError(
             f"版面导入失败（{e}）。请检查内容，或用 #添加 标题+正文 添加单篇。"
@@ -115,6 +110,8 @@ def import_page(ctx: Context, text: str) -> str:
         (f"版面已导入：新增 {len(report.added)} 篇，更新 {len(report.updated)} 篇，"
          f"未变 {len(report.unchanged)} 篇。")
     ]
+    if report.kept:
+        lines.append(f"编辑改过的 {report.kept} 处已保留。")
     for a in articles.many(store, [*report.added, *report.updated, *report.unchanged]):
         lines.append(f"#{a.id}《{a.title}》{cats_label(a.effective_categories)}")
     return "\n".join(lines)

@@ -286,6 +286,8 @@ def update(store: Store, article_id: int, **changes: Any) -> Article:
         a.content_hash = content_hash(a)
         if "summary" not in changes:
             a.summary = a.summary_long = ""
+        if "categories" not in changes:
+            a.categories = []  # classified again from the new text
     if text_changed or not a.summary:
         enrich(a)
     a.updated_at = now_iso()
@@ -300,7 +302,8 @@ def update(store: Store, article_id: int, **changes: Any) -> Article:
     return a
 
 
-def edit(store: Store, article_id: int, editor: str, **changes: Any) -> Article:
+def edit(store: Store, article_id: int, editor: str, *, action: str = "edit",
+         **changes: Any) -> Article:
     """An editor's change: the fields set, marked as the editor's (a later import keeps them),
     and one audit entry with the story before and after, all in one transaction. Changing
     ``categories`` sets the admin's override; ``summary`` empty makes it from the text again
@@ -323,7 +326,7 @@ def edit(store: Store, article_id: int, editor: str, **changes: Any) -> Article:
         if "summary" in edited and "summary" not in changes:  # new text keeps the editor's
             changes["summary"], changes["summary_long"] = before.summary, before.summary_long
         after = update(store, article_id, **changes, edited=edited)
-        record(store, editor, "edit", article_id=article_id, before=snapshot(before),
+        record(store, editor, action, article_id=article_id, before=snapshot(before),
                after=snapshot(after))
     return after
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from store.articles import Article
+from store.articles import Article, BadAddress, web_url
 
 MAX_BYTES = 2_000_000  # a page of text is ~20 KB; anything this big is not a page
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -93,6 +93,11 @@ def articles_from_jsonl(text: str, name: str = "export") -> list[Article]:
         for k in ("authors", "body", "captions", "categories"):
             if not isinstance(data.get(k, []), list):
                 raise IngestError(f"{name}, line {n}: {k} must be a list")
+        try:
+            data["url"] = web_url(data.get("url"), "url") or None
+            data["picurl"] = web_url(data.get("picurl"), "picurl")
+        except BadAddress as e:
+            raise IngestError(f"{name}, line {n}: {e}") from None
         out.append(Article(**data))
     if not out:
         raise IngestError(f"{name}: no stories in this export")

@@ -223,12 +223,13 @@ def test_retitle(bot: Bot, services: Services) -> None:
     assert reply == f"已修改 #{aid} 的标题：\n《花园口村网格员上门走访独居老人》→《网格员走访独居老人》"
     assert articles.get(services.store, aid).title == "网格员走访独居老人"
     e = entries(services.store)[0]
-    assert (e.action, e.before, e.after) == (
-        "retitle", {"title": "花园口村网格员上门走访独居老人"}, {"title": "网格员走访独居老人"}
+    assert (e.action, e.before["title"], e.after["title"]) == (
+        "retitle", "花园口村网格员上门走访独居老人", "网格员走访独居老人"
     )
+    assert e.before["body"] == e.after["body"] and e.after["edited"] == ["title"]
     assert "缺少新标题" in say(bot, f"#改标题 {aid}")
     assert "没有编号为 42 的稿件" in say(bot, "#改标题 42 新标题")
-    assert "新标题太长" in say(bot, f"#改标题 {aid} " + "长" * 80)
+    assert "标题太长" in say(bot, f"#改标题 {aid} " + "长" * 80)
     assert "请给出稿件编号" in say(bot, "#改标题 新标题")
     assert articles.get(services.store, aid).title == "网格员走访独居老人"
     assert len(entries(services.store)) == 2
