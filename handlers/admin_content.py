@@ -303,6 +303,8 @@ def list_(args: str, msg: Message, ctx: Context) -> str:
 
 @command("查看", "看", "详情", "show", usage="#查看 编号", summary="查看一篇稿件的详情")
 def show(args: str, msg: Message, ctx: Context) -> str:
+    from handlers.clock import shown
+
     aid, _ = split_id(args, "#查看 编号")
     a = require_article(ctx, aid)
     chars = sum(len(p) for p in a.body)
@@ -318,7 +320,7 @@ def show(args: str, msg: Message, ctx: Context) -> str:
         lines.append(f"作者：{'、'.join(a.authors)}")
     lines += [
         f"正文：{chars} 字，{len(a.body)} 段",
-        f"添加：{a.added_at[:16].replace('T', ' ')}（UTC）",
+        f"添加：{shown(a.added_at, ctx.config, ctx.now)}",
         f"摘要：{a.summary or '-'}",
         f"页面：{ctx.config.public_url}/articles/{a.id}",
     ]

@@ -86,12 +86,26 @@ def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
         if outcome != "unchanged":
             audit.record(store, ctx.user, action, article_id=aid, before=before,
                          after=snapshot(saved))
-    chars = sum(len(p) for p in saved.body)
-    cats = cats_label(saved.effective_categories)
     if outcome == "unchanged":
         return f"稿件已存在，未做改动：#{aid}《{saved.title}》。"
-    verb = "已添加" if outcome == "added" else "已更新同标题的稿件"
-    return f"{verb} #{aid}《{saved.title}》\n正文 {chars} 字，{len(saved.body)} 段；分类：{cats}。"
+    return _saved_reply(saved, "已添加" if outcome == "added" else "已更新同标题的稿件")
+
+
+FIRST_LINE = 40  # characters of the first paragraph a reply shows
+
+
+def _saved_reply(a: Any, verb: str) -> str:
+    """What was stored, for the admin to check at a glance, and how to take it back."""
+    chars = sum(len(p) for p in a.body)
+    lines = [f"{verb} #{a.id}《{a.title}》"]
+    if a.authors:
+        lines.append(f"作者：{'、'.join(a.authors)}")
+    first = a.body[0]
+    lines.append(f"首段：{first[:FIRST_LINE]}{'……' if len(first) > FIRST_LINE else ''}")
+    lines.append(f"正文 {chars} 字，{len(a.body)} 段；分类：{cats_label(a.effective_categories)}。")
+    if verb == "已添加":
+        lines.append(f"如有误，发送 #删除 {a.id} 撤销；#改 {a.id} 字段 新内容 修改。")
+    return "\n".join(lines)
 
 
 def import_page(ctx: Context, text: str) -> str:
@@ -123,8 +137,11 @@ def _finish(ctx: Context, title: str, body: list[str], page: bool) -> str:
     if page or looks_like_page(text):
         return import_page(ctx, text)
     from store.articles import Article
+    from store.extract import read_lines
 
-    return save_story(ctx, Article(title=title, body=body, source=SOURCE_STORY))
+    found = read_lines(body, keep_benbao=True)  # bylines become authors, as in a page import
+    return save_story(ctx, Article(title=title, body=found.body, authors=found.authors,
+                                   captions=found.captions, source=SOURCE_STORY))
 
 
 # -- drafts -----------------------------------------------------------------------------------

@@ -62,11 +62,16 @@ def load_file(path: str | Path) -> list[Article]:
     suffix = p.suffix.lower()
     text = read_page(p)
     if suffix in HTML_SUFFIXES:
-        from store.extract import extract_html
+        from store.extract import extract_html, not_an_article
 
         a = extract_html(text)
         if a is None:
             raise IngestError(f"{p.name}: no article found in this HTML page")
+        a.title = a.title or a.body[0][:30]  # a saved page may have lost its <title>
+        if not_an_article(a):
+            chars = sum(len(x) for x in a.body)
+            raise IngestError(f"{p.name}: no article in this HTML page (title {a.title!r}, "
+                              f"{chars} characters of text)")
         a.source = p.name
         return [a]
     if suffix in JSONL_SUFFIXES:

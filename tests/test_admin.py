@@ -289,7 +289,7 @@ def test_stats(bot: Bot, services: Services) -> None:
     text = say(bot, "#统计")
     lines = text.splitlines()
     assert lines[0] == "稿件 2 篇：党建 1，社区 1，未分类 0", text
-    assert "上次推送：2024-06-21 00:00 UTC，done（送达 3）" in text
+    assert "上次推送：#1，2024年6月21日 08:00，已完成，客服消息：新闻 0 篇，发送 0/0" in text
     assert "今日消息 8 条，其中搜索 6 次" in text  # add + 6 searches + #统计
     assert "热门搜索：网格员（3）；游泳馆开放时间（2）；独居老人（1）" in text
     nothing = next(ln for ln in lines if ln.startswith("近 7 天没搜到的"))

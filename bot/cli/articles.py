@@ -191,6 +191,7 @@ def list_(obj: CliState, category: str | None, limit: int) -> None:
     Example:
       newsbot list --category 社区 --limit 10
     """
+    from handlers.clock import shown_date
     from store.articles import latest
 
     found = latest(obj.store(), limit=limit, category=category)
@@ -198,7 +199,7 @@ def list_(obj: CliState, category: str | None, limit: int) -> None:
         click.echo("no stories" + (f" in {category}" if category else ""))
         return
     for a in found:
-        date = a.published or a.added_at[:10]
+        date = a.published or shown_date(a.added_at, obj.config)
         click.echo(f"{a.id}\t{date}\t{_cats(a)}\t{a.title}")
 
 
@@ -213,6 +214,7 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     Example:
       newsbot show 12
     """
+    from handlers.clock import shown
     from store.articles import require
 
     a = require(obj.store(), article_id)
@@ -223,7 +225,9 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     for label, value in (("kicker", a.kicker), ("subtitle", a.subtitle),
                          ("authors", "、".join(a.authors)), ("categories", _cats(a)),
                          ("published", a.published), ("source", a.source), ("url", a.url),
-                         ("added", a.added_at), ("updated", a.updated_at),
+                         ("added", shown(a.added_at, obj.config)),
+                         ("updated", shown(a.updated_at, obj.config)),
+                         ("edited by hand", "、".join(a.edited)),
                          ("summary", a.summary), ("summary (long)", a.summary_long)):
         if value:
             lines.append(f"{label}: {value}")
