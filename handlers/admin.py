@@ -1,7 +1,8 @@
 """Admin commands: ``#…`` messages from the account's admins.
 
-Every route here is ``admin=True``: a ``#…`` from anyone else matches nothing here and reaches
-the ordinary search, so the admin interface stays invisible to readers. Admins are the openids
+The command routes are ``admin=True``; a reader's ``#…`` that names a command gets the readers'
+help (:func:`reader_hash`), so the admin interface stays invisible to readers, and other text
+with # is read without it. Admins are the openids
 in ``[admin] openids`` plus those stored with ``newsbot admin add``; :func:`setup` gives the
 webhook a cached check of the stored ones.
 
@@ -82,6 +83,27 @@ def admin_command(msg: Message, ctx: Context) -> str:
         return cmd.func(args, msg, ctx)
     except AdminError as e:
         return str(e)
+
+
+@routes(regex=r"[#＃].*", type=("text", "voice"), priority=99)
+def reader_hash(msg: Message, ctx: Context) -> Any:
+    """A reader's ``#…`` (admins' go to ``admin_command`` above): one that names an admin
+    command gets the readers' help, which says nothing of the admin commands; other text with
+    # (a hashtag such as #养老#) is taken as if typed without the #."""
+    from dataclasses import replace
+
+    from handlers.help import HELP_TEXT
+
+    text = msg.content.strip().lstrip("#＃").strip()
+    if find(text) is not None:
+        return HELP_TEXT
+    words = " ".join(text.replace("＃", " ").replace("#", " ").split())
+    router = ctx.services.get("router")
+    if not words or router is None:
+        return HELP_TEXT
+    plain = replace(msg, content=words)
+    found = router.match(plain, ctx)
+    return found[0](plain, ctx) if found is not None else None
 
 
 @routes(type="text", admin=True, priority=-100)

@@ -471,6 +471,8 @@ def test_a_conversation_over_the_seed_pages(bot: Bot, services: Services) -> Non
     from store.ingest import import_text
     from tests.conftest import CORPUS
 
+    if not CORPUS.is_dir():
+        pytest.skip("the shared corpus is not beside this checkout")
     for page in sorted(CORPUS.glob("0*.txt")):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     u = "o_reader"

@@ -77,7 +77,7 @@ def test_page_escapes_everything_from_the_store(client: TestClient, services: Se
         authors=["记者 <b>某</b>"],
         captions=["图 <i>说明</i>"],
         source='晚报"><script>',
-        picurl='javascript:alert(3)',
+        picurl='https://img.example/a.jpg"><script>alert(3)</script>',
     ))
     html = client.get(f"/articles/{aid}").text
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;标题" in html
@@ -85,7 +85,10 @@ def test_page_escapes_everything_from_the_store(client: TestClient, services: Se
     assert "<h1>假标题</h1>" not in html
     assert "<b>某</b>" not in html and "<i>说明</i>" not in html
     assert '"><script>' not in html
-    assert "javascript:" not in html  # only http(s) pictures are shown
+    assert "<script>alert(3)" not in html and "a.jpg&quot;&gt;&lt;script&gt;" in html
+    with pytest.raises(articles.BadAddress):  # the store takes no other kind of address
+        articles.save(services.store, Article(title="封面", body=["正文。"],
+                                              picurl="javascript:alert(3)"))
 
 
 @pytest.mark.parametrize("raw", ["999999", "0", "abc", "12abc", "-1", "1.5", "%3Cscript%3E",
@@ -313,6 +316,8 @@ def test_every_story_of_the_seed_pages_has_its_page(client: TestClient, services
     from store.ingest import import_text
     from tests.conftest import CORPUS
 
+    if not CORPUS.is_dir():
+        pytest.skip("the shared corpus is not beside this checkout")
     for page in sorted(CORPUS.glob("0*.txt")):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     stories = articles.latest(services.store, 100)
