@@ -1,4 +1,4 @@
-"""The ASGI application: ``/wechat`` (the callback), ``/articles/{id}``, ``/healthz``.
+"""The ASGI application: ``/wechat`` (the callback), ``/articles/{id}``, ``/images/{id}``, ``/healthz``.
 
 Per POST: cap the body, open the envelope, claim the message's dedup key, run the handler in
 a worker thread within the reply budget, render and seal the reply, remember it for WeChat's
@@ -44,7 +44,7 @@ from bot.state import (
     open_state,
 )
 from handlers.base import Context, Message, Reply
-from handlers.pages import render_article_page
+from handlers.pages import render_article_page, render_image
 
 log = logging.getLogger("newsbot.access")
 errlog = logging.getLogger("newsbot.app")
@@ -396,6 +396,16 @@ def create_app(services: Services) -> NewsbotApp:
         )
         return HTMLResponse(html, status_code=status)
 
+    async def image(request: Request) -> Response:
+        raw = request.path_params["image_id"]
+        status, ctype, data = await asyncio.get_running_loop().run_in_executor(
+            pool, render_image, services.store, raw
+        )
+        # a kept picture never changes (a new cover is a new id): caches may keep it
+        cache = "public, max-age=31536000, immutable" if status == 200 else "no-store"
+        return Response(data, status_code=status, media_type=ctype,
+                        headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for start in services.extra.get("on_start", ()):
@@ -424,6 +434,7 @@ def create_app(services: Services) -> NewsbotApp:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/articles/{article_id}", article_page, methods=["GET"]),
+            Route("/images/{image_id}", image, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

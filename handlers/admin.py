@@ -18,7 +18,13 @@ import threading
 import time
 from typing import Any
 
-from handlers import admin_content, admin_draft, admin_push, admin_stats  # noqa: F401 - register
+from handlers import (  # noqa: F401 - register their commands
+    admin_content,
+    admin_cover,
+    admin_draft,
+    admin_push,
+    admin_stats,
+)
 from handlers.admin_base import COMMANDS, AdminError, command, find, lookup, run_once
 from handlers.base import Context, Message, Routes
 
@@ -104,6 +110,12 @@ def reader_hash(msg: Message, ctx: Context) -> Any:
     plain = replace(msg, content=words)
     found = router.match(plain, ctx)
     return found[0](plain, ctx) if found is not None else None
+
+
+@routes(type="image", admin=True, priority=30)
+def admin_image(msg: Message, ctx: Context) -> Any:
+    """An admin's picture: the cover ``#封面`` waits for, else the answer anyone gets."""
+    return admin_cover.cover_picture(msg, ctx)
 
 
 @routes(type="text", admin=True, priority=-100)

@@ -267,4 +267,9 @@ def cancel(args: str, msg: Message, ctx: Context) -> str:
     if c is not None:
         state_drop(ctx, CONFIRM_KEY)
         dropped.append(f"已取消待确认的操作：{c.get('what', '')}。")
+    from handlers.admin_cover import COVER_KEY
+
+    if state_get(ctx, COVER_KEY) is not None:
+        state_drop(ctx, COVER_KEY)
+        dropped.append("已不再等待封面图片。")
     return "\n".join(dropped) or "没有需要取消的草稿或待确认的操作。"

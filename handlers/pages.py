@@ -105,6 +105,17 @@ def render_missing(config: Any) -> str:
     return _page(config, "页面不存在", content, escape(site_name(config)))
 
 
+def render_image(store: Any, raw_id: str) -> tuple[int, str, bytes]:
+    """``(status, content type, bytes)`` of a picture kept in the store (a cover an admin sent),
+    or a 404 with no body."""
+    from store import images
+
+    pic = images.get(store, int(raw_id)) if _ID.fullmatch(raw_id or "") else None
+    if pic is None:
+        return 404, "text/plain; charset=utf-8", "图片不存在".encode()
+    return 200, pic.content_type, pic.data
+
+
 def render_article_page(store: Any, raw_id: str, config: Any) -> tuple[int, str]:
     """``(status, html)`` for the story ``raw_id``: 200 with the story, or 404."""
     if not _ID.fullmatch(raw_id or ""):
