@@ -64,9 +64,6 @@ def _category_counts(db: Any) -> tuple[int, dict[str, int], int]:
     return total, by_cat, none
 
 
-STATUS_WORDS = {"done": "已完成", "failed": "未完成（有失败待重试）", "running": "进行中",
-                "empty": "没有新闻，未推送"}
-CHANNEL_WORDS = {"customer_service": "客服消息", "mass": "群发"}
 # A search is what a reader typed; a message naming a command (#…) is not one.
 _NOT_COMMAND = "substr(query, 1, 1) NOT IN ('#', '＃')"
 
@@ -74,6 +71,7 @@ _NOT_COMMAND = "substr(query, 1, 1) NOT IN ('#', '＃')"
 def _last_digest(store: Any, config: Any, now: float) -> dict[str, Any] | None:
     """The last digest as ``newsbot digest status`` reads it: its rows in the push log."""
     from handlers.clock import shown
+    from handlers.digest import CHANNEL_WORDS, STATUS_WORDS
     from store import pushlog
 
     d = pushlog.latest(store)
@@ -94,7 +92,7 @@ def _last_digest(store: Any, config: Any, now: float) -> dict[str, Any] | None:
 
 
 def _fmt_digest(d: dict[str, Any] | None) -> str:
-    from handlers.digest import REASONS
+    from handlers.digest import reason_words
 
     if d is None:
         return "尚未推送过"
@@ -102,7 +100,7 @@ def _fmt_digest(d: dict[str, Any] | None) -> str:
             f"发送 {d['sent']}/{d['total']}")
     for label, reasons in (("跳过", d["skipped"]), ("失败", d["failed"])):
         for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-            text += f"；{label} {n}（{REASONS.get(reason, reason or '原因不明')}）"
+            text += f"；{label} {n}（{reason_words(reason)}）"
     return text
 
 

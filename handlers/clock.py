@@ -12,6 +12,9 @@ DEFAULT_TZ = "Asia/Shanghai"
 
 
 def zone(config: Any) -> ZoneInfo:
+    """The zone of ``config`` ([digest] timezone), or the zone named by a string."""
+    if isinstance(config, str):
+        return ZoneInfo(config or DEFAULT_TZ)
     digest = getattr(config, "digest", None) or {}
     return ZoneInfo(digest.get("timezone") or DEFAULT_TZ)
 

@@ -328,7 +328,8 @@ def test_stats_read_what_digest_status_reads_and_count_no_commands(
         figures_said = report.split("：", 1)[1].split("\n")[0].split("；失败的将")[0]
         assert line.endswith("：" + figures_said), (report, line)
         assert "客服消息" in line and ("已完成" in line or "未完成" in line)
-        for english in ("done", "failed", "customer_service", "UTC"):
+        assert "微信接口暂时不可用" in line
+        for english in ("done", "failed", "customer_service", "UTC", "unavailable"):
             assert english not in stats
         assert "#完成" not in stats and "#推送" not in stats and "养老（1）" in stats
         figures = json.loads(cli(services, "stats", "--json").output)["last_digest"]
