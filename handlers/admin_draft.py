@@ -69,26 +69,26 @@ def looks_like_page(text: str) -> bool:
 
 # -- saving -----------------------------------------------------------------------------------
 def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
-    """Save one story and its audit entry in one transaction; the reply names the id."""
+    """Save one story and its audit entry in one transaction; the reply names the id. A story
+    typed in (``add``) is the editor's own text and replaces the stored one whole; one fetched
+    again (``link``) keeps what editors changed, as any import does."""
     from store import articles, audit
 
     if not a.body:
         raise AdminError(f"正文为空，未保存《{a.title}》。")
     store = ctx.store
     with store.transaction():
-        key = articles.story_key(a)
-        prev_row = store.db.execute(
-            "SELECT id FROM articles WHERE story_key = ? ORDER BY id LIMIT 1", (key,)
-        ).fetchone()
-        before = snapshot(articles.get(store, int(prev_row[0]))) if prev_row else None
-        aid, outcome = articles.save(store, a)
-        saved = articles.get(store, aid)
-        if outcome != "unchanged":
-            audit.record(store, ctx.user, action, article_id=aid, before=before,
-                         after=snapshot(saved))
-    if outcome == "unchanged":
-        return f"稿件已存在，未做改动：#{aid}《{saved.title}》。"
-    return _saved_reply(saved, "已添加" if outcome == "added" else "已更新同标题的稿件")
+        saved = articles.merge(store, a, overwrite_edits=action == "add")
+        story = articles.require(store, saved.id)
+        if saved.outcome != "unchanged":
+            before = snapshot(saved.before) if saved.before is not None else None
+            audit.record(store, ctx.user, action, article_id=saved.id, before=before,
+                         after=snapshot(story))
+    kept = f"\n编辑改过的 {len(saved.kept)} 处已保留。" if saved.kept and action != "add" else ""
+    if saved.outcome == "unchanged":
+        return f"稿件已存在，未做改动：#{saved.id}《{story.title}》。{kept}"
+    verb = "已添加" if saved.outcome == "added" else "已更新同标题的稿件"
+    return _saved_reply(story, verb) + kept
 
 
 FIRST_LINE = 40  # characters of the first paragraph a reply shows

@@ -381,3 +381,15 @@ def test_a_reader_naming_an_admin_command_gets_the_readers_help(
     assert articles.count(services.store) == 1
     found = say(bot, "#养老#", user=READER)
     assert "社区养老服务站开门" in found
+
+
+def test_fetching_a_linked_page_again_keeps_the_editors_title(
+    bot: Bot, services: Services, site: str
+) -> None:
+    url = f"{site}/news/secretary.html"
+    assert say(bot, f"#链接 {url}").startswith("已添加 #1")
+    say(bot, "#改 1 标题 东关社区书记李红的一天")
+    again = say(bot, f"#链接 {url}")
+    assert "未做改动" in again and "编辑改过的 1 处已保留" in again, again
+    assert story(services, 1).title == "东关社区书记李红的一天"
+    assert articles.count(services.store) == 1
