@@ -25,6 +25,7 @@ EDITABLE = ("title", "subtitle", "kicker", "authors", "categories", "body", "sum
 _EDIT_COLUMNS = {"categories": ("category_override",), "summary": ("summary", "summary_long")}
 SAME_STORY = 0.6  # share of common 3-character pieces: the same story, however it is titled
 SAME_STORY_MIN = 40  # characters of text a story needs before it is matched by its text
+SAME_SOURCE_MAX = 60  # stories of one source compared by text (a printed page holds ~10)
 
 
 @dataclass
@@ -205,8 +206,12 @@ def _previous(store: Store, a: Article) -> Article | None:
     mine = _pieces(a.body)
     if not a.source or len(mine) < SAME_STORY_MIN:
         return None
+    others = _rows(store.db.execute("SELECT * FROM articles WHERE source = ? LIMIT ?",
+                                    (a.source, SAME_SOURCE_MAX + 1)))
+    if len(others) > SAME_SOURCE_MAX:  # not one page but a channel (#添加's): keys only
+        return None
     best: tuple[float, Article | None] = (SAME_STORY, None)
-    for other in _rows(store.db.execute("SELECT * FROM articles WHERE source = ?", (a.source,))):
+    for other in others:
         theirs = _pieces(other.body)
         score = len(mine & theirs) / max(1, len(mine | theirs))
         if score >= best[0]:

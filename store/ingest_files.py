@@ -95,7 +95,7 @@ def articles_from_jsonl(text: str, name: str = "export") -> list[Article]:
             raise IngestError(f"{name}, line {n}: a story needs at least a title")
         data = {k: v for k, v in data.items() if k in Article.__dataclass_fields__}
         data.pop("id", None)
-        for k in ("authors", "body", "captions", "categories"):
+        for k in ("authors", "body", "captions", "categories", "edited"):
             if not isinstance(data.get(k, []), list):
                 raise IngestError(f"{name}, line {n}: {k} must be a list")
         try:
