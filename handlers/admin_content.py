@@ -301,27 +301,55 @@ def list_(args: str, msg: Message, ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@command("查看", "看", "详情", "show", usage="#查看 编号", summary="查看一篇稿件的详情")
+PARAGRAPH_PREVIEW = 50  # characters of each paragraph #查看 编号 正文 shows
+
+
+@command(
+    "查看", "看", "详情", "show",
+    usage="#查看 编号 [正文]",
+    summary="查看一篇稿件的详情；加“正文”看各段（带段号）",
+    detail="#查看 12 正文：列出各段的开头和段号，供 #改正文 12 段号 新文字 使用。",
+)
 def show(args: str, msg: Message, ctx: Context) -> str:
     from handlers.clock import shown
+    from store.edits import LABELS
 
-    aid, _ = split_id(args, "#查看 编号")
+    aid, rest = split_id(args, "#查看 编号 [正文]")
     a = require_article(ctx, aid)
+    if rest in ("正文", "段", "段落"):
+        return _paragraphs(a)
     chars = sum(len(p) for p in a.body)
     how = "人工设定" if a.category_override is not None else "自动"
-    lines = [
-        f"#{a.id}《{a.title}》",
-        f"分类：{cats_label(a.effective_categories)}（{how}）",
-        f"来源：{a.source or '-'}",
-    ]
+    lines = [f"#{a.id}《{a.title}》"]
+    for label, value in (("引题", a.kicker), ("副题", a.subtitle),
+                         ("作者", "、".join(a.authors)), ("日期", a.published)):
+        if value:
+            lines.append(f"{label}：{value}")
+    lines += [f"分类：{cats_label(a.effective_categories)}（{how}）", f"来源：{a.source or '-'}"]
     if a.url:
         lines.append(f"原文：{a.url}")
-    if a.authors:
-        lines.append(f"作者：{'、'.join(a.authors)}")
+    if a.picurl:
+        lines.append(f"封面：{a.picurl}")
     lines += [
-        f"正文：{chars} 字，{len(a.body)} 段",
+        f"正文：{chars} 字，{len(a.body)} 段（#查看 {a.id} 正文 看各段）",
         f"添加：{shown(a.added_at, ctx.config, ctx.now)}",
         f"摘要：{a.summary or '-'}",
-        f"页面：{ctx.config.public_url}/articles/{a.id}",
     ]
+    if a.edited:
+        lines.append("编辑改过：" + "、".join(LABELS.get(n, "分类") for n in a.edited)
+                     + "（再次导入时保留）")
+    lines.append(f"页面：{ctx.config.public_url}/articles/{a.id}")
+    return "\n".join(lines)
+
+
+def _paragraphs(a: Any) -> str:
+    lines = [f"#{a.id}《{a.title}》正文 {len(a.body)} 段："]
+    size = len(lines[0].encode())
+    for n, p in enumerate(a.body, 1):
+        line = f"{n}. {p[:PARAGRAPH_PREVIEW]}{'……' if len(p) > PARAGRAPH_PREVIEW else ''}"
+        size += len(line.encode()) + 1
+        if size > LIST_BYTES:
+            lines.append(f"……（共 {len(a.body)} 段）")
+            break
+        lines.append(line)
     return "\n".join(lines)

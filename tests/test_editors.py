@@ -212,12 +212,21 @@ def test_every_field_is_fixed_from_the_account(bot: Bot, services: Services) -> 
     assert "已修改 #1" in say(bot, "#改正文 1 1 删除")
     assert story(services, 1).body == ["志愿者把需求记在本子上，当场能办的当场办结。",
                                        "雪天里，老人们的屋里暖和了。"]
+    numbered = say(bot, "#查看 1 正文")
+    assert numbered.splitlines()[1:] == ["1. 志愿者把需求记在本子上，当场能办的当场办结。",
+                                         "2. 雪天里，老人们的屋里暖和了。"]
     assert "整篇正文" in say(bot, "#改正文 1\n第一段新写的。\n第二段新写的。")
     a = story(services, 1)
     assert a.body == ["第一段新写的。", "第二段新写的。"]
     assert set(a.edited) == {"title", "subtitle", "kicker", "authors", "published", "url",
                              "summary", "picurl", "body"}
     assert a.summary == "网格员上门问冷暖。"  # the editor's summary stays with new text
+    view = say(bot, "#查看 1")
+    for line in ("引题：寒冬送温暖", "副题：米面油送到家门口", "作者：王磊、赵敏", "日期：2024-07-02",
+                 "封面：https://paper.example.org/p.jpg"):
+        assert line in view, view
+    marked = next(ln for ln in view.splitlines() if ln.startswith("编辑改过："))
+    assert all(w in marked for w in ("标题", "副题", "引题", "作者", "日期", "正文", "封面"))
     # refusals say why and change nothing
     assert "日期“明天”看不懂" in say(bot, "#改 1 日期 明天")
     assert "不认识的字段“颜色”" in say(bot, "#改 1 颜色 红")
