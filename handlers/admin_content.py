@@ -184,12 +184,13 @@ def edit(args: str, msg: Message, ctx: Context) -> str:
     from store.edits import field_of
 
     aid, rest = split_id(args, EDIT_USAGE)
-    word, _, value = rest.partition(" ")
+    m = re.match(r"(\S+)\s*(.*)", rest, re.S)
+    word, value = (m.group(1), m.group(2)) if m else ("", "")
     if not word:
         raise AdminError(f"缺少字段。用法：{EDIT_USAGE}（字段：标题、副题、引题、作者、日期、链接、摘要、封面）")
     name = field_of(word)
     if word in ("正文", "内容"):
-        return edit_body(f"{aid} {value}", msg, ctx)
+        return edit_body(f"{aid}\n{value}" if "\n" in value else f"{aid} {value}", msg, ctx)
     if word in ("分类", "类别"):
         return categorise(f"{aid} {value}", msg, ctx)
     if name is None:

@@ -216,6 +216,8 @@ def test_every_field_is_fixed_from_the_account(bot: Bot, services: Services) -> 
     assert numbered.splitlines()[1:] == ["1. 志愿者把需求记在本子上，当场能办的当场办结。",
                                          "2. 雪天里，老人们的屋里暖和了。"]
     assert "整篇正文" in say(bot, "#改正文 1\n第一段新写的。\n第二段新写的。")
+    assert "第 2 段" in say(bot, "#改 1 正文 2 第二段又改了。")
+    assert "整篇正文" in say(bot, "#改 1 正文\n第一段新写的。\n第二段新写的。")
     a = story(services, 1)
     assert a.body == ["第一段新写的。", "第二段新写的。"]
     assert set(a.edited) == {"title", "subtitle", "kicker", "authors", "published", "url",
