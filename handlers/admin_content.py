@@ -20,13 +20,23 @@ from handlers.admin_base import (
     state_get,
 )
 from handlers.admin_draft import TITLE_MAX, save_story
-from handlers.base import Context, Message
+from handlers.base import TEXT_LIMIT, Context, Message
+from handlers.clock import shown
+from store import articles, audit
 from store.audit import snapshot
+from store.categories import CATEGORIES
+from store.db import StoreError
+from store.edits import LABELS, EditError, field_of, read_body, read_value, set_paragraph
+from store.extract import article_from_url
+from store.webfetch import FetchError, is_web_address
 
 LIST_DEFAULT = 10
 LIST_MAX = 30
-LIST_BYTES = 1800  # the reply layer clips text at 2000 bytes; stop listing before that
-CATEGORY_WORDS = {"党建": ["党建"], "社区": ["社区"], "无": [], "自动": None}
+LIST_MORE = "……（更多请减少条数或用 #查看 编号）"
+# a category's name, none, or back to the automatic categories
+CATEGORY_WORDS: dict[str, list[str] | None] = {
+    **{c: [c] for c in CATEGORIES}, "无": [], "自动": None
+}
 _URL = re.compile(r"\S+")
 
 
@@ -41,9 +51,6 @@ _URL = re.compile(r"\S+")
     mutates=True,
 )
 def link(args: str, msg: Message, ctx: Context) -> str:
-    from store.extract import article_from_url
-    from store.webfetch import FetchError, is_web_address
-
     m = _URL.match(args)
     if not m:
         raise AdminError("请给出网址。用法：#链接 https://mp.weixin.qq.com/s/…")
@@ -74,8 +81,6 @@ def delete(args: str, msg: Message, ctx: Context) -> str:
 
 
 def _do_delete(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-
     aid = int(pending["id"])
     store = ctx.store
     with store.transaction():
@@ -113,10 +118,6 @@ def confirm(args: str, msg: Message, ctx: Context) -> str:
 def apply_edit(ctx: Context, aid: int, action: str = "edit", **changes: Any) -> tuple[Any, Any]:
     """An editor's change through ``articles.edit`` (marked, audited, re-indexed): the story
     before and after; a refusal becomes the reply."""
-    from store import articles
-    from store.db import StoreError
-    from store.edits import EditError
-
     before = require_article(ctx, aid)
     try:
         after = articles.edit(ctx.store, aid, ctx.user, action=action, **changes)
@@ -148,8 +149,6 @@ def retitle(args: str, msg: Message, ctx: Context) -> str:
 
 
 def _edit_field(ctx: Context, aid: int, name: str, text: str) -> str:
-    from store.edits import LABELS, EditError, read_value
-
     try:
         value = read_value(name, text)
     except EditError as e:
@@ -181,8 +180,6 @@ EDIT_USAGE = "#改 编号 字段 新内容"
     mutates=True,
 )
 def edit(args: str, msg: Message, ctx: Context) -> str:
-    from store.edits import field_of
-
     aid, rest = split_id(args, EDIT_USAGE)
     m = re.match(r"(\S+)\s*(.*)", rest, re.S)
     word, value = (m.group(1), m.group(2)) if m else ("", "")
@@ -215,8 +212,6 @@ BODY_USAGE = "#改正文 编号 段号 新文字"
     mutates=True,
 )
 def edit_body(args: str, msg: Message, ctx: Context) -> str:
-    from store.edits import EditError, read_body, set_paragraph
-
     aid, rest = split_id(args, BODY_USAGE)
     a = require_article(ctx, aid)
     m = re.match(r"(\d{1,4})(?:[ \t]+|$)", rest)
@@ -249,8 +244,6 @@ def edit_body(args: str, msg: Message, ctx: Context) -> str:
     mutates=True,
 )
 def categorise(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles
-
     usage = "#分类 编号 党建|社区|无|自动"
     aid, rest = split_id(args, usage)
     words = [w for w in re.split(r"[\s,，、|/]+", rest) if w]
@@ -264,7 +257,7 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
         override = None
     else:
         chosen = {c for w in words for c in (CATEGORY_WORDS[w] or [])}
-        override = [c for c in articles.CATEGORIES if c in chosen]
+        override = [c for c in CATEGORIES if c in chosen]
     a, b = apply_edit(ctx, aid, "categorise", categories=override)
     how = "自动分类" if override is None else "人工设定"
     return (
@@ -279,8 +272,6 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
     summary="最近添加的稿件及编号",
 )
 def list_(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles
-
     n = LIST_DEFAULT
     if args:
         if not args.isdigit() or int(args) < 1:
@@ -295,8 +286,8 @@ def list_(args: str, msg: Message, ctx: Context) -> str:
     for a in items:
         line = f"#{a.id} [{cats_label(a.effective_categories)}] {a.title}"
         size += len(line.encode()) + 1
-        if size > LIST_BYTES:
-            lines.append("……（更多请减少条数或用 #查看 编号）")
+        if size + len(LIST_MORE.encode()) + 1 > TEXT_LIMIT:  # the list is never clipped
+            lines.append(LIST_MORE)
             break
         lines.append(line)
     return "\n".join(lines)
@@ -312,9 +303,6 @@ PARAGRAPH_PREVIEW = 50  # characters of each paragraph #查看 编号 正文 sho
     detail="#查看 12 正文：列出各段的开头和段号，供 #改正文 12 段号 新文字 使用。",
 )
 def show(args: str, msg: Message, ctx: Context) -> str:
-    from handlers.clock import shown
-    from store.edits import LABELS
-
     aid, rest = split_id(args, "#查看 编号 [正文]")
     a = require_article(ctx, aid)
     if rest in ("正文", "段", "段落"):
@@ -348,9 +336,10 @@ def _paragraphs(a: Any) -> str:
     size = len(lines[0].encode())
     for n, p in enumerate(a.body, 1):
         line = f"{n}. {p[:PARAGRAPH_PREVIEW]}{'……' if len(p) > PARAGRAPH_PREVIEW else ''}"
+        more = f"……（共 {len(a.body)} 段）"
         size += len(line.encode()) + 1
-        if size > LIST_BYTES:
-            lines.append(f"……（共 {len(a.body)} 段）")
+        if size + len(more.encode()) + 1 > TEXT_LIMIT:  # the list is never clipped
+            lines.append(more)
             break
         lines.append(line)
     return "\n".join(lines)

@@ -11,17 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.admin_base import (
+    COVER_KEY,
     AdminError,
     command,
     require_article,
+    run_once,
     split_id,
     state_drop,
     state_get,
     state_set,
 )
+from handlers.admin_content import apply_edit
 from handlers.base import Context, Message
+from handlers.fallback import not_understood
+from store import images
+from store.edits import EditError, read_value
+from store.webfetch import FetchError, fetch_image
 
-COVER_KEY = "cover"
 COVER_TTL = 600  # seconds an admin has to send the picture
 USAGE = "#封面 编号（然后发送一张图片），或 #封面 编号 图片网址"
 
@@ -38,9 +44,6 @@ USAGE = "#封面 编号（然后发送一张图片），或 #封面 编号 图�
     mutates=True,
 )
 def cover(args: str, msg: Message, ctx: Context) -> str:
-    from handlers.admin_content import apply_edit
-    from store.edits import EditError, read_value
-
     aid, rest = split_id(args, USAGE)
     a = require_article(ctx, aid)
     if rest in ("无", "删除", "-"):
@@ -62,8 +65,6 @@ def cover_picture(msg: Message, ctx: Context) -> Any:
     """An admin's picture while ``#封面`` waits for one; otherwise the usual answer."""
     pending = state_get(ctx, COVER_KEY)
     if pending is None:
-        from handlers.fallback import not_understood
-
         return not_understood(msg, ctx)
     try:
         return _keep_cover(msg, ctx, int(pending["id"]))
@@ -72,11 +73,6 @@ def cover_picture(msg: Message, ctx: Context) -> Any:
 
 
 def _keep_cover(msg: Message, ctx: Context, aid: int) -> str:
-    from handlers.admin_base import run_once
-    from handlers.admin_content import apply_edit
-    from store import images
-    from store.webfetch import FetchError, fetch_image
-
     pic_url = msg.raw.get("PicUrl", "").strip()
     if not pic_url:
         raise AdminError("没有收到图片地址，请重新发送图片。")

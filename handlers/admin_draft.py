@@ -12,6 +12,7 @@ from typing import Any
 
 from handlers.admin_base import (
     CONFIRM_KEY,
+    COVER_KEY,
     AdminError,
     cats_label,
     command,
@@ -20,8 +21,11 @@ from handlers.admin_base import (
     state_set,
 )
 from handlers.base import Context, Message
+from store import articles, audit
+from store.articles import Article
 from store.audit import snapshot
-from store.extract import TITLE_MAX  # a longer first line is body text, not a title
+from store.extract import TITLE_MAX, read_lines  # a longer first line is body text
+from store.ingest import IngestError, import_text, parse_page
 
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters
 PAGE_MIN_CHARS = 1500  # shorter text is never taken for a whole page
@@ -59,8 +63,6 @@ def looks_like_page(text: str) -> bool:
     """A long text the page import splits into several stories is a whole printed page."""
     if len(text) < PAGE_MIN_CHARS:
         return False
-    from store.ingest import IngestError, parse_page
-
     try:
         return len(parse_page(text, SOURCE_PAGE)) >= 2
     except IngestError:
@@ -72,8 +74,6 @@ def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
     """Save one story and its audit entry in one transaction; the reply names the id. A story
     typed in (``add``) is the editor's own text and replaces the stored one whole; one fetched
     again (``link``) keeps what editors changed, as any import does."""
-    from store import articles, audit
-
     if not a.body:
         raise AdminError(f"正文为空，未保存《{a.title}》。")
     store = ctx.store
@@ -110,9 +110,6 @@ def _saved_reply(a: Any, verb: str) -> str:
 
 def import_page(ctx: Context, text: str) -> str:
     """A whole printed page through the same import as ``newsbot import``; audited per story."""
-    from store import articles
-    from store.ingest import IngestError, import_text
-
     store = ctx.store
     try:
         report = import_text(store, text, SOURCE_PAGE, actor=ctx.user, action="import_page")
@@ -136,9 +133,6 @@ def _finish(ctx: Context, title: str, body: list[str], page: bool) -> str:
     _check_size(len(text))
     if page or looks_like_page(text):
         return import_page(ctx, text)
-    from store.articles import Article
-    from store.extract import read_lines
-
     found = read_lines(body, keep_benbao=True)  # bylines become authors, as in a page import
     return save_story(ctx, Article(title=title, body=found.body, authors=found.authors,
                                    captions=found.captions, source=SOURCE_STORY))
@@ -267,8 +261,6 @@ def cancel(args: str, msg: Message, ctx: Context) -> str:
     if c is not None:
         state_drop(ctx, CONFIRM_KEY)
         dropped.append(f"已取消待确认的操作：{c.get('what', '')}。")
-    from handlers.admin_cover import COVER_KEY
-
     if state_get(ctx, COVER_KEY) is not None:
         state_drop(ctx, COVER_KEY)
         dropped.append("已不再等待封面图片。")

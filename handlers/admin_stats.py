@@ -13,6 +13,10 @@ from zoneinfo import ZoneInfo
 
 from handlers.admin_base import command
 from handlers.base import Context, Message
+from handlers.clock import shown
+from handlers.digest import CHANNEL_WORDS, STATUS_WORDS, reason_words
+from store import pushlog, subscribers
+from store.categories import CATEGORIES
 
 TOP_QUERIES = 5
 COUNTER_TTL = 2 * 86400
@@ -69,10 +73,6 @@ _NOT_COMMAND = "substr(query, 1, 1) NOT IN ('#', '＃')"
 
 def _last_digest(store: Any, config: Any, now: float) -> dict[str, Any] | None:
     """The last digest as ``newsbot digest status`` reads it: its rows in the push log."""
-    from handlers.clock import shown
-    from handlers.digest import CHANNEL_WORDS, STATUS_WORDS
-    from store import pushlog
-
     d = pushlog.latest(store)
     if d is None:
         return None
@@ -91,8 +91,6 @@ def _last_digest(store: Any, config: Any, now: float) -> dict[str, Any] | None:
 
 
 def _fmt_digest(d: dict[str, Any] | None) -> str:
-    from handlers.digest import reason_words
-
     if d is None:
         return "尚未推送过"
     text = (f"#{d['id']}，{d['started']}，{d['status']}，{d['channel']}：新闻 {d['stories']} 篇，"
@@ -117,8 +115,6 @@ def _fmt_top(items: list[tuple[str, int]]) -> str:
 
 def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
     """The figures of ``#统计`` and ``newsbot stats``."""
-    from store import subscribers
-
     store.flush()  # this process's queued searches count too
     db = store.db
     total, by_cat, none = _category_counts(db)
@@ -127,7 +123,7 @@ def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
     week = _utc_iso(day - timedelta(days=6))
     return {
         "stories": total,
-        "by_category": {"党建": by_cat.get("党建", 0), "社区": by_cat.get("社区", 0)},
+        "by_category": {c: by_cat.get(c, 0) for c in CATEGORIES},
         "uncategorised": none,
         "subscribers": subscribers.count(store),
         "following": int(

@@ -27,18 +27,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from handlers.base import Routes
 from handlers.clock import shown
+from handlers.digest_mass import MassSender, sends_left_today
 from handlers.digest_render import Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
 from handlers.listing import article_url
 from store import articles, pushlog, subscribers
+from store.categories import CATEGORIES
 from store.db import Store
 from store.pushlog import Delivery
 
 log = logging.getLogger("newsbot.digest")
 
-CATEGORIES = subscribers.ALL
 WINDOW = 48 * 3600  # the customer-service window after a user's last message
 LEASE_TTL = 60.0
 REASONS = {
@@ -69,18 +69,6 @@ def reason_words(reason: str) -> str:
 CHANNEL_WORDS = {"customer_service": "客服消息", "mass": "群发"}
 STATUS_WORDS = {"done": "已完成", "failed": "未完成（有失败待重试）", "running": "进行中",
                 "empty": "没有新闻，未推送"}
-
-
-# The digest answers no messages itself (admins preview and push through handlers.admin);
-# it is a module of the bot for its ``setup``: the schedule runs with the service.
-routes = Routes()
-
-
-def setup(services: Any) -> None:
-    """Start the daily schedule with the service when [digest] enabled (see bot.scheduler)."""
-    from bot.scheduler import attach
-
-    attach(services)
 
 
 class DigestBusy(Exception):
@@ -231,8 +219,6 @@ def _plan_rows(
     recipients: list[Recipient] = []
     texts: dict[str, str] = {}
     if channel == "mass":
-        from handlers.digest_mass import sends_left_today
-
         left = sends_left_today(store, config)
         for c in CATEGORIES:
             if not by_cat[c]:
@@ -385,6 +371,4 @@ def _mass_sender(
     store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery]
 ) -> Callable[[Delivery], None]:
     """Tag each category's subscribers, then one mass send per tag, within the daily quota."""
-    from handlers.digest_mass import MassSender
-
     return MassSender(store, api, config, by_cat, rows).send

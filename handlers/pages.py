@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from store import articles
+from store import articles, images
 
 _ID = re.compile(r"[0-9]{1,12}")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -108,8 +108,6 @@ def render_missing(config: Any) -> str:
 def render_image(store: Any, raw_id: str) -> tuple[int, str, bytes]:
     """``(status, content type, bytes)`` of a picture kept in the store (a cover an admin sent),
     or a 404 with no body."""
-    from store import images
-
     pic = images.get(store, int(raw_id)) if _ID.fullmatch(raw_id or "") else None
     if pic is None:
         return 404, "text/plain; charset=utf-8", "图片不存在".encode()

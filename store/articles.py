@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
+from store.audit import record, snapshot
+from store.categories import classify
 from store.db import Store, StoreError, now_iso
+from store.summary import summarise
 
-CATEGORIES = ("党建", "社区")
 JSON_FIELDS = ("authors", "body", "captions", "categories", "category_override", "edited")
 # What an editor can change; a later import of the same story keeps each one changed.
 EDITABLE = ("title", "subtitle", "kicker", "authors", "categories", "body", "summary", "url",
@@ -117,9 +119,6 @@ def _check_addresses(a: Article) -> None:
 
 def enrich(a: Article) -> Article:
     """Fill the derived fields the caller left empty: summaries and categories."""
-    from store.categories import classify
-    from store.summary import summarise
-
     if not a.summary or not a.summary_long:
         short, long_ = summarise(a.title, a.body)
         a.summary = a.summary or short
@@ -313,8 +312,6 @@ def edit(store: Store, article_id: int, editor: str, *, action: str = "edit",
     and one audit entry with the story before and after, all in one transaction. Changing
     ``categories`` sets the admin's override; ``summary`` empty makes it from the text again
     (and is no longer the editor's)."""
-    from store.audit import record, snapshot
-
     names = set(changes) - {"category_override", "summary_long"}
     unknown = names - set(EDITABLE)
     if unknown:
@@ -397,12 +394,12 @@ def generation(store: Store) -> int:
 
 def _reindex(store: Store, article_id: int) -> None:
     """Keep the search index in step with the row (the index lives in ``store.search``)."""
-    from store import search
+    from store import search  # here: store.search needs jieba and the models, heavy
 
     search.index_article(store, article_id)
 
 
 def _unindex(store: Store, article_id: int) -> None:
-    from store import search
+    from store import search  # here: store.search needs jieba and the models, heavy
 
     search.remove_article(store, article_id)

@@ -20,7 +20,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.articles import Article, Outcome, Saved, merge
+from store import audit
+from store.articles import Article, Outcome, Saved, merge, require
 from store.db import Store
 from store.ingest_blocks import (
     CAPTION_MARKS,
@@ -384,9 +385,6 @@ def _tally_edits(report: ImportReport, saved: Saved, overwrite_edits: bool) -> N
 
 
 def _audit(store: Store, actor: str, action: str, saved: Saved) -> None:
-    from store import audit
-    from store.articles import require
-
     if saved.outcome == "unchanged":
         return
     before = audit.snapshot(saved.before) if saved.before is not None else None

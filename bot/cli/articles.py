@@ -19,9 +19,12 @@ from typing import Any
 import click
 
 from bot.cli import CliState, main, operator, progress_bar
+from store.categories import CATEGORIES
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
-CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
+CATEGORY_CHOICES = (*CATEGORIES, "无", "auto")
 
 
 def _files(paths: tuple[str, ...]) -> list[Path | str]:
@@ -179,7 +182,7 @@ def _cats(a: Any) -> str:
 
 
 @main.command("list")
-@click.option("--category", type=click.Choice(["党建", "社区"]), help="Only this category.")
+@click.option("--category", type=click.Choice(CATEGORIES), help="Only this category.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=20, show_default=True,
               help="Stories to show, newest first.")
 @click.pass_obj
@@ -312,8 +315,6 @@ def _category_choice(categories: tuple[str, ...]) -> list[str] | None:
         return None
     if chosen == {"无"}:
         return []
-    from store.articles import CATEGORIES
-
     return [c for c in CATEGORIES if c in chosen]
 
 
