@@ -1,5 +1,5 @@
 """The ASGI application: ``/wechat`` (the callback, see bot.webhook), ``/articles/{id}``,
-``/healthz``, and the services a running bot holds."""
+``/images/{id}``, ``/healthz``, and the services a running bot holds."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from bot.state import StateBackend, open_state
 from bot.webhook import LateReply, Webhook
 from bot.wxapi import WeChatAPI, late_reply_sender
 from handlers.base import Shared
-from handlers.pages import render_article_page
+from handlers.pages import render_article_page, render_image
 from store.db import Store, open_store
 
 GC_YOUNG = 10_000  # allocations between the collector's young passes (Python's default 700)
@@ -102,6 +102,7 @@ class NewsbotApp:
             routes=[
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/articles/{article_id}", self.article_page, methods=["GET"]),
+                Route("/images/{image_id}", self.image, methods=["GET"]),
             ],
             lifespan=self.lifespan,
         )
@@ -129,6 +130,16 @@ class NewsbotApp:
             self.webhook.pool, render_article_page, self.services.store, raw, self.services.config
         )
         return HTMLResponse(html, status_code=status)
+
+    async def image(self, request: Request) -> Response:
+        raw = request.path_params["image_id"]
+        status, ctype, data = await asyncio.get_running_loop().run_in_executor(
+            self.webhook.pool, render_image, self.services.store, raw
+        )
+        # a kept picture never changes (a new cover is a new id): caches may keep it
+        cache = "public, max-age=31536000, immutable" if status == 200 else "no-store"
+        return Response(data, status_code=status, media_type=ctype,
+                        headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -167,7 +167,7 @@ class Router:
             return False
 
     def dispatch(
-        self, msg: Message, ctx: Context, found: Found | None | object = _UNFOUND
+        self, msg: Message, ctx: Context, found: Found | object | None = _UNFOUND
     ) -> Dispatched:
         """Run the matching handler (``found``, when the caller already asked ``find``)."""
         for obs in self.observers:

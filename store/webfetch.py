@@ -24,12 +24,14 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
 USER_AGENT = "Mozilla/5.0 (compatible; newsbot/0.1; +article import)"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 REDIRECTS = (301, 302, 303, 307, 308)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030"}
@@ -70,6 +72,7 @@ class Fetched:
     content_type: str
     status: int
     size: int  # bytes received
+    data: bytes = b""  # the body as received, for a picture (fetch_image)
 
 
 def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -173,9 +176,11 @@ def fetch_html(
     allow_private: bool = False,
     transport: httpx.BaseTransport | None = None,
     resolve: Resolver = system_resolver,
+    image: bool = False,
 ) -> Fetched:
     """GET ``url`` and return its HTML within ``timeout`` seconds in all; FetchError otherwise.
-    ``resolve`` answers a name's addresses (a test's stub; the system's by default)."""
+    ``resolve`` answers a name's addresses (a test's stub; the system's by default).
+    ``image``: a picture (IMAGE_TYPES) is wanted instead, returned in ``Fetched.data``."""
     url = url.strip()
     deadline = time.monotonic() + timeout
     with httpx.Client(
@@ -185,7 +190,7 @@ def fetch_html(
         for _hop in range(max_redirects + 1):
             target = _check_target(url, allow_private, resolve)
             try:
-                return _get(client, url, target, deadline, timeout, max_bytes)
+                return _get(client, url, target, deadline, timeout, max_bytes, image)
             except _Redirect as r:
                 url = r.location
         raise FetchError(f"网页跳转次数过多（超过 {max_redirects} 次），无法导入。")
@@ -263,9 +268,14 @@ class _Inflater:
         return b"".join(self.chunks)
 
 
+def fetch_image(url: str, **limits: Any) -> Fetched:
+    """GET the picture at ``url`` (JPEG, PNG, GIF or WebP) with fetch_html's limits."""
+    return fetch_html(url, image=True, **limits)
+
+
 def _get(
     client: httpx.Client, url: str, target: Target, deadline: float, timeout: float,
-    max_bytes: int,
+    max_bytes: int, image: bool = False,
 ) -> Fetched:
     host = target.host
     extensions = {"sni_hostname": host} if url[:6].lower() == "https:" else {}
@@ -280,7 +290,9 @@ def _get(
             if resp.status_code >= 400:
                 raise FetchError(f"网页返回错误 HTTP {resp.status_code}（{host}），无法导入。")
             ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype and ctype not in HTML_TYPES:
+            if image and ctype not in IMAGE_TYPES:
+                raise FetchError(f"该链接不是图片（{ctype or '未知类型'}），请发送 JPEG、PNG 或 GIF 图片。")
+            if ctype and ctype not in HTML_TYPES and not image:
                 raise _not_a_page(ctype, b"")
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
@@ -292,6 +304,10 @@ def _get(
                 body.feed(chunk)
                 _remaining(deadline, timeout, host)
             raw = body.page()
+            if image:
+                if not raw:
+                    raise FetchError(f"图片内容为空（{host}）。")
+                return Fetched(url, "", ctype, resp.status_code, body.size, raw)
             if not ctype and not _is_html(raw[:1024]):
                 raise _not_a_page(ctype, raw[:8])
             if not raw.strip():

@@ -77,7 +77,10 @@ def test_an_empty_preview_says_since_when_or_that_none_went_out(rig: Rig) -> Non
     add_stories(rig.store, 1)
     assert run_digest(rig.store, rig.api, rig.config).status == "done"
     plan = preview(rig.store, rig.config)
-    assert plan.since and plan.summary() == f"没有新闻（自 {plan.since} 以来），不会推送。"
+    from handlers.clock import shown
+
+    assert plan.since and plan.summary() == f"没有新闻（自 {shown(plan.since, rig.config)} 以来），不会推送。"
+    assert "+00:00" not in plan.summary()
 
 
 def test_only_stories_added_since_the_last_digest_go_out(rig: Rig) -> None:
