@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from store.segment import cut_for_query, tokenizer
 
@@ -45,8 +46,23 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e
 
 
 def normalise(text: str) -> str:
-    """Full-width forms folded, lower case, control characters dropped."""
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    """Full-width forms folded, traditional characters made simplified, lower case, control
+    characters dropped. The index and queries both pass through here, so 黨建 meets 党建."""
+    return to_simplified(_INVISIBLE.sub("", unicodedata.normalize("NFKC", text))).lower()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """``text`` in simplified characters (OpenCC's t2s: phrases first, then characters)."""
+    if text.isascii():
+        return text
+    return str(_t2s().convert(text))
 
 
 def words(tokens: list[str] | tuple[str, ...]) -> list[str]:
@@ -73,6 +89,11 @@ class Query:
                 if w not in seen:
                     seen.append(w)
         return seen
+
+    @property
+    def subject(self) -> list[str]:
+        """What the user asked about: each word they typed, as written (no synonyms)."""
+        return [self.labels.get(slot[0]) or "".join(slot[0]) for slot in self.slots]
 
     @property
     def tokens(self) -> list[str]:
