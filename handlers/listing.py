@@ -52,6 +52,8 @@ class Listing:
     total: int = 0  # matches of a search; 0 when unknown (latest)
     mode: str = "all"  # the search's mode: all terms, or any term (fallback)
     last: bool = False  # the page shown is the last one
+    subject: list[str] = field(default_factory=list)  # the words the search was about
+    corrected: list[list[str]] = field(default_factory=list)  # [typed, found] sound-alikes
 
     def remember(self, page: int, ids: list[int], size: int) -> None:
         """Note the ids numbered on ``page``; numbers of other pages keep theirs."""
@@ -150,6 +152,8 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     if listing.kind == "search":
         res = search_cache.search(ctx.services, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
+        listing.subject = list(res.subject)
+        listing.corrected = [[c.typed, c.found] for c in res.corrected]
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res
     rows = articles.latest(ctx.store, limit=size + 1, category=listing.category or None,
@@ -163,11 +167,20 @@ def header(listing: Listing, page: int, size: int) -> str:
         pages = max(1, -(-listing.total // size))
         where = f"（第 {page + 1}/{pages} 页）" if pages > 1 else ""
         q = clip_bytes(_one_line(listing.query), 60)
+        if listing.corrected:
+            typed = "、".join(t for t, _ in listing.corrected)
+            found = "、".join(f for _, f in listing.corrected)
+            return f"没有找到“{typed}”，为您找到“{found}”的新闻 {listing.total} 条{where}："
         if listing.mode == "any":
-            return f"没有同时包含“{q}”各个词的新闻，以下 {listing.total} 条包含其中一部分{where}："
+            return f"没有同时包含{quoted(listing.subject or [q])}的新闻，以下 {listing.total} 条包含其中一部分{where}："
         return f"“{q}”找到 {listing.total} 条新闻{where}："
     what = f"最新{listing.category}报道" if listing.category else "最新报道"
     return f"{what}（第 {page + 1} 页）：" if page else f"{what}："
+
+
+def quoted(words: list[str]) -> str:
+    """“郭龙生”“事迹”: the words a reader asked about, each in quotes."""
+    return "".join(f"“{clip_bytes(w, 30)}”" for w in words[:4])
 
 
 def footer(listing: Listing, last: bool) -> str:

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from handlers import fallback, listing, search_cache
-from handlers.base import Context, Message, Reply, Routes
+from handlers.base import END, Context, Message, Reply, Routes
 from store import articles
 from store.articles import Article
 from store.db import now_iso
@@ -129,9 +129,7 @@ def run_search(ctx: Context, query: str) -> Reply:
     else:
         reply, kept, total = cache.answer(ctx.store, (query, size), lambda: _first_page(ctx, query))
     log_query(ctx, query, total)
-    if kept is None:
-        listing.clear(ctx)
-    else:
+    if kept is not None:  # nothing found: the list the reader was paging through stays
         listing.save(ctx, kept)
     return reply
 
@@ -142,11 +140,11 @@ def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
     items, last, res = listing.fetch(ctx, state, 0)
     if not items:
         found = NOTHING_FOUND.format(
-            q=listing.clip_bytes(query, 60),
+            q=listing.clip_bytes("、".join(res.subject) or query, 60),
             examples="、".join(suggestions(ctx.store, query, services=ctx.services)),
         )
         return found, None, res.total
-    if clear_winner(res):
+    if clear_winner(res) and not res.corrected:  # a correction is said in a list's header
         a = articles.get(ctx.store, items[0].id)
         if a is not None:
             return _winner_card(ctx, state, a, res.total), listing.dump(state), res.total
@@ -179,11 +177,11 @@ def search(msg: Message, ctx: Context) -> Reply:
     return run_search(ctx, msg.content)
 
 
-@routes(regex=r"\d{1,4}", priority=30, quick=True)
+@routes(regex=r"(\d{1,4})" + END, priority=30, quick=True)
 def pick(msg: Message, ctx: Context) -> Reply:
     """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
     list are searched like any other word."""
-    digits = ctx.match.group(0) if ctx.match else msg.content.strip()
+    digits = ctx.match.group(1) if ctx.match else msg.content.strip()
     return _pick(ctx, digits, int(digits))
 
 
@@ -206,7 +204,7 @@ def _said_number(text: str) -> int | None:
     return None if t is None or o is None else t * 10 + o
 
 
-@routes(regex=rf"第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]", priority=30, quick=True)
+@routes(regex=rf"(?:第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]){END}", priority=30, quick=True)
 def pick_said(msg: Message, ctx: Context) -> Reply:
     said = (ctx.match.group(1) or ctx.match.group(2)) if ctx.match else ""
     n = _said_number(said)
@@ -233,18 +231,18 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
     return f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
 
 
-@routes(keyword=("下一页", "下页", "更多", "next", "more", "下一页吧", "换一批", "再来点", "再来",
-                 "还有吗", "还有呢", "还有", "继续", "接着看"), priority=40)
+@routes(regex=r"(?i:下一页吧?|下页|更多|next|more|换一批|再来点?|还有吗?|还有呢|继续|接着看)" + END,
+        priority=40)
 def next_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, +1)
 
 
-@routes(keyword=("上一页", "上页", "prev"), priority=40)
+@routes(regex=r"(?i:上一页|上页|prev)" + END, priority=40)
 def previous_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, -1)
 
 
-@routes(regex=rf"第\s*{_SAID}\s*页", priority=40)
+@routes(regex=rf"第\s*{_SAID}\s*页{END}", priority=40)
 def jump_to_page(msg: Message, ctx: Context) -> Reply:
     n = _said_number(ctx.match.group(1)) if ctx.match else None
     state = listing.load(ctx)

@@ -358,7 +358,8 @@ def test_latest_when_the_store_is_empty(bot: Bot) -> None:
 def test_subscribe_unsubscribe_round_trip(bot: Bot, services: Services) -> None:
     u = "o_sub"
     r = bot.send("订阅 党建", user=u)
-    assert "订阅成功：党建" in r.text and "08:00" in r.text
+    # the tests' schedule is off: the reply promises no time and points to 今日 instead
+    assert "订阅成功：党建" in r.text and "08:00" not in r.text and "暂停" in r.text
     assert subscribers.get(services.store, u).categories == ["党建"]
     assert "党建" in bot.send("我的订阅", user=u).text
     r = bot.send("订阅 社区", user=u)
@@ -471,6 +472,8 @@ def test_a_conversation_over_the_seed_pages(bot: Bot, services: Services) -> Non
     from store.ingest import import_text
     from tests.conftest import CORPUS
 
+    if not CORPUS.is_dir():
+        pytest.skip("seed corpus not present")
     for page in sorted(CORPUS.glob("0*.txt")):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     u = "o_reader"
