@@ -59,10 +59,27 @@ def _t2s() -> Any:
 
 
 def to_simplified(text: str) -> str:
-    """``text`` in simplified characters (OpenCC's t2s: phrases first, then characters)."""
-    if text.isascii():
-        return text
-    return str(_t2s().convert(text))
+    """``text`` in simplified characters, by OpenCC's t2s (phrases first, then characters).
+
+    Only characters outside GB 2312, the simplified character set, are replaced: t2s also
+    folds simplified characters of their own (the 乾 of 张乾林 would become 干)."""
+    try:
+        text.encode("gb2312")
+        return text  # simplified (or ASCII) already: the common case, and cheap
+    except UnicodeEncodeError:
+        pass
+    folded = str(_t2s().convert(text))
+    if len(folded) != len(text):
+        return folded
+    return "".join(c if _simplified(c) else f for c, f in zip(text, folded))
+
+
+def _simplified(ch: str) -> bool:
+    try:
+        ch.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def words(tokens: list[str] | tuple[str, ...]) -> list[str]:
