@@ -25,10 +25,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from handlers.base import Routes
-from handlers.digest_render import Story, customer_service_text, mass_text
+from handlers.digest_render import Edition, Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
 from handlers.listing import article_url
 from store import articles, pushlog, subscribers
@@ -175,13 +177,23 @@ def _count_reasons(reasons: Any) -> list[tuple[str, int]]:
 def _story(a: articles.Article, config: Any) -> Story:
     return Story(
         id=int(a.id or 0), title=a.title, url=article_url(config, a),
-        categories=tuple(a.effective_categories),
+        categories=tuple(a.effective_categories), summary=a.summary, published=a.published,
     )
+
+
+def edition(config: Any, started_at: str | None = None) -> Edition:
+    """How a digest reads: dated the local day it goes out (or went out, ``started_at``)."""
+    tz = ZoneInfo(config.digest["timezone"])
+    when = datetime.fromisoformat(started_at) if started_at else datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return Edition(day=when.astimezone(tz).date(), cap=max(1, int(config.digest["max_stories"])))
 
 
 def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]]]:
     """(since, stories by category newest first): stories added after the last digest began,
-    less the ones it carried (a story saved in its very second)."""
+    less the ones it carried (a story saved in its very second). Every one of them: the text
+    lists ``max_stories`` per category and counts the rest, which stay listed by 今日."""
     last = pushlog.latest(store)
     since = last.started_at if last else None
     carried = set(last.article_ids) if last else set()
@@ -192,11 +204,10 @@ def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story
         args.append(since)
     ids = [int(r[0]) for r in store.db.execute(sql + " ORDER BY added_at DESC, id DESC", args)]
     found = [a for a in articles.many(store, ids) if a.id not in carried]
-    cap = int(config.digest["max_stories"])
     by_cat: dict[str, list[Story]] = {c: [] for c in CATEGORIES}
     for a in found:
         for c in a.effective_categories:
-            if c in by_cat and len(by_cat[c]) < cap:
+            if c in by_cat:
                 by_cat[c].append(_story(a, config))
     return since, by_cat
 
@@ -222,7 +233,7 @@ def _plan_rows(
             else:
                 left = None if left is None else left - 1
                 recipients.append(Recipient(f"tag:{c}", [c], "send"))
-                texts[f"tag:{c}"] = mass_text(by_cat, c)
+                texts[f"tag:{c}"] = mass_text(by_cat, c, edition=edition(config))
         return recipients, texts
     for s in subs:
         cats = [c for c in s.categories if by_cat.get(c)]
@@ -234,7 +245,7 @@ def _plan_rows(
             recipients.append(Recipient(s.openid, cats, "send"))
             key = ",".join(cats)
             if key not in texts:
-                texts[key] = customer_service_text(by_cat, cats)
+                texts[key] = customer_service_text(by_cat, cats, edition=edition(config))
     return recipients, texts
 
 
@@ -327,14 +338,15 @@ def _execute(
     rows = pushlog.due(store, d.id)
     total = sum(sum(v.values()) for v in pushlog.tally(store, d.id).values())
     if d.channel == "mass":
-        send = _mass_sender(store, api, config, by_cat, rows)
+        send = _mass_sender(store, api, config, by_cat, rows, d)
     else:
         texts: dict[tuple[str, ...], str] = {}
 
         def send(row: Delivery) -> None:
             key = tuple(row.categories)
             if key not in texts:
-                texts[key] = customer_service_text(by_cat, row.categories)
+                texts[key] = customer_service_text(
+                    by_cat, row.categories, edition=edition(config, d.started_at))
             api.send_text(row.openid, texts[key], clientmsgid=row.clientmsgid)
 
     log.info("digest %s: %d deliveries to make (%s)", d.id, len(rows), d.channel)
@@ -359,9 +371,10 @@ def _execute(
 
 
 def _mass_sender(
-    store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery]
+    store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery],
+    d: pushlog.Digest,
 ) -> Callable[[Delivery], None]:
     """Tag each category's subscribers, then one mass send per tag, within the daily quota."""
     from handlers.digest_mass import MassSender
 
-    return MassSender(store, api, config, by_cat, rows).send
+    return MassSender(store, api, config, by_cat, rows, edition(config, d.started_at)).send
