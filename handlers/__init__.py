@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import admin, digest, fallback, latest, search, subscriptions
+from handlers import admin, digest, fallback, latest, search, subscriptions, today
 from handlers import help as help_
 from handlers.base import Routes
 
@@ -12,6 +12,7 @@ from handlers.base import Routes
 MODULES = (
     help_,
     subscriptions,
+    today,  # 今日: today's digest as a passive reply (before latest: 今天的新闻 is today's)
     latest,
     search,  # holds the default: text no other route claims
     fallback,

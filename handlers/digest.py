@@ -20,6 +20,7 @@ of a scheduled run) makes a scheduled digest run at most once per day.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -190,26 +191,34 @@ def edition(config: Any, started_at: str | None = None) -> Edition:
     return Edition(day=when.astimezone(tz).date(), cap=max(1, int(config.digest["max_stories"])))
 
 
-def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]]]:
-    """(since, stories by category newest first): stories added after the last digest began,
-    less the ones it carried (a story saved in its very second). Every one of them: the text
-    lists ``max_stories`` per category and counts the rest, which stay listed by 今日."""
+def fresh_ids(store: Store) -> tuple[str | None, dict[str, list[int]]]:
+    """(since, ids by category newest first) of the stories added after the last digest
+    began, less the ones it carried (a story saved in its very second)."""
     last = pushlog.latest(store)
     since = last.started_at if last else None
     carried = set(last.article_ids) if last else set()
-    sql = "SELECT id FROM articles"
+    sql = "SELECT id, COALESCE(category_override, categories) FROM articles"
     args: list[Any] = []
     if since:
         sql += " WHERE added_at >= ?"
         args.append(since)
-    ids = [int(r[0]) for r in store.db.execute(sql + " ORDER BY added_at DESC, id DESC", args)]
-    found = [a for a in articles.many(store, ids) if a.id not in carried]
-    by_cat: dict[str, list[Story]] = {c: [] for c in CATEGORIES}
-    for a in found:
-        for c in a.effective_categories:
+    by_cat: dict[str, list[int]] = {c: [] for c in CATEGORIES}
+    for aid, cats in store.db.execute(sql + " ORDER BY added_at DESC, id DESC", args):
+        if int(aid) in carried:
+            continue
+        for c in json.loads(cats or "[]"):
             if c in by_cat:
-                by_cat[c].append(_story(a, config))
+                by_cat[c].append(int(aid))
     return since, by_cat
+
+
+def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]]]:
+    """(since, stories by category newest first): every story :func:`fresh_ids` finds. The
+    text lists ``max_stories`` per category and counts the rest, which 今日 lists."""
+    since, ids = fresh_ids(store)
+    found = {a.id: _story(a, config)
+             for a in articles.many(store, sorted({i for v in ids.values() for i in v}))}
+    return since, {c: [found[i] for i in v if i in found] for c, v in ids.items()}
 
 
 def _plan_rows(

@@ -42,7 +42,9 @@ def page_size(config: Any) -> int:
 
 @dataclass
 class Listing:
-    """What a user is browsing: ``kind`` is ``search`` (``query``) or ``latest`` (``category``)."""
+    """What a user is browsing: ``kind`` is ``search`` (``query``), ``latest`` (``category``)
+    or ``digest``: today's edition (``category``: the categories, comma-separated; ``query``:
+    the edition's day)."""
 
     kind: str
     query: str = ""
@@ -149,6 +151,11 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     """Items of ``page`` of ``listing``, whether it is the last page, and the search results
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
+    if listing.kind == "digest":
+        from handlers import today
+
+        items, last = today.fetch(ctx, listing, page)
+        return items, last, None
     if listing.kind == "search":
         res = search_cache.search(ctx.services, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
@@ -163,6 +170,10 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
 
 
 def header(listing: Listing, page: int, size: int) -> str:
+    if listing.kind == "digest":
+        from handlers import today
+
+        return today.header(listing, page, size)
     if listing.kind == "search":
         pages = max(1, -(-listing.total // size))
         where = f"（第 {page + 1}/{pages} 页）" if pages > 1 else ""

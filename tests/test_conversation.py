@@ -311,9 +311,12 @@ def test_latest_lists_newest_first_and_pages(convo) -> None:  # type: ignore[no-
 
 def test_latest_and_more_as_people_ask_for_them(convo) -> None:  # type: ignore[no-untyped-def]
     bot, _ = convo
-    for asked in ("最新的新闻", "最近有什么新闻？", "今天的新闻", "新闻", "最新消息"):
+    for asked in ("最新的新闻", "最近有什么新闻？", "新闻", "最新消息"):
         r = bot.send(asked, user="o_ask")
         assert r.kind == "text" and r.text.startswith("最新报道："), asked
+    # today's news is today's digest, not the latest list
+    r = bot.send("今天的新闻", user="o_ask")
+    assert r.kind == "text" and "新收录" in r.text.splitlines()[0]
     assert bot.send("党建新闻", user="o_ask").text.startswith("最新党建报道")
     assert bot.send("最近的社区动态", user="o_ask").text.startswith("最新社区报道")
     bot.send("养老", user="o_ask")
