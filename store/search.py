@@ -114,20 +114,32 @@ def _all_plans(q: Query) -> list[Query]:
 
 def _sound_alike(store: Store, q: Query) -> tuple[list[Correction], Query] | None:
     """``q`` with each word the store does not hold replaced by the person or place it holds
-    under the same full pinyin, when that finds every word; ``None`` when nothing is fixed."""
+    under the same full pinyin, when that finds every word; ``None`` when nothing is fixed.
+    Neighbouring words are tried together first: a misspelt name is often cut in two
+    (永星屯村 -> 永星 | 屯村)."""
     slots: list[list[tuple[str, ...]]] = []
     labels = dict(q.labels)
     corrected: list[Correction] = []
-    for slot in q.slots:
-        typed = q.labels.get(slot[0]) or "".join(slot[0])
-        found = None if _count(store, expr_all([slot]), 1) else _known_name(store, typed)
-        if found is None:
-            slots.append(slot)
-            continue
-        corrected.append(Correction(typed, found))
-        fixed = parse(found)
-        slots.extend(fixed.slots)
-        labels.update(fixed.labels)
+    i = 0
+    while i < len(q.slots):
+        for span in (3, 2, 1):
+            group = q.slots[i:i + span]
+            typed = "".join(q.labels.get(s[0]) or "".join(s[0]) for s in group)
+            if len(group) < span or not 2 <= len(typed) <= 6:
+                continue
+            if span == 1 and _count(store, expr_all(group), 1):
+                continue  # a word the stories hold
+            found = _known_name(store, typed)
+            if found is not None:
+                corrected.append(Correction(typed, found))
+                fixed = parse(found)
+                slots.extend(fixed.slots)
+                labels.update(fixed.labels)
+                i += span
+                break
+        else:
+            slots.append(q.slots[i])
+            i += 1
     if not corrected:
         return None
     fq = Query(text=q.text, slots=slots, labels=labels)
@@ -137,7 +149,7 @@ def _sound_alike(store: Store, q: Query) -> tuple[list[Correction], Query] | Non
 def _known_name(store: Store, word: str) -> str | None:
     """The person or place of the index whose full pinyin is ``word``'s, the most mentioned."""
     keys = pinyin.keys(word)
-    if not keys or len(word) > 4:
+    if not keys or len(word) > 6:
         return None
     full = keys[0]
     try:
