@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-
 # What people type after a command or a number ("下一页。", "第二页！", "2。"): a route's
 # pattern ends with it so that the command still matches (the router has folded full-width
 # marks by NFKC, so ！ arrives as !).

@@ -10,6 +10,7 @@ each fault, and the reader meets its summary through the webhook.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def _check(a: Article, summary: str, budget: int) -> list[str]:
     # a paragraph's opening sentence (after a run-in head such as "签订共建协议。")
     opening = {p_[0] if len(p_[0]) >= 12 or len(p_) < 2 else p_[1]
                for p_ in (_split(p) for p in a.body) if p_}
-    for prev, s in zip(parts, parts[1:]):
+    for prev, s in itertools.pairwise(parts):
         after = _place(s, story) == _place(prev, story) + 1
         if len(s) < 30 and not after and not opening.intersection(_forms(s)):
             faults.append(f"a short sentence apart from its paragraph: {s}")

@@ -60,6 +60,7 @@ def messages(text: str) -> list[str]:
 @contextmanager
 def _local_bot(obj: CliState, pages: tuple[Path, ...]) -> Iterator[str]:
     """A bot on a free loopback port over a temporary store of the sample pages."""
+    import logging
     import socket
 
     import uvicorn
@@ -67,8 +68,6 @@ def _local_bot(obj: CliState, pages: tuple[Path, ...]) -> Iterator[str]:
     from bot.app import build_services, create_app
     from store.ingest import import_text
     from store.samples import sample_pages
-
-    import logging
 
     cfg = obj.config
     news = logging.getLogger("newsbot")
@@ -152,17 +151,16 @@ def converse(obj: CliState, messages_file: Any, page_paths: tuple[str, ...], url
         if not is_web_address(url):
             raise click.BadParameter(f"{url!r} is not a web address", param_hint="'--url'")
     pages = _pages(page_paths)
-    cfg = obj.config
-    with (_local_bot(obj, pages) if url is None else _given(url)) as target:
-        with httpx.Client(timeout=30) as client:
-            for text in said:
-                try:
-                    reply = post(target, message_xml(user=user, text=text), cfg.wechat["token"],
-                                 appid=cfg.wechat["appid"], aes_key=cfg.wechat["encoding_aes_key"],
-                                 client=client)
-                except httpx.HTTPError as e:
-                    raise click.ClickException(f"cannot reach the bot at {target}: {e}") from None
-                click.echo(_show(text, reply))
+    w = obj.config.wechat
+    with (_local_bot(obj, pages) if url is None else _given(url)) as target, \
+            httpx.Client(timeout=30) as client:
+        for text in said:
+            try:
+                reply = post(target, message_xml(user=user, text=text), w["token"],
+                             appid=w["appid"], aes_key=w["encoding_aes_key"], client=client)
+            except httpx.HTTPError as e:
+                raise click.ClickException(f"cannot reach the bot at {target}: {e}") from None
+            click.echo(_show(text, reply))
 
 
 @contextmanager
