@@ -222,7 +222,7 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
             return run_search(ctx, digits)
         if state.page == -1 and not state.last:  # a card was shown; the rest is one "更多" away
             return f"刚才只展示了 1 条。请先回复“更多”查看全部 {state.total} 条，再回复序号。"
-        return f"没有第 {n} 条。请回复 1–{len(state.ids)} 之间的序号，或发送新的关键词。"
+        return f"没有第 {n} 条。{_numbers_hint(len(state.ids))}，或发送新的关键词。"
     a = articles.get(ctx.store, state.ids[n - 1])
     if a is None:
         return "这条新闻已经下线了。请回复其他序号，或发送新的关键词。"
@@ -253,6 +253,8 @@ def jump_to_page(msg: Message, ctx: Context) -> Reply:
     size = listing.page_size(ctx.config)
     if state.kind == "search" and state.total and (n - 1) * size >= state.total:
         pages = -(-state.total // size)
+        if pages == 1:
+            return "结果只有 1 页，都在上面了。回复序号查看详情，或发送新的关键词。"
         return f"一共只有 {pages} 页。回复“第{pages}页”看最后一页，或发送新的关键词。"
     shown = listing.show(ctx, state, n - 1)
     if shown is None:
@@ -268,6 +270,8 @@ def _turn(ctx: Context, step: int) -> Reply:
         return _at_end(state)
     page = state.page + step
     if page < 0:
+        if state.last:
+            return "结果只有这一页，都在上面了。回复序号查看详情，或发送新的关键词。"
         return "已经是第一页了。回复“下一页”或“更多”往后看。"
     shown = listing.show(ctx, state, page)
     if shown is None:
@@ -278,11 +282,16 @@ def _turn(ctx: Context, step: int) -> Reply:
     return shown
 
 
+def _numbers_hint(n: int) -> str:
+    """How to pick from a list of ``n``: "请回复 1" for one story, else the range."""
+    return "列表里只有 1 条，请回复 1" if n == 1 else f"请回复 1–{n} 之间的序号"
+
+
 def _at_end(state: listing.Listing) -> str:
-    what = f"“{state.query}”的结果" if state.kind == "search" else "最新报道"
-    n = state.total if state.kind == "search" else len(state.ids)
+    what = {"search": f"“{state.query}”的结果", "digest": "今天新收录的报道"}.get(
+        state.kind, "最新报道")
+    n = state.total if state.kind in ("search", "digest") else len(state.ids)
     total = f"（共 {n} 条）" if n else ""
-    return (
-        f"已经是最后一页了，{what}都在上面{total}。\n"
-        f"回复序号查看详情，或发送新的关键词。"
-    )
+    where = "已经是最后一页了" if state.page > 0 else "结果只有这一页"
+    pick = "回复 1 查看详情" if n == 1 else "回复序号查看详情"
+    return f"{where}，{what}都在上面{total}。\n{pick}，或发送新的关键词。"

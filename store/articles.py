@@ -76,9 +76,14 @@ def story_key(a: Article) -> str:
 
 
 def enrich(a: Article) -> Article:
-    """Fill the derived fields the caller left empty: summaries and categories."""
+    """Fill the derived fields the caller left empty: summaries and categories. Chinese text
+    gets Chinese punctuation first (a half-width , between Chinese characters becomes ，)."""
     from store.categories import classify
     from store.summary import summarise
+    from store.text import chinese_punctuation as cp
+
+    a.title, a.subtitle, a.kicker = cp(a.title), cp(a.subtitle), cp(a.kicker)
+    a.body, a.captions = [cp(p) for p in a.body], [cp(c) for c in a.captions]
 
     if not a.summary or not a.summary_long:
         short, long_ = summarise(a.title, a.body)

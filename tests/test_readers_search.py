@@ -102,3 +102,14 @@ def test_a_question_that_finds_nothing_names_its_subject(talk) -> None:  # type:
     assert "郭龙生：用心做好每件民生实事" in _listed(r.text)
     miss = bot.send("请问有没有关于量子计算机的报道？", user="o_q").text
     assert "量子" in miss.splitlines()[0] and "请问" not in miss.splitlines()[0]
+
+
+def test_edge_texts_read_naturally_for_one_story_and_one_page(talk) -> None:  # type: ignore[no-untyped-def]
+    bot, _ = talk
+    u = "o_one"
+    assert bot.send("停车场", user=u).kind == "news"  # the one story: a card
+    assert bot.send("2", user=u).text.startswith("没有第 2 条。列表里只有 1 条，请回复 1")
+    assert bot.send("第2页", user=u).text.startswith("结果只有 1 页，都在上面了")
+    end = bot.send("更多", user=u).text
+    assert end.startswith("结果只有这一页") and "共 1 条" in end and "回复 1 查看详情" in end
+    assert "1–1" not in end and "第1页" not in bot.send("第3页", user=u).text
