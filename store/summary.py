@@ -38,6 +38,7 @@ from store.text import CLOSERS, is_closed, sentences
 SHORT_MIN, SHORT_MAX = 80, 120
 LONG_MIN, LONG_MAX = 200, 260
 ALONE_MIN = 30  # characters: a shorter sentence stays beside its neighbour or out
+PERSON_SPAN = 1200  # characters of a story read for its main person
 
 _QUOTED = re.compile(r"“[^“”]*”|「[^「」]*」")
 # Sentence ends a summary may stop at (an ellipsis, "；" or "：" only pauses).
@@ -149,8 +150,9 @@ def leans_back(text: str) -> bool:
 
 def main_person(title: str, body: list[str]) -> str | None:
     """The one person the story is about: named in the title, or named at least three times
-    and twice as often as anyone else."""
-    text = "\n".join(body)
+    and twice as often as anyone else in the story's first ``PERSON_SPAN`` characters (the
+    tagger is the dear part of a summary; a portrait names its person early and often)."""
+    text = "\n".join(body)[:PERSON_SPAN]
     named = Counter(people(text))
     for w in people(title):
         if named[w] or w in text:
@@ -238,7 +240,9 @@ def summarise(title: str, body: list[str]) -> tuple[str, str]:
     if not sents:
         text = " ".join(_clean(p) for p in body).strip() or title
         return text[:SHORT_MAX], text[:LONG_MAX]
-    texts = _named(sents, main_person(title, body))
+    # the tagger over the whole story is the dear part: only when a sentence opens with 他 / 她
+    person = main_person(title, body) if any(_PRONOUN.match(s.text) for s in sents) else None
+    texts = _named(sents, person)
     scores = _score(texts, title)
     return (_pick(sents, texts, scores, SHORT_MIN, SHORT_MAX),
             _pick(sents, texts, scores, LONG_MIN, LONG_MAX))
