@@ -5,7 +5,7 @@ the subscription replies, which read the config, say when it comes."""
 
 from __future__ import annotations
 
-from handlers.base import Context, Message, Routes
+from handlers.base import END, Context, Message, Routes
 
 routes = Routes()
 
@@ -24,8 +24,8 @@ WELCOME_TEXT = (
 )
 
 
-@routes(keyword=("帮助", "help", "?", "？", "h", "菜单", "功能", "怎么用", "如何使用", "使用说明",
-                 "说明", "用法", "功能介绍", "你能做什么", "能做什么"), priority=50, quick=True)
+@routes(regex=r"(?:(?i:帮助|help|h|菜单|功能|怎么用|如何使用|使用说明|说明|用法|功能介绍|你能做什么"
+              r"|能做什么)|\?)" + END, priority=50, quick=True)
 def help_text(msg: Message, ctx: Context) -> str:
     return HELP_TEXT
 

@@ -83,6 +83,9 @@ def test_commands_and_picks_with_the_punctuation_people_type(talk) -> None:  # t
     assert "订阅成功：社区" in bot.send("订阅社区！", user=u).text
     assert subscribers.get(s.store, u).categories == ["党建", "社区"]  # type: ignore[union-attr]
     assert "党建、社区" in bot.send("我的订阅？", user=u).text
+    from handlers.help import HELP_TEXT
+
+    assert bot.send("帮助。", user=u).text == bot.send("？", user=u).text == HELP_TEXT
 
 
 def test_a_search_that_finds_nothing_keeps_the_list_being_paged(talk) -> None:  # type: ignore[no-untyped-def]
