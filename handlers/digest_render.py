@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from handlers.base import TEXT_LIMIT, clip_bytes
+
 TODAY_KEYWORD = "今日"  # the keyword that lists the whole edition (今日党建: one category)
 TEASERS = 3  # stories shown with a line of their summary
 TEASER_CHARS = 48
@@ -38,13 +40,6 @@ class Edition:
     day: date = field(default_factory=date.today)
     cap: int = 8  # stories listed per heading
     teasers: int = TEASERS
-
-
-def text_limit() -> int:
-    # The platform's text budget lives with the other reply rules (bot.replies), one source.
-    from bot.replies import TEXT_LIMIT
-
-    return TEXT_LIMIT
 
 
 def _size(text: str) -> int:
@@ -144,9 +139,7 @@ def _fit(head: str, parts: list[tuple[str, list[Story]]], link: Link, foot: str,
                 break
             shown[c] -= 1
         text = _render(head, parts, shown, teasers, link, edition.day, foot)
-    from bot.replies import clip_bytes  # safety net; the fitting above should never need it
-
-    return clip_bytes(text.strip(), limit)
+    return clip_bytes(text.strip(), limit)  # a safety net: the fitting never needs it
 
 
 def heading(edition: Edition, categories: Sequence[str], n: int) -> str:
@@ -165,7 +158,7 @@ def customer_service_text(
     n = sum(len(v) for _, v in parts)
     head = heading(edition, [c for c, _ in parts], n)
     foot = f"回复“{TODAY_KEYWORD}”可随时查看和翻页；回复关键词搜索更多；回复“退订”取消订阅。"
-    return _fit(head, parts, cs_link, foot, edition, limit or text_limit())
+    return _fit(head, parts, cs_link, foot, edition, limit or TEXT_LIMIT)
 
 
 def mass_text(
@@ -180,4 +173,4 @@ def mass_text(
     n = sum(len(v) for _, v in parts)
     head = heading(edition, [category], n)
     foot = f"回复“{TODAY_KEYWORD}{category}”查看全部；回复关键词搜索更多新闻。"
-    return _fit(head, parts, plain_link, foot, edition, limit or text_limit())
+    return _fit(head, parts, plain_link, foot, edition, limit or TEXT_LIMIT)

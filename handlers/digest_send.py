@@ -70,6 +70,46 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome("", "failed", f"{code}: {msg}"[:200], final=True)
 
 
+class _Tally:
+    """How a push is going: the failures worth retrying in a row (none sent in between), the
+    last of them, and why the push stopped, once it did."""
+
+    def __init__(self, digest_id: int, trip: int) -> None:
+        self.digest_id = digest_id
+        self.trip = trip
+        self.streak = 0
+        self.last_failure = ""
+        self.stopped: str | None = None
+
+    def outcome(self, row: Delivery, exc: BaseException | None) -> Outcome:
+        if exc is None:
+            self.streak = 0
+            return Outcome(row.openid, "sent")
+        o = classify(exc)
+        if o.status == "failed":
+            log.warning("digest %s: %s failed: %s", self.digest_id, row.openid, o.reason)
+            if not o.final:
+                self.streak += 1
+                self.last_failure = o.reason
+        return Outcome(row.openid, o.status, o.reason, o.final)
+
+    def tripped(self) -> bool:
+        """True once, when WeChat looks down: the push takes no more rows."""
+        if self.streak < self.trip or self.stopped is not None:
+            return False
+        self.stopped = f"{self.streak} failures in a row, the last: {self.last_failure}"
+        log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
+                  self.digest_id, self.stopped)
+        return True
+
+
+def _record(store: Store, digest_id: int, outcomes: list[Outcome]) -> None:
+    pushlog.record(store, digest_id, outcomes)
+    for o in outcomes:  # the platform knows better than our follow events did
+        if o.reason == "not_following" and not o.openid.startswith("tag:"):
+            subscribers.set_following(store, o.openid, False)
+
+
 def push(
     store: Store,
     digest_id: int,
@@ -89,10 +129,8 @@ def push(
     failures worth retrying, none sent in between): the rows not tried stay ``pending`` for
     the next run instead of each failing slowly through the client's retries."""
     total = total if total is not None else done_before + len(rows)
-    trip = max(20, 2 * concurrency)
-    streak = 0
-    stopped: str | None = None
-    last_failure = ""
+    lanes = max(1, concurrency)
+    tally = _Tally(digest_id, trip=max(20, 2 * concurrency))
     limiter = RateLimiter(rate)
     todo = list(reversed(rows))
     inflight: dict[Future[None], Delivery] = {}
@@ -103,45 +141,22 @@ def push(
         limiter.wait()
         send(row)
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="digest") as pool:
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="digest") as pool:
         while todo or inflight:
-            if streak >= trip and stopped is None:
-                stopped = f"{streak} failures in a row, the last: {last_failure}"
-                log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
-                          digest_id, stopped)
+            if tally.tripped():
                 todo.clear()
-            room = max(1, concurrency) - len(inflight)
-            if todo and room > 0:
-                batch = [todo.pop() for _ in range(min(room, len(todo)))]
+            if todo and len(inflight) < lanes:
+                batch = [todo.pop() for _ in range(min(lanes - len(inflight), len(todo)))]
                 pushlog.mark_sending(store, digest_id, [r.openid for r in batch])
                 for r in batch:
                     inflight[pool.submit(call, r)] = r
             finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
-            outcomes: list[Outcome] = []
-            gone: list[str] = []
-            for fut in finished:
-                row = inflight.pop(fut)
-                exc = fut.exception()
-                if exc is None:
-                    outcomes.append(Outcome(row.openid, "sent"))
-                    streak = 0
-                    continue
-                o = classify(exc)
-                if o.status == "failed" and not o.final:
-                    streak += 1
-                    last_failure = o.reason
-                if o.status == "failed":
-                    log.warning("digest %s: %s failed: %s", digest_id, row.openid, o.reason)
-                if o.reason == "not_following" and not row.openid.startswith("tag:"):
-                    gone.append(row.openid)
-                outcomes.append(Outcome(row.openid, o.status, o.reason, o.final))
-            pushlog.record(store, digest_id, outcomes)
-            for openid in gone:  # the platform knows better than our follow events did
-                subscribers.set_following(store, openid, False)
+            _record(store, digest_id, [tally.outcome(inflight.pop(f), f.exception())
+                                       for f in finished])
             done += len(finished)
             if progress and finished:
                 progress(done, total)
             if renew and time.monotonic() - last_renew > 5:
                 renew()
                 last_renew = time.monotonic()
-    return stopped
+    return tally.stopped

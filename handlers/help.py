@@ -6,6 +6,7 @@ the subscription replies, which read the config, say when it comes."""
 from __future__ import annotations
 
 from handlers.base import END, Context, Message, Routes
+from store import subscribers
 
 routes = Routes()
 
@@ -37,8 +38,6 @@ def help_click(msg: Message, ctx: Context) -> str:
 
 @routes(event="subscribe", priority=10)
 def welcome(msg: Message, ctx: Context) -> str:
-    from store import subscribers
-
     # a returning follower keeps the categories chosen before (handlers.subscriptions)
     sub = subscribers.get(ctx.store, ctx.user)
     if sub is not None and sub.categories:

@@ -67,6 +67,7 @@ def _keywords(text: str, top: int = 25) -> dict[str, float]:
     if _tfidf is None:
         with _lock:
             if _tfidf is None:
+                # imported here: jieba's TF-IDF model is heavy, and only summaries use it
                 import jieba.analyse
 
                 from store.segment import tokenizer
@@ -103,7 +104,7 @@ def slogan(text: str) -> bool:
     if len(text) >= ALONE_MIN:
         return False
     tags = [f for _, f in _tagged(text)[:2]] + ["", ""]
-    return tags[0].startswith("v") or tags[0] in ("a", "ad", "d") and tags[1].startswith("v")
+    return tags[0].startswith("v") or (tags[0] in ("a", "ad", "d") and tags[1].startswith("v"))
 
 
 def _clean(paragraph: str) -> str:
@@ -131,7 +132,7 @@ def candidates(body: list[str]) -> list[Sentence]:
     out: list[Sentence] = []
     for n, para in enumerate(body):
         p = _clean(para)
-        if not p or not is_closed(p) and len(p) <= 40:
+        if not p or (not is_closed(p) and len(p) <= 40):
             continue  # a section head, not prose
         pending = ""
         for piece in sentences(p):
@@ -158,7 +159,7 @@ def main_person(title: str, body: list[str]) -> str | None:
         if named[w] or w in text:
             return w
     top = named.most_common(2)
-    if not top or top[0][1] < 3 or len(top) > 1 and top[0][1] < 2 * top[1][1]:
+    if not top or top[0][1] < 3 or (len(top) > 1 and top[0][1] < 2 * top[1][1]):
         return None
     return top[0][0]
 
