@@ -108,7 +108,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             float, 30.0, "seconds the schedule's leader lock lasts; another process takes over"
             " this long after the leader dies"
         ),
-        "max_stories": Key(int, 8, "stories per category in one digest"),
+        "max_stories": Key(int, 8, "stories listed per category in one digest; the rest are counted"),
     },
     "menu": {
         "buttons": Key(list, [], "custom menu buttons: {name, type, key|url, sub_button}"),

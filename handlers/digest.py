@@ -21,16 +21,19 @@ of a scheduled run) makes a scheduled digest run at most once per day.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from handlers.clock import shown
 from handlers.digest_mass import MassSender, sends_left_today
-from handlers.digest_render import Story, customer_service_text, mass_text
+from handlers.digest_render import Edition, Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
 from handlers.listing import article_url
 from store import articles, pushlog, subscribers
@@ -186,30 +189,47 @@ def _count_reasons(reasons: Any) -> list[tuple[str, int]]:
 def _story(a: articles.Article, config: Any) -> Story:
     return Story(
         id=int(a.id or 0), title=a.title, url=article_url(config, a),
-        categories=tuple(a.effective_categories),
+        categories=tuple(a.effective_categories), summary=a.summary, published=a.published,
     )
 
 
-def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]]]:
-    """(since, stories by category newest first): stories added after the last digest began,
-    less the ones it carried (a story saved in its very second)."""
+def edition(config: Any, started_at: str | None = None) -> Edition:
+    """How a digest reads: dated the local day it goes out (or went out, ``started_at``)."""
+    tz = ZoneInfo(config.digest["timezone"])
+    when = datetime.fromisoformat(started_at) if started_at else datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return Edition(day=when.astimezone(tz).date(), cap=max(1, int(config.digest["max_stories"])))
+
+
+def fresh_ids(store: Store) -> tuple[str | None, dict[str, list[int]]]:
+    """(since, ids by category newest first) of the stories added after the last digest
+    began, less the ones it carried (a story saved in its very second)."""
     last = pushlog.latest(store)
     since = last.started_at if last else None
     carried = set(last.article_ids) if last else set()
-    sql = "SELECT id FROM articles"
+    sql = "SELECT id, COALESCE(category_override, categories) FROM articles"
     args: list[Any] = []
     if since:
         sql += " WHERE added_at >= ?"
         args.append(since)
-    ids = [int(r[0]) for r in store.db.execute(sql + " ORDER BY added_at DESC, id DESC", args)]
-    found = [a for a in articles.many(store, ids) if a.id not in carried]
-    cap = int(config.digest["max_stories"])
-    by_cat: dict[str, list[Story]] = {c: [] for c in CATEGORIES}
-    for a in found:
-        for c in a.effective_categories:
-            if c in by_cat and len(by_cat[c]) < cap:
-                by_cat[c].append(_story(a, config))
+    by_cat: dict[str, list[int]] = {c: [] for c in CATEGORIES}
+    for aid, cats in store.db.execute(sql + " ORDER BY added_at DESC, id DESC", args):
+        if int(aid) in carried:
+            continue
+        for c in json.loads(cats or "[]"):
+            if c in by_cat:
+                by_cat[c].append(int(aid))
     return since, by_cat
+
+
+def collect(store: Store, config: Any) -> tuple[str | None, dict[str, list[Story]]]:
+    """(since, stories by category newest first): every story :func:`fresh_ids` finds. The
+    text lists ``max_stories`` per category and counts the rest, which 今日 lists."""
+    since, ids = fresh_ids(store)
+    found = {a.id: _story(a, config)
+             for a in articles.many(store, sorted({i for v in ids.values() for i in v}))}
+    return since, {c: [found[i] for i in v if i in found] for c, v in ids.items()}
 
 
 def _plan_rows(
@@ -231,7 +251,7 @@ def _plan_rows(
             else:
                 left = None if left is None else left - 1
                 recipients.append(Recipient(f"tag:{c}", [c], "send"))
-                texts[f"tag:{c}"] = mass_text(by_cat, c)
+                texts[f"tag:{c}"] = mass_text(by_cat, c, edition=edition(config))
         return recipients, texts
     for s in subs:
         cats = [c for c in s.categories if by_cat.get(c)]
@@ -243,7 +263,7 @@ def _plan_rows(
             recipients.append(Recipient(s.openid, cats, "send"))
             key = ",".join(cats)
             if key not in texts:
-                texts[key] = customer_service_text(by_cat, cats)
+                texts[key] = customer_service_text(by_cat, cats, edition=edition(config))
     return recipients, texts
 
 
@@ -337,14 +357,15 @@ def _execute(
     rows = pushlog.due(store, d.id)
     total = sum(sum(v.values()) for v in pushlog.tally(store, d.id).values())
     if d.channel == "mass":
-        send = _mass_sender(store, api, config, by_cat, rows)
+        send = _mass_sender(store, api, config, by_cat, rows, d)
     else:
         texts: dict[tuple[str, ...], str] = {}
 
         def send(row: Delivery) -> None:
             key = tuple(row.categories)
             if key not in texts:
-                texts[key] = customer_service_text(by_cat, row.categories)
+                texts[key] = customer_service_text(
+                    by_cat, row.categories, edition=edition(config, d.started_at))
             api.send_text(row.openid, texts[key], clientmsgid=row.clientmsgid)
 
     log.info("digest %s: %d deliveries to make (%s)", d.id, len(rows), d.channel)
@@ -369,7 +390,8 @@ def _execute(
 
 
 def _mass_sender(
-    store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery]
+    store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery],
+    d: pushlog.Digest,
 ) -> Callable[[Delivery], None]:
     """Tag each category's subscribers, then one mass send per tag, within the daily quota."""
-    return MassSender(store, api, config, by_cat, rows).send
+    return MassSender(store, api, config, by_cat, rows, edition(config, d.started_at)).send

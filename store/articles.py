@@ -18,6 +18,7 @@ from store.audit import record, snapshot
 from store.categories import classify
 from store.db import Store, StoreError, now_iso
 from store.summary import summarise
+from store.text import chinese_punctuation
 
 JSON_FIELDS = ("authors", "body", "captions", "categories", "category_override", "edited")
 # What an editor can change; a later import of the same story keeps each one changed.
@@ -118,7 +119,11 @@ def _check_addresses(a: Article) -> None:
 
 
 def enrich(a: Article) -> Article:
-    """Fill the derived fields the caller left empty: summaries and categories."""
+    """Fill the derived fields the caller left empty: summaries and categories. Chinese text
+    gets Chinese punctuation first (a half-width , between Chinese characters becomes ，)."""
+    cp = chinese_punctuation
+    a.title, a.subtitle, a.kicker = cp(a.title), cp(a.subtitle), cp(a.kicker)
+    a.body, a.captions = [cp(p) for p in a.body], [cp(c) for c in a.captions]
     if not a.summary or not a.summary_long:
         short, long_ = summarise(a.title, a.body)
         a.summary = a.summary or short

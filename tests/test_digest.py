@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -186,10 +187,12 @@ def test_texts_stay_within_the_limit_and_point_to_the_rest() -> None:
     }
     text = customer_service_text(stories, ["党建", "社区"])
     assert len(text.encode("utf-8")) <= TEXT_LIMIT
-    assert "回复“最新" in text and "另有" in text
+    assert "回复“今日党建”" in text and "另有" in text
     assert text.count("<a href=") == text.count("</a>")  # no link cut in half
     mass = mass_text(stories, "社区")
-    assert len(mass.encode("utf-8")) <= TEXT_LIMIT and mass.startswith("今日社区新闻（8 篇）")
+    # dated the day it goes out, the stories called newly added (not 今日 news), counted
+    assert len(mass.encode("utf-8")) <= TEXT_LIMIT and "新收录社区报道 8 篇" in mass
+    assert mass.startswith(f"{date.today().month}月{date.today().day}日")
 
 
 def test_a_story_with_its_own_url_links_there(rig: Rig) -> None:

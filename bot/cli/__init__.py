@@ -132,6 +132,7 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
 COMMAND_MODULES = (
     "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
     "rules",
+    "converse",
 )
 
 for _name in COMMAND_MODULES:
