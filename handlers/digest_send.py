@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from store import pushlog, subscribers
 from store.db import Store
-from store.pushlog import Delivery, Outcome
+from store.pushlog import Delivery, Lease, LeaseLost, Outcome
 
 log = logging.getLogger("newsbot.digest")
 
@@ -81,67 +81,123 @@ def push(
     progress: Progress | None = None,
     done_before: int = 0,
     total: int | None = None,
-    renew: Callable[[], None] | None = None,
+    lease: Lease | None = None,
 ) -> str | None:
     """Send ``rows`` with ``send`` (which raises on refusal), keeping the push log.
 
     Returns why the push stopped early, or ``None``. It stops when WeChat looks down (a run of
     failures worth retrying, none sent in between): the rows not tried stay ``pending`` for
-    the next run instead of each failing slowly through the client's retries."""
-    total = total if total is not None else done_before + len(rows)
-    trip = max(20, 2 * concurrency)
-    streak = 0
-    stopped: str | None = None
-    last_failure = ""
-    limiter = RateLimiter(rate)
-    todo = list(reversed(rows))
-    inflight: dict[Future[None], Delivery] = {}
-    done = done_before
-    last_renew = time.monotonic()
+    the next run instead of each failing slowly through the client's retries.
 
-    def call(row: Delivery) -> None:
-        limiter.wait()
-        send(row)
+    With ``lease``, every batch is marked, every call made and every outcome recorded only
+    while the lease is the newest; once a newer run holds it, nothing more goes out, the calls
+    in flight are let finish unrecorded, and :class:`LeaseLost` is raised."""
+    run = _Push(store, digest_id, send, concurrency, rate, lease)
+    run.total = total if total is not None else done_before + len(rows)
+    run.done = done_before
+    run.progress = progress
+    return run.run(rows)
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="digest") as pool:
-        while todo or inflight:
-            if streak >= trip and stopped is None:
-                stopped = f"{streak} failures in a row, the last: {last_failure}"
-                log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
-                          digest_id, stopped)
-                todo.clear()
-            room = max(1, concurrency) - len(inflight)
-            if todo and room > 0:
-                batch = [todo.pop() for _ in range(min(room, len(todo)))]
-                pushlog.mark_sending(store, digest_id, [r.openid for r in batch])
-                for r in batch:
-                    inflight[pool.submit(call, r)] = r
-            finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
-            outcomes: list[Outcome] = []
-            gone: list[str] = []
-            for fut in finished:
-                row = inflight.pop(fut)
-                exc = fut.exception()
-                if exc is None:
-                    outcomes.append(Outcome(row.openid, "sent"))
-                    streak = 0
-                    continue
-                o = classify(exc)
-                if o.status == "failed" and not o.final:
-                    streak += 1
-                    last_failure = o.reason
-                if o.status == "failed":
-                    log.warning("digest %s: %s failed: %s", digest_id, row.openid, o.reason)
-                if o.reason == "not_following" and not row.openid.startswith("tag:"):
-                    gone.append(row.openid)
-                outcomes.append(Outcome(row.openid, o.status, o.reason, o.final))
-            pushlog.record(store, digest_id, outcomes)
-            for openid in gone:  # the platform knows better than our follow events did
-                subscribers.set_following(store, openid, False)
-            done += len(finished)
-            if progress and finished:
-                progress(done, total)
-            if renew and time.monotonic() - last_renew > 5:
-                renew()
-                last_renew = time.monotonic()
-    return stopped
+
+class _Push:
+    """One push's loop state: what is left, what is in flight, why it stopped."""
+
+    def __init__(self, store: Store, digest_id: int, send: Send, concurrency: int, rate: float,
+                 lease: Lease | None) -> None:
+        self.store, self.digest_id, self.send, self.lease = store, digest_id, send, lease
+        self.concurrency = max(1, concurrency)
+        self.trip = max(20, 2 * self.concurrency)
+        self.limiter = RateLimiter(rate)
+        self.inflight: dict[Future[None], Delivery] = {}
+        self.streak = 0
+        self.last_failure = ""
+        self.stopped: str | None = None
+        self.lost: LeaseLost | None = None
+        self.progress: Progress | None = None
+        self.done = self.total = 0
+        # renew well within the ttl, whatever it is
+        self.renew_every = min(5.0, lease.ttl / 3) if lease else 5.0
+
+    def run(self, rows: list[Delivery]) -> str | None:
+        todo = list(reversed(rows))
+        last_renew = time.monotonic()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="digest") as pool:
+            while todo or self.inflight:
+                if self.streak >= self.trip and self.stopped is None:
+                    self.stopped = f"{self.streak} failures in a row, the last: {self.last_failure}"
+                    log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
+                              self.digest_id, self.stopped)
+                    todo.clear()
+                room = self.concurrency - len(self.inflight)
+                if todo and room > 0:
+                    self._submit(pool, [todo.pop() for _ in range(min(room, len(todo)))])
+                finished, _ = wait(list(self.inflight), timeout=min(1.0, self.renew_every),
+                                   return_when=FIRST_COMPLETED)
+                self._collect(finished)
+                if self.lease and not self.lost and time.monotonic() - last_renew > self.renew_every:
+                    self._fenced(pushlog.renew_lease, self.store, self.lease)
+                    last_renew = time.monotonic()
+                if self.lost:
+                    todo.clear()
+        if self.lost:
+            raise self.lost
+        return self.stopped
+
+    def _fenced(self, step: Callable[..., None], *args: object) -> bool:
+        """Run a store step that checks the lease; False (and the run stops) when it is lost."""
+        try:
+            step(*args)
+            return True
+        except LeaseLost as e:
+            if self.lost is None:
+                log.warning("digest %s: stopping, %s", self.digest_id, e)
+                self.lost = e
+            return False
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: list[Delivery]) -> None:
+        openids = [r.openid for r in batch]
+        if not self._fenced(pushlog.mark_sending, self.store, self.digest_id, openids, self.lease):
+            return
+        for r in batch:
+            self.inflight[pool.submit(self._call, r)] = r
+
+    def _call(self, row: Delivery) -> None:
+        self.limiter.wait()
+        if self.lease is not None:  # the wait may have been long: the lease may have moved on
+            try:
+                pushlog.check_lease(self.store, self.lease)
+            finally:
+                self.store.close_thread()
+        self.send(row)
+
+    def _collect(self, finished: set[Future[None]]) -> None:
+        outcomes: list[Outcome] = []
+        gone: list[str] = []
+        for fut in finished:
+            row = self.inflight.pop(fut)
+            exc = fut.exception()
+            if isinstance(exc, LeaseLost):
+                self.lost = self.lost or exc
+                continue
+            if exc is None:
+                outcomes.append(Outcome(row.openid, "sent"))
+                self.streak = 0
+                continue
+            o = classify(exc)
+            if o.status == "failed" and not o.final:
+                self.streak += 1
+                self.last_failure = o.reason
+            if o.status == "failed":
+                log.warning("digest %s: %s failed: %s", self.digest_id, row.openid, o.reason)
+            if o.reason == "not_following" and not row.openid.startswith("tag:"):
+                gone.append(row.openid)
+            outcomes.append(Outcome(row.openid, o.status, o.reason, o.final))
+        if self.lost or not self._fenced(
+            pushlog.record, self.store, self.digest_id, outcomes, self.lease
+        ):
+            return  # the rows belong to the newer run now; it records what it sends
+        for openid in gone:  # the platform knows better than our follow events did
+            subscribers.set_following(self.store, openid, False)
+        self.done += len(finished)
+        if self.progress and finished:
+            self.progress(self.done, self.total)
