@@ -92,6 +92,18 @@ def enrich(a: Article) -> Article:
 Outcome = Literal["added", "updated", "unchanged"]
 
 
+def prepare(store: Store, a: Article) -> Article:
+    """Do ahead, outside any transaction, the slow part of :func:`save` (summaries and
+    categories) for a story the store does not hold yet, so that saving holds the write lock
+    only for the writes."""
+    a.content_hash = content_hash(a)
+    a.story_key = a.story_key or story_key(a)
+    held = store.db.execute(
+        "SELECT 1 FROM articles WHERE content_hash = ?", (a.content_hash,)
+    ).fetchone()
+    return a if held else enrich(a)
+
+
 def save(store: Store, a: Article) -> tuple[int, Outcome]:
     """Add ``a``, or update the stored story it replaces. Re-saving the same text changes nothing;
     the same source and title with new text updates that story in place."""

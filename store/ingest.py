@@ -17,10 +17,12 @@ Otherwise it is a section head and stays in the story as a paragraph of its own.
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.articles import Article, Outcome, save
+from store.articles import Article, Outcome, prepare, save
 from store.db import Store
 from store.ingest_blocks import (
     CAPTION_MARKS,
@@ -41,6 +43,10 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
 from store.ingest_mend import mend
 from store.text import COMMAS, balanced, normal_key, sentences
 
+# seconds an import pauses between files, so that a writer of another process waiting in
+# SQLite's busy handler (which polls, and would otherwise mostly find the lock taken again)
+# gets in before the next file
+TURN = 0.02
 SECTION_MAX = 28  # a heading group longer than this (characters) is a headline, not a section
 
 
@@ -358,6 +364,39 @@ def save_all(
             report.stories.append(a)
             if progress is not None:
                 progress(a)
+    return report
+
+
+@dataclass(frozen=True)
+class FileStories:
+    name: str  # as the report names it: a path or an address
+    stories: list[Article]
+
+
+def save_files(
+    store: Store,
+    files: list[FileStories],
+    report: ImportReport | None = None,
+    progress: Callable[[Article], None] | None = None,
+) -> ImportReport:
+    """Save each file's stories in a transaction of its own: a file is saved whole or not at
+    all, and other writers (an admin's edit, a subscription) get their turn between files
+    instead of waiting for the whole import. Summaries and categories are made before a file's
+    transaction begins. A file that cannot be saved stops the run with :class:`IngestError`;
+    the files before it stay saved, and a rerun skips them as duplicates."""
+    report = report or ImportReport()
+    for f in files:
+        for a in f.stories:
+            prepare(store, a)
+        try:
+            save_all(store, f.stories, report, progress)
+        except sqlite3.Error as e:
+            raise IngestError(
+                f"{f.name}: not saved ({e}); the files before it are saved, and importing"
+                " again skips them"
+            ) from None
+        report.pages += 1
+        time.sleep(TURN)
     return report
 
 

@@ -1,7 +1,8 @@
 """``newsbot import / export / list / show / edit / delete``: the operators' story commands.
 
-Import reads every file first and saves the good ones in one store transaction, so a run never
-leaves half a page behind. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
+Import reads and checks every file first, then saves each good one in a transaction of its own:
+a file is never half-saved, other writers get their turn between files, and a rerun of an
+interrupted import skips what is already stored. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
 reported and skipped; the others are imported and the exit code is 1. ``--strict`` imports
 nothing when any file is bad.
 """
@@ -68,6 +69,9 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
 
     Each page is split into its stories; a story already in the store is skipped, an edited
     one (same file and title, new text) is updated. Folders are searched for such files.
+    Every file is read and checked first; then each is saved in a transaction of its own, so
+    the service keeps answering during a long import and an interrupted one is finished by
+    running it again.
 
     \b
     Example:
@@ -75,12 +79,12 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
       newsbot --db news.db import story.html backup.jsonl
       newsbot import https://mp.weixin.qq.com/s/AbCdEf
     """
-    from store.ingest import ImportReport, IngestError, load_file, save_all
+    from store.ingest import FileStories, ImportReport, IngestError, load_file, save_files
 
     files = _files(paths)
     if not files:
         raise click.ClickException("no page files found in " + " ".join(paths))
-    parsed: list[tuple[Path | str, list[Any]]] = []
+    parsed: list[FileStories] = []
     bad: list[str] = []
     report = ImportReport()
     with progress_bar() as progress:
@@ -88,27 +92,30 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
         for f in files:
             try:
                 found = _load_url(f, obj.config) if isinstance(f, str) else load_file(f)
-                parsed.append((f, found))
+                parsed.append(FileStories(f if isinstance(f, str) else str(f), found))
             except IngestError as e:
                 bad.append(str(e))
             progress.advance(reading)
-        stories = [a for _, found in parsed for a in found]
+        stories = sum(len(p.stories) for p in parsed)
         if bad and strict:
-            stories = []
+            stories = 0
         elif stories and not dry_run:
-            saving = progress.add_task("saving stories", total=len(stories))
-            save_all(obj.store(), stories, report, progress=lambda _a: progress.advance(saving))
+            saving = progress.add_task("saving stories", total=stories)
+            try:
+                save_files(obj.store(), parsed, report,
+                           progress=lambda _a: progress.advance(saving))
+            except IngestError as e:
+                bad.append(str(e))
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
-    if bad and strict:
+    if bad and strict and not report.pages:
         raise click.ClickException(f"{len(bad)} bad file(s): nothing imported (--strict)")
-    report.pages = len(parsed)
     if dry_run:
-        for f, found in parsed:
-            for a in found:
-                name = f if isinstance(f, str) else f.name
+        for p in parsed:
+            for a in p.stories:
+                name = p.name if "://" in p.name else Path(p.name).name
                 click.echo(f"{name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
-        click.echo(f"{len(parsed)} pages, {len(stories)} stories found (dry run, nothing saved)")
+        click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
     if bad:
