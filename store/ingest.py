@@ -43,10 +43,11 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
 from store.ingest_mend import mend
 from store.text import COMMAS, balanced, normal_key, sentences
 
-# seconds an import pauses between files, so that a writer of another process waiting in
-# SQLite's busy handler (which polls, and would otherwise mostly find the lock taken again)
-# gets in before the next file
-TURN = 0.02
+# seconds at least between an import's transactions (the next file's summaries are made
+# meanwhile): SQLite's busy handler sleeps up to 0.1 s between tries, so a writer of another
+# process waiting in it tries at least once inside every gap, instead of mostly finding the
+# lock taken again
+TURN = 0.1
 SECTION_MAX = 28  # a heading group longer than this (characters) is a headline, not a section
 
 
@@ -384,10 +385,20 @@ def save_files(
     instead of waiting for the whole import. Summaries and categories are made before a file's
     transaction begins. A file that cannot be saved stops the run with :class:`IngestError`;
     the files before it stay saved, and a rerun skips them as duplicates."""
+    from store.search_index import build
+
     report = report or ImportReport()
+    first = next((a for f in files for a in f.stories), None)
+    if first is not None:  # the index's dictionaries (jieba, pinyin: seconds in a fresh
+        # process) load now, not inside the first file's transaction
+        build(0, [first.title], first.body[:1], first.authors)
+    committed = 0.0
     for f in files:
         for a in f.stories:
             prepare(store, a)
+        # the gap since the last commit: at least as long as SQLite's busy handler sleeps
+        # between tries, so a writer waiting in it gets in before this file
+        time.sleep(max(0.0, committed + TURN - time.monotonic()))
         try:
             save_all(store, f.stories, report, progress)
         except sqlite3.Error as e:
@@ -395,8 +406,8 @@ def save_files(
                 f"{f.name}: not saved ({e}); the files before it are saved, and importing"
                 " again skips them"
             ) from None
+        committed = time.monotonic()
         report.pages += 1
-        time.sleep(TURN)
     return report
 
 
