@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.fixtures import ACCOUNT, seed_store, write_config  # noqa: E402
-from bench.procs import Server, free_port  # noqa: E402
+from bench.fixtures import ACCOUNT, seed_store, write_config
+from bench.procs import Server, free_port
 
 ADMIN = "o_bench_admin"
 NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
