@@ -105,9 +105,11 @@ def hosts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hosts]:
 
 
 def started(*paths: Path, env: dict[str, str] | None = None) -> list[BotProcess]:
-    bots = [BotProcess(p, env=env) for p in paths]
-    for b in bots:
-        b.wait_ready()
+    """The hosts, started one after the other (the first one creates the store's schema)."""
+    bots = []
+    for p in paths:
+        bots.append(BotProcess(p, env=env))
+        bots[-1].wait_ready()
     return bots
 
 
