@@ -48,15 +48,17 @@ class RateLimiter:
         self.next = time.monotonic()
         self.lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self) -> float:
+        """Wait for the next start; the seconds waited."""
         if not self.interval:
-            return
+            return 0.0
         with self.lock:
             now = time.monotonic()
             at = max(now, self.next)
             self.next = at + self.interval
         if at > now:
             time.sleep(at - now)
+        return at - now
 
 
 def classify(exc: BaseException) -> Outcome:
@@ -162,12 +164,10 @@ class _Push:
             self.inflight[pool.submit(self._call, r)] = r
 
     def _call(self, row: Delivery) -> None:
-        self.limiter.wait()
-        if self.lease is not None:  # the wait may have been long: the lease may have moved on
-            try:
-                pushlog.check_lease(self.store, self.lease)
-            finally:
-                self.store.close_thread()
+        # The row was marked under the lease a moment ago; after a wait for the rate limit the
+        # lease may have moved on, so look again.
+        if self.limiter.wait() > 0 and self.lease is not None:
+            pushlog.check_lease(self.store, self.lease)
         self.send(row)
 
     def _collect(self, finished: set[Future[None]]) -> None:

@@ -183,7 +183,7 @@ def mark_sending(
     store: Store, digest_id: int, openids: list[str], lease: Lease | None = None
 ) -> None:
     """Committed before the calls go out: after a crash these rows are known to be uncertain.
-    With ``lease``, only while it is the newest (:class:`LeaseLost` otherwise), extending it."""
+    With ``lease``, only while it is the newest (:class:`LeaseLost` otherwise)."""
     at = now_iso()
     with store.transaction() as conn:
         if lease is not None:
@@ -324,19 +324,19 @@ def take_lease(store: Store, owner: str, ttl: float) -> LeaseTry:
 
 
 def _hold(conn: Any, lease: Lease) -> None:
-    """Inside a transaction: go on only while ``lease`` is the newest, and extend it. A lease
-    past its time that nobody took is still this run's: no other run sent anything since."""
+    """Inside a transaction: go on only while ``lease`` is the newest. A lease past its time
+    that nobody took is still this run's: no other run sent anything since."""
     held = _read_lease(conn)
     if held["token"] != lease.token or held["owner"] != lease.owner:
         raise LeaseLost(f"the digest lease passed to {held['owner'] or 'another run'}"
                         f" (token {held['token']}, this run's {lease.token})")
-    _write_lease(conn, lease.owner, time.time() + lease.ttl, lease.token)
 
 
 def renew_lease(store: Store, lease: Lease) -> None:
     """Extend the lease; :class:`LeaseLost` when a newer run took it."""
     with store.transaction() as conn:
         _hold(conn, lease)
+        _write_lease(conn, lease.owner, time.time() + lease.ttl, lease.token)
 
 
 def check_lease(store: Store, lease: Lease) -> None:
