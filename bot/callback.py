@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -142,8 +143,6 @@ def read_reply(
     if kind == "text":
         return BotReply(status, "text", text=d.get("Content", ""), raw=body)
     if kind == "news":
-        import xml.etree.ElementTree as ET
-
         root = ET.fromstring(body)
         arts = [{c.tag: c.text or "" for c in item} for item in root.iter("item")]
         return BotReply(status, "news", articles=arts, raw=body)

@@ -69,7 +69,7 @@ _FLAT = re.compile(
     rb"</\2>)*+)\s*+</xml>\s*+"
 )
 # (the quantifiers are possessive where what follows cannot be what they took: no backtracking
-# states are kept, a third of the time of the plain ones)
+# states are kept)
 _FIELD = re.compile(
     rb"<([A-Za-z_][A-Za-z0-9_]*+)>"
     rb"(?:<!\[CDATA\[([^\]]*+(?:\](?!\]>)[^\]]*+)*+)\]\]>|([^<&]*+))</\1>"
@@ -164,8 +164,8 @@ def message_from_dict(d: Mapping[str, str]) -> Message:
 
 class _ChainedCipher:
     """AES-256 in CBC mode (the IV being the key's first 16 bytes) on one encryptor and one
-    decryptor kept for the process, where wechatpy's cipher makes a pair per message (a third
-    of a safe-mode message's crypto time under load). A CBC context carries on from the last
+    decryptor kept for the process, where wechatpy's cipher makes a pair per message (most of
+    a safe-mode message's crypto time under load). A CBC context carries on from the last
     block it handled, so a message's first block differs from what a fresh context gives by
     the XOR of the IV and the previous message's last ciphertext block (on the way in and on
     the way out); every later block is exactly a fresh context's. WeChat's framing opens each

@@ -15,28 +15,21 @@ from __future__ import annotations
 
 import time
 
-from handlers.base import Article, Message, News, Reply, Text
+from handlers.base import (
+    DESCRIPTION_LIMIT,
+    NEWS_LIMIT_EVENT,
+    NEWS_LIMIT_MESSAGE,
+    TITLE_LIMIT,
+    Article,
+    Message,
+    News,
+    Reply,
+    Text,
+    clip_bytes,
+    clip_chars,
+)
 
-TEXT_LIMIT = 2000  # bytes of UTF-8; about 2048 is what WeChat accepts
-TITLE_LIMIT = 64  # characters
-DESCRIPTION_LIMIT = 120  # characters
-NEWS_LIMIT_MESSAGE = 1
-NEWS_LIMIT_EVENT = 8
 _USER_MESSAGES = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link"})
-ELLIPSIS = "…"
-
-
-def clip_bytes(text: str, limit: int = TEXT_LIMIT) -> str:
-    """``text`` cut to ``limit`` UTF-8 bytes on a character boundary, marked with an ellipsis."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    cut = raw[: limit - len(ELLIPSIS.encode())].decode("utf-8", "ignore")
-    return cut.rstrip() + ELLIPSIS
-
-
-def clip_chars(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
 def cdata(text: str) -> str:

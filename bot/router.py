@@ -1,4 +1,8 @@
-"""One dispatch for every message: the first matching route's handler answers."""
+"""One dispatch for every message: the first matching route's handler answers.
+
+The router is handed the handlers' routes as data (``handlers.ROUTES``): it compiles them,
+finds a message's route and runs its handler.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,21 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-from handlers.base import Context, Handler, Message, Observer, Quick, Reply, Route, Routes
+import handlers
+from handlers.base import (
+    FALLBACK_TEXT,
+    Context,
+    Handler,
+    Message,
+    Observer,
+    Quick,
+    Reply,
+    Route,
+    Routes,
+)
 
 log = logging.getLogger("newsbot.router")
+
 
 class Found(NamedTuple):
     """The route a message takes."""
@@ -38,9 +54,6 @@ def _prefilter(routes: list[Route]) -> re.Pattern[str] | None:
         return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.DOTALL)
     except re.error:
         return None
-
-
-FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
 
 
 class Router:
@@ -135,7 +148,7 @@ class Router:
             return False
 
     def dispatch(
-        self, msg: Message, ctx: Context, found: Found | None | object = _UNFOUND
+        self, msg: Message, ctx: Context, found: Found | object | None = _UNFOUND
     ) -> tuple[Reply, str, str]:
         """Run the matching handler (``found``, when the caller already asked ``find``).
         Returns (reply, handler name, outcome)."""
@@ -157,3 +170,8 @@ class Router:
                 name, msg.source, msg.id or "-", msg.type, msg.event or "-",
             )
             return FALLBACK_TEXT, name, "error"
+
+
+def build_router(route_sets: list[Routes] | None = None) -> Router:
+    """The router of ``route_sets``, by default every handler module's (``handlers.ROUTES``)."""
+    return Router(*(handlers.ROUTES if route_sets is None else route_sets))

@@ -35,6 +35,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config
 from bot.state import StateBackend
+from bot.wxapi import WeChatAPI
+from handlers.digest import DigestBusy, run_digest
 
 log = logging.getLogger("newsbot.scheduler")
 
@@ -115,7 +117,7 @@ class DigestScheduler:
             if self.leader and release:
                 try:
                     released = self.state.release(self.lock_name, self.owner)
-                except Exception:  # noqa: BLE001 - the lock expires by itself anyway
+                except Exception:  # the lock expires by itself anyway
                     log.exception("scheduler %s: could not release the lock", self.owner)
             self.leader = False
         # A sibling still running may take the lock from here on: a hand-over, not a second
@@ -141,7 +143,7 @@ class DigestScheduler:
     def _tick(self) -> None:
         try:
             held = self.state.acquire(self.lock_name, self.owner, self.lock_ttl)
-        except Exception:  # noqa: BLE001 - state backend down: do not act as leader blind
+        except Exception:  # state backend down: do not act as leader blind
             log.exception("scheduler %s: state backend unavailable", self.owner)
             held = False
         with self._lock:
@@ -174,7 +176,7 @@ class DigestScheduler:
         slot = (fired or datetime.now(self.tz)).astimezone(self.tz).date().isoformat()
         try:
             self.job(slot)
-        except Exception:  # noqa: BLE001 - the next day's run goes on; the log shows why
+        except Exception:  # the next day's run goes on; the log shows why
             log.exception("scheduler %s: digest for %s failed", self.owner, slot)
 
 
@@ -185,12 +187,8 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
     holds the store's run lease; the job waits for it, since a lease whose holder died expires."""
 
     def job(slot: str) -> None:
-        from handlers.digest import DigestBusy, run_digest
-
         api = services.api
         if api is None:
-            from bot.wxapi import WeChatAPI
-
             api = services.api = WeChatAPI(services.config, services.state)
         for attempt in range(1, busy_tries + 1):
             try:
@@ -206,23 +204,11 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
     return job
 
 
-def attach(services: Any) -> None:
-    """Start a scheduler with the service (when [digest] enabled) and stop it with it."""
-    if not services.config.digest["enabled"]:
-        return
-    running: list[DigestScheduler] = []
-
-    def start(s: Any) -> None:
-        sched = DigestScheduler(
-            s.config, s.state, scheduled_digest(s), lock_ttl=s.config.digest["leader_ttl"]
-        )
-        sched.start()
-        running.append(sched)
-        s.extra["digest_scheduler"] = sched
-
-    def stop(s: Any) -> None:
-        while running:
-            running.pop().stop()
-
-    services.extra.setdefault("on_start", []).append(start)
-    services.extra.setdefault("on_stop", []).append(stop)
+def start_digest_scheduler(services: Any) -> DigestScheduler:
+    """The scheduler of the service's daily digest, started (the service stops it)."""
+    sched = DigestScheduler(
+        services.config, services.state, scheduled_digest(services),
+        lock_ttl=services.config.digest["leader_ttl"],
+    )
+    sched.start()
+    return sched

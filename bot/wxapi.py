@@ -41,6 +41,7 @@ from bot.wxapi_errors import (
     WeChatAPIError,
     error_for,
 )
+from handlers.base import News, Text
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -99,7 +100,7 @@ class _Client(WeChatClient):
         self._http = http
 
     @property  # read per call, so a config pointed elsewhere later still takes effect
-    def API_BASE_URL(self) -> str:  # type: ignore[override]
+    def API_BASE_URL(self) -> str:  # type: ignore[override]  # noqa: N802 - wechatpy's name
         return self._api.base_url + "/cgi-bin/"
 
     @property
@@ -346,7 +347,6 @@ def late_reply_sender(api: WeChatAPI) -> Any:
     """``services.late_reply``: a reply that missed the 5-second budget goes out through the
     customer-service API (text as text, news as its first article: the API's limit). It gets
     the reply as ``bot.replies.normalise`` left it: ``Text`` or ``News``."""
-    from handlers.base import News, Text
 
     def send(msg: Any, value: Any) -> None:
         if isinstance(value, Text):

@@ -20,6 +20,7 @@ from typing import Any
 from handlers import admin_content, admin_draft, admin_push, admin_stats  # noqa: F401 - register
 from handlers.admin_base import COMMANDS, AdminError, command, find, lookup, run_once
 from handlers.base import Context, Message, Routes
+from store import admins
 
 log = logging.getLogger("newsbot.admin")
 routes = Routes()
@@ -44,8 +45,6 @@ class AdminDirectory:
         if time.monotonic() - self._read_at > self.refresh:
             with self._lock:
                 if time.monotonic() - self._read_at > self.refresh:
-                    from store import admins
-
                     try:
                         self._stored = admins.openids(self.store)
                     except Exception:
@@ -55,16 +54,6 @@ class AdminDirectory:
 
     def __call__(self, openid: str) -> bool:
         return openid in self.configured or openid in self.stored()
-
-
-def setup(services: Any) -> None:
-    if services.store is not None:
-        services.extra["is_admin"] = AdminDirectory(services.config, services.store)
-    router = services.router
-    # While an admin has no draft open, their plain text is a search like anyone's.
-    services.extra["admin_fallback"] = lambda msg, ctx: (
-        router.default(msg, ctx) if router.default is not None else None
-    )
 
 
 @routes(regex=r"#.*", admin=True, priority=100)
@@ -93,8 +82,9 @@ def admin_text(msg: Message, ctx: Context) -> Any:
         return str(e)
     if reply is not None:
         return reply
-    fallback = ctx.services.get("admin_fallback")
-    return fallback(msg, ctx) if fallback else None
+    # While an admin has no draft open, their plain text is a search like anyone's.
+    routes = ctx.shared.routes
+    return routes.default(msg, ctx) if routes is not None and routes.default is not None else None
 
 
 @command("帮助", "help", "h", usage="#帮助 [命令]", summary="管理命令说明；#帮助 删除 看单个命令")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import Context, Message
+from store import articles
 
 CommandFunc = Callable[[str, Message, Context], str]
 ConfirmFunc = Callable[[dict[str, Any], Message, Context], str]
@@ -99,8 +100,6 @@ def split_id(args: str, usage: str) -> tuple[int, str]:
 
 
 def require_article(ctx: Context, article_id: int) -> Any:
-    from store import articles
-
     a = articles.get(ctx.store, article_id)
     if a is None:
         raise AdminError(f"没有编号为 {article_id} 的稿件。发送 #列表 查看最近的稿件。")

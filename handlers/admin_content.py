@@ -20,13 +20,21 @@ from handlers.admin_base import (
     state_get,
 )
 from handlers.admin_draft import TITLE_MAX, save_story
-from handlers.base import Context, Message
+from handlers.base import TEXT_LIMIT, Context, Message
+from store import articles, audit
 from store.audit import snapshot
+from store.categories import CATEGORIES
+from store.db import StoreError
+from store.extract import article_from_url
+from store.webfetch import FetchError, is_web_address
 
 LIST_DEFAULT = 10
 LIST_MAX = 30
-LIST_BYTES = 1800  # the reply layer clips text at 2000 bytes; stop listing before that
-CATEGORY_WORDS = {"党建": ["党建"], "社区": ["社区"], "无": [], "自动": None}
+LIST_MORE = "……（更多请减少条数或用 #查看 编号）"
+# a category's name, none, or back to the automatic categories
+CATEGORY_WORDS: dict[str, list[str] | None] = {
+    **{c: [c] for c in CATEGORIES}, "无": [], "自动": None
+}
 _URL = re.compile(r"\S+")
 
 
@@ -41,9 +49,6 @@ _URL = re.compile(r"\S+")
     mutates=True,
 )
 def link(args: str, msg: Message, ctx: Context) -> str:
-    from store.extract import article_from_url
-    from store.webfetch import FetchError, is_web_address
-
     m = _URL.match(args)
     if not m:
         raise AdminError("请给出网址。用法：#链接 https://mp.weixin.qq.com/s/…")
@@ -74,8 +79,6 @@ def delete(args: str, msg: Message, ctx: Context) -> str:
 
 
 def _do_delete(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-
     aid = int(pending["id"])
     store = ctx.store
     with store.transaction():
@@ -118,9 +121,6 @@ def confirm(args: str, msg: Message, ctx: Context) -> str:
     mutates=True,
 )
 def retitle(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-    from store.db import StoreError
-
     aid, title = split_id(args, "#改标题 编号 新标题")
     title = " ".join(title.split())
     if not title:
@@ -152,8 +152,6 @@ def retitle(args: str, msg: Message, ctx: Context) -> str:
     mutates=True,
 )
 def categorise(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-
     usage = "#分类 编号 党建|社区|无|自动"
     aid, rest = split_id(args, usage)
     words = [w for w in re.split(r"[\s,，、|/]+", rest) if w]
@@ -167,7 +165,7 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
         override = None
     else:
         chosen = {c for w in words for c in (CATEGORY_WORDS[w] or [])}
-        override = [c for c in articles.CATEGORIES if c in chosen]
+        override = [c for c in CATEGORIES if c in chosen]
     store = ctx.store
     with store.transaction():
         a = require_article(ctx, aid)
@@ -188,8 +186,6 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
     summary="最近添加的稿件及编号",
 )
 def list_(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles
-
     n = LIST_DEFAULT
     if args:
         if not args.isdigit() or int(args) < 1:
@@ -204,8 +200,8 @@ def list_(args: str, msg: Message, ctx: Context) -> str:
     for a in items:
         line = f"#{a.id} [{cats_label(a.effective_categories)}] {a.title}"
         size += len(line.encode()) + 1
-        if size > LIST_BYTES:
-            lines.append("……（更多请减少条数或用 #查看 编号）")
+        if size + len(LIST_MORE.encode()) + 1 > TEXT_LIMIT:  # the list is never clipped
+            lines.append(LIST_MORE)
             break
         lines.append(line)
     return "\n".join(lines)

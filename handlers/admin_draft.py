@@ -20,8 +20,11 @@ from handlers.admin_base import (
     state_set,
 )
 from handlers.base import Context, Message
+from store import articles, audit
+from store.articles import Article
 from store.audit import snapshot
 from store.extract import TITLE_MAX  # a longer first line is body text, not a title
+from store.ingest import IngestError, import_text, parse_page
 
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters
 PAGE_MIN_CHARS = 1500  # shorter text is never taken for a whole page
@@ -59,8 +62,6 @@ def looks_like_page(text: str) -> bool:
     """A long text the page import splits into several stories is a whole printed page."""
     if len(text) < PAGE_MIN_CHARS:
         return False
-    from store.ingest import IngestError, parse_page
-
     try:
         return len(parse_page(text, SOURCE_PAGE)) >= 2
     except IngestError:
@@ -70,8 +71,6 @@ def looks_like_page(text: str) -> bool:
 # -- saving -----------------------------------------------------------------------------------
 def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
     """Save one story and its audit entry in one transaction; the reply names the id."""
-    from store import articles, audit
-
     if not a.body:
         raise AdminError(f"正文为空，未保存《{a.title}》。")
     store = ctx.store
@@ -96,9 +95,6 @@ def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
 
 def import_page(ctx: Context, text: str) -> str:
     """A whole printed page through the same import as ``newsbot import``; audited per story."""
-    from store import articles, audit
-    from store.ingest import IngestError, import_text
-
     store = ctx.store
     try:
         with store.transaction():
@@ -125,8 +121,6 @@ def _finish(ctx: Context, title: str, body: list[str], page: bool) -> str:
     _check_size(len(text))
     if page or looks_like_page(text):
         return import_page(ctx, text)
-    from store.articles import Article
-
     return save_story(ctx, Article(title=title, body=body, source=SOURCE_STORY))
 
 

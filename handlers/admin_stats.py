@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from handlers.admin_base import command
 from handlers.base import Context, Message
+from store import subscribers
+from store.categories import CATEGORIES
 
 TOP_QUERIES = 5
 COUNTER_TTL = 2 * 86400
@@ -101,8 +103,6 @@ def _fmt_top(items: list[tuple[str, int]]) -> str:
 
 def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
     """The figures of ``#统计`` and ``newsbot stats``."""
-    from store import subscribers
-
     store.flush()  # this process's queued searches count too
     db = store.db
     total, by_cat, none = _category_counts(db)
@@ -111,7 +111,7 @@ def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
     week = _utc_iso(day - timedelta(days=6))
     return {
         "stories": total,
-        "by_category": {"党建": by_cat.get("党建", 0), "社区": by_cat.get("社区", 0)},
+        "by_category": {c: by_cat.get(c, 0) for c in CATEGORIES},
         "uncategorised": none,
         "subscribers": subscribers.count(store),
         "following": int(

@@ -27,17 +27,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from handlers.base import Routes
+from handlers.digest_mass import MassSender, sends_left_today
 from handlers.digest_render import Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
 from handlers.listing import article_url
 from store import articles, pushlog, subscribers
+from store.categories import CATEGORIES
 from store.db import Store
 from store.pushlog import Delivery
 
 log = logging.getLogger("newsbot.digest")
 
-CATEGORIES = subscribers.ALL
 WINDOW = 48 * 3600  # the customer-service window after a user's last message
 REASONS = {
     "out_of_window": "48 小时内未互动（客服消息窗口已关闭）",
@@ -48,18 +48,6 @@ REASONS = {
     "no_stories": "所订分类今日无新闻",
     "no_subscribers": "该分类无订阅者",
 }
-
-
-# The digest answers no messages itself (admins preview and push through handlers.admin);
-# it is a module of the bot for its ``setup``: the schedule runs with the service.
-routes = Routes()
-
-
-def setup(services: Any) -> None:
-    """Start the daily schedule with the service when [digest] enabled (see bot.scheduler)."""
-    from bot.scheduler import attach
-
-    attach(services)
 
 
 class DigestBusy(Exception):
@@ -212,8 +200,6 @@ def _plan_rows(
     recipients: list[Recipient] = []
     texts: dict[str, str] = {}
     if channel == "mass":
-        from handlers.digest_mass import sends_left_today
-
         left = sends_left_today(store, config)
         for c in CATEGORIES:
             if not by_cat[c]:
@@ -364,6 +350,4 @@ def _mass_sender(
     store: Store, api: Any, config: Any, by_cat: dict[str, list[Story]], rows: list[Delivery]
 ) -> Callable[[Delivery], None]:
     """Tag each category's subscribers, then one mass send per tag, within the daily quota."""
-    from handlers.digest_mass import MassSender
-
     return MassSender(store, api, config, by_cat, rows).send

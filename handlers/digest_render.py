@@ -11,7 +11,10 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-LATEST_KEYWORD = {"党建": "最新党建", "社区": "最新社区"}
+from handlers.base import TEXT_LIMIT, clip_bytes
+from store.categories import CATEGORIES
+
+LATEST_KEYWORD = {c: f"最新{c}" for c in CATEGORIES}  # what handlers.latest answers with a list
 
 
 @dataclass(frozen=True)
@@ -20,13 +23,6 @@ class Story:
     title: str
     url: str
     categories: tuple[str, ...]
-
-
-def text_limit() -> int:
-    # The platform's text budget lives with the other reply rules (bot.replies), one source.
-    from bot.replies import TEXT_LIMIT
-
-    return TEXT_LIMIT
 
 
 def _size(text: str) -> int:
@@ -74,9 +70,7 @@ def _fit(
             out.append(entry)
             used += _size(entry) + 1
     out.append("\n" + foot)
-    from bot.replies import clip_bytes  # safety net; the fitting above should never need it
-
-    return clip_bytes("\n".join(out).strip(), limit)
+    return clip_bytes("\n".join(out).strip(), limit)  # a safety net: the fitting never needs it
 
 
 def customer_service_text(
@@ -87,7 +81,7 @@ def customer_service_text(
     n = sum(len(by_category[c]) for c in cats)
     head = f"今日{'、'.join(cats)}新闻（{n} 篇）："
     foot = "回复关键词搜索更多；回复“退订”取消订阅。"
-    return _fit(head, [(c, by_category[c]) for c in cats], _cs_line, foot, limit or text_limit())
+    return _fit(head, [(c, by_category[c]) for c in cats], _cs_line, foot, limit or TEXT_LIMIT)
 
 
 def mass_text(by_category: dict[str, list[Story]], category: str, limit: int | None = None) -> str:
@@ -95,4 +89,4 @@ def mass_text(by_category: dict[str, list[Story]], category: str, limit: int | N
     stories = by_category.get(category, [])
     head = f"今日{category}新闻（{len(stories)} 篇）："
     foot = "回复关键词搜索更多新闻。"
-    return _fit(head, [(category, stories)], _mass_line, foot, limit or text_limit())
+    return _fit(head, [(category, stories)], _mass_line, foot, limit or TEXT_LIMIT)

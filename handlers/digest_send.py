@@ -72,6 +72,39 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome("", "failed", f"{code}: {msg}"[:200], final=True)
 
 
+class _Tally:
+    """How a push is going: the failures worth retrying in a row (none sent in between), the
+    last of them, and why the push stopped, once it did."""
+
+    def __init__(self, digest_id: int, trip: int) -> None:
+        self.digest_id = digest_id
+        self.trip = trip
+        self.streak = 0
+        self.last_failure = ""
+        self.stopped: str | None = None
+
+    def outcome(self, row: Delivery, exc: BaseException | None) -> Outcome:
+        if exc is None:
+            self.streak = 0
+            return Outcome(row.openid, "sent")
+        o = classify(exc)
+        if o.status == "failed":
+            log.warning("digest %s: %s failed: %s", self.digest_id, row.openid, o.reason)
+            if not o.final:
+                self.streak += 1
+                self.last_failure = o.reason
+        return Outcome(row.openid, o.status, o.reason, o.final)
+
+    def tripped(self) -> bool:
+        """True once, when WeChat looks down: the push takes no more rows."""
+        if self.streak < self.trip or self.stopped is not None:
+            return False
+        self.stopped = f"{self.streak} failures in a row, the last: {self.last_failure}"
+        log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
+                  self.digest_id, self.stopped)
+        return True
+
+
 def push(
     store: Store,
     digest_id: int,
@@ -102,18 +135,15 @@ def push(
 
 
 class _Push:
-    """One push's loop state: what is left, what is in flight, why it stopped."""
+    """One push's loop: what is in flight, how it is going, whether the lease still holds."""
 
     def __init__(self, store: Store, digest_id: int, send: Send, concurrency: int, rate: float,
                  lease: Lease | None) -> None:
         self.store, self.digest_id, self.send, self.lease = store, digest_id, send, lease
-        self.concurrency = max(1, concurrency)
-        self.trip = max(20, 2 * self.concurrency)
+        self.lanes = max(1, concurrency)
+        self.tally = _Tally(digest_id, trip=max(20, 2 * concurrency))
         self.limiter = RateLimiter(rate)
         self.inflight: dict[Future[None], Delivery] = {}
-        self.streak = 0
-        self.last_failure = ""
-        self.stopped: str | None = None
         self.lost: LeaseLost | None = None
         self.progress: Progress | None = None
         self.done = self.total = 0
@@ -123,15 +153,12 @@ class _Push:
     def run(self, rows: list[Delivery]) -> str | None:
         todo = list(reversed(rows))
         last_renew = time.monotonic()
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="digest") as pool:
+        with ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="digest") as pool:
             while todo or self.inflight:
-                if self.streak >= self.trip and self.stopped is None:
-                    self.stopped = f"{self.streak} failures in a row, the last: {self.last_failure}"
-                    log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
-                              self.digest_id, self.stopped)
+                if self.tally.tripped() or self.lost:
                     todo.clear()
-                room = self.concurrency - len(self.inflight)
-                if todo and room > 0:
+                if todo and len(self.inflight) < self.lanes:
+                    room = self.lanes - len(self.inflight)
                     self._submit(pool, [todo.pop() for _ in range(min(room, len(todo)))])
                 finished, _ = wait(list(self.inflight), timeout=min(1.0, self.renew_every),
                                    return_when=FIRST_COMPLETED)
@@ -139,11 +166,9 @@ class _Push:
                 if self.lease and not self.lost and time.monotonic() - last_renew > self.renew_every:
                     self._fenced(pushlog.renew_lease, self.store, self.lease)
                     last_renew = time.monotonic()
-                if self.lost:
-                    todo.clear()
         if self.lost:
             raise self.lost
-        return self.stopped
+        return self.tally.stopped
 
     def _fenced(self, step: Callable[..., None], *args: object) -> bool:
         """Run a store step that checks the lease; False (and the run stops) when it is lost."""
@@ -171,33 +196,21 @@ class _Push:
         self.send(row)
 
     def _collect(self, finished: set[Future[None]]) -> None:
-        outcomes: list[Outcome] = []
-        gone: list[str] = []
+        outcomes = []
         for fut in finished:
-            row = self.inflight.pop(fut)
-            exc = fut.exception()
+            row, exc = self.inflight.pop(fut), fut.exception()
             if isinstance(exc, LeaseLost):
                 self.lost = self.lost or exc
-                continue
-            if exc is None:
-                outcomes.append(Outcome(row.openid, "sent"))
-                self.streak = 0
-                continue
-            o = classify(exc)
-            if o.status == "failed" and not o.final:
-                self.streak += 1
-                self.last_failure = o.reason
-            if o.status == "failed":
-                log.warning("digest %s: %s failed: %s", self.digest_id, row.openid, o.reason)
-            if o.reason == "not_following" and not row.openid.startswith("tag:"):
-                gone.append(row.openid)
-            outcomes.append(Outcome(row.openid, o.status, o.reason, o.final))
-        if self.lost or not self._fenced(
-            pushlog.record, self.store, self.digest_id, outcomes, self.lease
-        ):
+            else:
+                outcomes.append(self.tally.outcome(row, exc))
+        if self.lost or not self._fenced(self._record, outcomes):
             return  # the rows belong to the newer run now; it records what it sends
-        for openid in gone:  # the platform knows better than our follow events did
-            subscribers.set_following(self.store, openid, False)
         self.done += len(finished)
         if self.progress and finished:
             self.progress(self.done, self.total)
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        pushlog.record(self.store, self.digest_id, outcomes, self.lease)
+        for o in outcomes:  # the platform knows better than our follow events did
+            if o.reason == "not_following" and not o.openid.startswith("tag:"):
+                subscribers.set_following(self.store, o.openid, False)

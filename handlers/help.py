@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.base import Context, Message, Routes
+from store import subscribers
 
 routes = Routes()
 
@@ -33,8 +34,6 @@ def help_click(msg: Message, ctx: Context) -> str:
 
 @routes(event="subscribe", priority=10)
 def welcome(msg: Message, ctx: Context) -> str:
-    from store import subscribers
-
     # a returning follower keeps the categories chosen before (handlers.subscriptions)
     sub = subscribers.get(ctx.store, ctx.user)
     if sub is not None and sub.categories:

@@ -15,13 +15,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from handlers import search_cache
+from handlers.base import TEXT_LIMIT, Context, clip_bytes, clip_chars
 from handlers.base import Article as Card
-from handlers.base import Context
 from store import articles
 
 log = logging.getLogger("newsbot.listing")
-TEXT_BUDGET = 1900  # bytes; bot.replies clips at 2000, a list must never reach that
-CARD_DESCRIPTION = 120  # characters of a card's description that bot.replies keeps
 SUMMARY_CHARS = 40  # one line of summary under each title
 STATE_PREFIX = "conv:"
 
@@ -68,7 +66,7 @@ _FIELDS = tuple(f.name for f in fields(Listing))
 def load(ctx: Context) -> Listing | None:
     try:
         raw = ctx.state.get(STATE_PREFIX + ctx.user)
-    except Exception:  # noqa: BLE001 - state backend down: answer as if the list expired
+    except Exception:  # state backend down: answer as if the list expired
         log.warning("conversation state unreadable user=%s", ctx.user, exc_info=True)
         return None
     if not raw:
@@ -92,14 +90,14 @@ def save(ctx: Context, listing: Listing | str) -> None:
     try:
         raw = listing if isinstance(listing, str) else dump(listing)
         ctx.state.set(STATE_PREFIX + ctx.user, raw, ttl)
-    except Exception:  # noqa: BLE001 - the list is still answered; only picks/paging are lost
+    except Exception:  # the list is still answered; only picks/paging are lost
         log.warning("conversation state not saved user=%s", ctx.user, exc_info=True)
 
 
 def clear(ctx: Context) -> None:
     try:
         ctx.state.delete(STATE_PREFIX + ctx.user)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("conversation state not cleared user=%s", ctx.user, exc_info=True)
 
 
@@ -114,19 +112,12 @@ def _nbytes(s: str) -> int:
     return len(s.encode("utf-8"))
 
 
-def clip_bytes(s: str, limit: int) -> str:
-    if _nbytes(s) <= limit:
-        return s
-    out = s.encode("utf-8")[: max(0, limit - 3)].decode("utf-8", "ignore").rstrip()
-    return out + "…" if out else ""
-
-
 def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
 def render(header: str, items: list[Item], first_number: int, footer: str,
-           budget: int = TEXT_BUDGET) -> str:
+           budget: int = TEXT_LIMIT) -> str:
     """``header``, then ``n. title`` and a one-line summary per item, then ``footer``; each item
     gets an equal share of what is left of ``budget`` bytes, so the whole always fits."""
     fixed = _nbytes(header) + _nbytes(footer) + 2 * 2  # the blank lines around the items
@@ -134,9 +125,7 @@ def render(header: str, items: list[Item], first_number: int, footer: str,
     lines = []
     for i, it in enumerate(items):
         head = clip_bytes(f"{first_number + i}. {_one_line(it.title)}", share)
-        summary = _one_line(it.summary)
-        if len(summary) > SUMMARY_CHARS:
-            summary = summary[: SUMMARY_CHARS - 1].rstrip() + "…"
+        summary = clip_chars(_one_line(it.summary), SUMMARY_CHARS)
         room = share - _nbytes(head) - 1
         summary = clip_bytes(summary, room) if room >= 12 else ""
         lines.append(head + ("\n" + summary if summary else ""))
@@ -148,7 +137,7 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
     if listing.kind == "search":
-        res = search_cache.search(ctx.services, ctx.store, listing.query, size, page * size)
+        res = search_cache.search(ctx.shared.search_cache, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res

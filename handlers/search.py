@@ -11,12 +11,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers import fallback, listing, search_cache
-from handlers.base import Context, Message, Reply, Routes
+from handlers import fallback, listing
+from handlers.base import (
+    DESCRIPTION_LIMIT,
+    Context,
+    Message,
+    Reply,
+    Routes,
+    clip_bytes,
+    clip_chars,
+)
+from handlers.search_cache import SearchCache
 from store import articles
 from store.articles import Article
-from store.db import now_iso
+from store.db import Store, now_iso
 from store.search import SearchResults
+from store.segment import cut_for_query
 
 log = logging.getLogger("newsbot.search")
 routes = Routes()
@@ -38,8 +48,6 @@ _GENERIC = frozenset(["开展", "活动", "工作", "推进", "推动", "群众"
 def headline_words(store: object) -> list[list[str]]:
     """Words fit for a hint from each of the newest headlines (Chinese, 2-5 characters, not
     generic), in order."""
-    from store.segment import cut_for_query
-
     return [
         [
             w
@@ -51,11 +59,10 @@ def headline_words(store: object) -> list[list[str]]:
 
 
 def suggestions(
-    store: object, query: str, n: int = 3, services: dict[str, Any] | None = None
+    store: Store, query: str, n: int = 3, cache: SearchCache | None = None
 ) -> list[str]:
     """A few words from the newest headlines, so the hint names things the store really has
     (one per headline). The headlines' words are kept with the process's search cache."""
-    cache = (services or {}).get(search_cache.SERVICE_KEY)
     per_title = (
         cache.derived(store, "headline-words", lambda: headline_words(store))
         if cache is not None
@@ -76,14 +83,6 @@ NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新
 NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
 
 
-def setup(services: object) -> None:
-    """Give the process its search cache (``handlers.search_cache``). The text models load
-    with the first search: loading them in every worker at start-up starved the digest
-    leader's lock renewals when several workers started at once."""
-    extra = services.extra  # type: ignore[attr-defined]
-    extra[search_cache.SERVICE_KEY] = search_cache.SearchCache()
-
-
 
 def _minutes(ctx: Context) -> int:
     return max(1, round(ctx.config.state["session_ttl"] / 60))
@@ -101,7 +100,7 @@ def _query_row(store: Any, user: str, query: str, hits: int) -> None:
             'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)',
             (now_iso(), user, query[:QUERY_LOG_CHARS], hits),
         )
-    except Exception:  # noqa: BLE001 - statistics are best effort
+    except Exception:  # statistics are best effort
         log.exception("query log failed user=%s", user)
 
 
@@ -123,7 +122,7 @@ def run_search(ctx: Context, query: str) -> Reply:
     cache keeps it with the pages, list included, until the stories change."""
     query = " ".join(query.split())
     size = listing.page_size(ctx.config)
-    cache = ctx.services.get(search_cache.SERVICE_KEY)
+    cache = ctx.shared.search_cache
     if cache is None:
         reply, kept, total = _first_page(ctx, query)
     else:
@@ -142,8 +141,8 @@ def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
     items, last, res = listing.fetch(ctx, state, 0)
     if not items:
         found = NOTHING_FOUND.format(
-            q=listing.clip_bytes(query, 60),
-            examples="、".join(suggestions(ctx.store, query, services=ctx.services)),
+            q=clip_bytes(query, 60),
+            examples="、".join(suggestions(ctx.store, query, cache=ctx.shared.search_cache)),
         )
         return found, None, res.total
     if clear_winner(res):
@@ -158,9 +157,7 @@ def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -
     c = listing.card(ctx.config, a)
     if total > 1:
         more = f"（另有 {total - 1} 条相关，回复“更多”查看）"
-        room = listing.CARD_DESCRIPTION - len(more)
-        desc = c.description if len(c.description) <= room else c.description[: room - 1] + "…"
-        c.description = desc + more
+        c.description = clip_chars(c.description, DESCRIPTION_LIMIT - len(more)) + more
     state.ids, state.page, state.last = [int(a.id or 0)], -1, total <= 1
     return c
 
@@ -168,7 +165,7 @@ def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -
 def cached(msg: Message, ctx: Context) -> bool:
     """A search is quick when its first page is in the process's cache (a burst of the same
     keyword); a search that must run the engine goes to a thread."""
-    cache = ctx.services.get(search_cache.SERVICE_KEY)
+    cache = ctx.shared.search_cache
     return cache is not None and cache.has(msg.content, listing.page_size(ctx.config), 0)
 
 

@@ -12,7 +12,7 @@ import re
 
 from handlers.base import Context, Message, Routes
 from store import subscribers
-from store.subscribers import ALL
+from store.categories import CATEGORIES
 
 routes = Routes()
 
@@ -37,15 +37,15 @@ def parse_categories(arg: str) -> list[str] | None:
     if unknown."""
     arg = arg.strip()
     if not arg or arg.lower() in ALL_WORDS:
-        return list(ALL)
+        return list(CATEGORIES)
     for sep in "，,、和及+":
         arg = arg.replace(sep, " ")
     words = [w for w in (_SUFFIXES.sub("", w) for w in arg.split()) if w]
     if not words or words in (["党建社区"], ["社区党建"]):
-        words = list(ALL)
-    if any(w not in ALL for w in words):
+        words = list(CATEGORIES)
+    if any(w not in CATEGORIES for w in words):
         return None
-    return [c for c in ALL if c in words]
+    return [c for c in CATEGORIES if c in words]
 
 
 def subscribe_reply(ctx: Context, arg: str) -> str:

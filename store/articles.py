@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from store.categories import classify
 from store.db import Store, StoreError, now_iso
+from store.summary import summarise
 
-CATEGORIES = ("党建", "社区")
 JSON_FIELDS = ("authors", "body", "captions", "categories", "category_override")
 
 
@@ -77,9 +78,6 @@ def story_key(a: Article) -> str:
 
 def enrich(a: Article) -> Article:
     """Fill the derived fields the caller left empty: summaries and categories."""
-    from store.categories import classify
-    from store.summary import summarise
-
     if not a.summary or not a.summary_long:
         short, long_ = summarise(a.title, a.body)
         a.summary = a.summary or short
@@ -247,12 +245,12 @@ def generation(store: Store) -> int:
 
 def _reindex(store: Store, article_id: int) -> None:
     """Keep the search index in step with the row (the index lives in ``store.search``)."""
-    from store import search
+    from store import search  # here: store.search needs jieba and the models, heavy
 
     search.index_article(store, article_id)
 
 
 def _unindex(store: Store, article_id: int) -> None:
-    from store import search
+    from store import search  # here: store.search needs jieba and the models, heavy
 
     search.remove_article(store, article_id)

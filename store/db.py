@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
+from store import search_lists
+
 log = logging.getLogger("newsbot.store")
 
 
@@ -130,6 +132,7 @@ def _digest_push_log(db: sqlite_utils.Database) -> None:
 
 def _search_index(db: sqlite_utils.Database) -> None:
     """The search index (store/search_index.py); stories already stored are indexed now."""
+    # imported here: store.search_index imports this module (and loads jieba)
     from store.search_index import build_from_row, create_tables
 
     create_tables(db)
@@ -139,10 +142,8 @@ def _search_index(db: sqlite_utils.Database) -> None:
 
 def _search_top_lists(db: sqlite_utils.Database) -> None:
     """Search: document counts per word (fts5vocab) and the common words' top lists."""
-    from store.search_lists import create_tables
-
     db.execute("CREATE VIRTUAL TABLE search_docs_vocab USING fts5vocab(search_docs_fts, 'row')")
-    create_tables(db)
+    search_lists.create_tables(db)
 
 
 def _search_doc_freq(db: sqlite_utils.Database) -> None:

@@ -12,6 +12,7 @@ import re
 from store.articles import Article
 from store.ingest_blocks import BENBAO, byline_names, classify_line
 from store.text import squeeze
+from store.webfetch import FetchError, fetch_html
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ TITLE_MAX = 64  # characters of a title, as the admins' #添加 takes them
 
 def extract_html(html: str, url: str | None = None) -> Article | None:
     """The article in ``html`` (not saved), or None when the page holds no article text."""
-    import trafilatura
+    import trafilatura  # here: heavy (lxml and its models), and only HTML imports need it
 
     try:
         doc = trafilatura.bare_extraction(
@@ -76,8 +77,6 @@ def article_from_url(url: str, *, timeout: float, max_bytes: int,
     """The story at ``url`` (not saved), fetched within the limits given ([admin] fetch_*) and
     extracted, with the address readers are sent to (after redirects); FetchError says why
     there is none."""
-    from store.webfetch import FetchError, fetch_html
-
     page = fetch_html(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private)
     a = extract_html(page.html, url)
     if a is None or not a.title.strip() or not a.body:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from store.articles import Article
+from store.extract import extract_html
 
 MAX_BYTES = 2_000_000  # a page of text is ~20 KB; anything this big is not a page
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -62,8 +63,6 @@ def load_file(path: str | Path) -> list[Article]:
     suffix = p.suffix.lower()
     text = read_page(p)
     if suffix in HTML_SUFFIXES:
-        from store.extract import extract_html
-
         a = extract_html(text)
         if a is None:
             raise IngestError(f"{p.name}: no article found in this HTML page")
@@ -71,7 +70,7 @@ def load_file(path: str | Path) -> list[Article]:
         return [a]
     if suffix in JSONL_SUFFIXES:
         return articles_from_jsonl(text, p.name)
-    from store.ingest import parse_page
+    from store.ingest import parse_page  # here: store.ingest imports this module
 
     return parse_page(text, p.name)
 

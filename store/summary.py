@@ -42,6 +42,7 @@ def _keywords(text: str, top: int = 25) -> dict[str, float]:
     if _tfidf is None:
         with _lock:
             if _tfidf is None:
+                # imported here: jieba's TF-IDF model is heavy, and only summaries use it
                 import jieba.analyse
 
                 from store.segment import tokenizer
@@ -63,7 +64,7 @@ def candidates(body: list[str]) -> list[str]:
     out: list[str] = []
     for para in body:
         p = _clean(para)
-        if not p or not is_closed(p) and len(p) <= 40:
+        if not p or (not is_closed(p) and len(p) <= 40):
             continue  # a section head, not prose
         for s in sentences(p):
             s = s.strip()

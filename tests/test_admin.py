@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from bot.callback import message_xml, sign_request
 from bot.config import Config, load_config
 from store import articles
 from store.audit import entries
-from tests.conftest import Bot, write_config
+from tests.conftest import PAGE_SETS, Bot, page_text, write_config
 
 ADMIN = "o_admin_editor"
 ADMIN_2 = "o_admin_second"
@@ -402,16 +401,17 @@ def test_a_replay_after_the_dedup_record_expired_still_acts_once(tmp_path: Path,
 
 
 # -- a whole newspaper page ------------------------------------------------------------------------
-def _page(name: str) -> str:
-    from tests.conftest import CORPUS
+# a page of each set long enough to be taken for a page when pasted with #添加, and another one
+WHOLE = {"own": "06", "seed": "000"}
+IN_PARTS = {"own": "03", "seed": "001"}
 
-    return (CORPUS / name).read_text(encoding="utf-8")
 
-
-def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services) -> None:
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services,
+                                                   kind: str) -> None:
     from store.ingest import parse_page
 
-    page = _page("000_3c5a6b1eb4544498.txt")
+    page = page_text(kind, WHOLE[kind])
     expected = [a.title for a in parse_page(page, "p")]
     assert len(expected) >= 2
     reply = say(bot, "#添加\n" + page)  # pasted with #添加: recognised as a page
@@ -426,8 +426,9 @@ def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services)
     assert again.startswith(f"版面已导入：新增 0 篇，更新 0 篇，未变 {len(expected)} 篇")
 
 
-def test_a_page_sent_in_parts(bot: Bot, services: Services) -> None:
-    page = _page("001_1c925549a5f0f8ca.txt")
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_a_page_sent_in_parts(bot: Bot, services: Services, kind: str) -> None:
+    page = page_text(kind, IN_PARTS[kind])
     lines = page.splitlines()
     half = len(lines) // 2
     assert "版面已开始" in say(bot, "#版面")

@@ -14,9 +14,11 @@ import pytest
 from bot.app import Services, build_services
 from bot.config import load_config
 from bot.state.sqlite import SQLiteState
+from handlers.base import TEXT_LIMIT
 from store import articles, subscribers
 from store.articles import Article
-from tests.conftest import Bot, write_config
+from store.ingest import import_text
+from tests.conftest import PAGE_SETS, Bot, page_set, write_config
 
 # Stories written for these tests, in the style of a city paper's party-building pages.
 ELDERCARE = [
@@ -275,7 +277,7 @@ def test_a_full_page_of_long_titles_fits_one_message(tmp_path: Path, make_bot) -
         _save(s.store, title, f"网格员第{i + 1}次走访。" + "社区网格员每天走访楼院，收集居民诉求。" * 20)
     r = make_bot(s).send("网格员", user="o_long")
     assert r.kind == "text"
-    assert len(r.text.encode()) <= 1900 and not r.text.endswith("…")  # not clipped by the limit
+    assert len(r.text.encode()) <= TEXT_LIMIT and not r.text.endswith("…")  # not clipped by the limit
     assert _numbers(r.text) == list(range(1, 11))
     assert "下一页" in r.text
     s.close()
@@ -466,24 +468,31 @@ def test_voice_with_recognition_is_searched_like_text(convo) -> None:  # type: i
                                   extra={"Recognition": "订阅社区。"}).text
 
 
-# -- over the seed pages --------------------------------------------------------------------------
-def test_a_conversation_over_the_seed_pages(bot: Bot, services: Services) -> None:
-    from store.ingest import import_text
-    from tests.conftest import CORPUS
+# -- over whole pages -----------------------------------------------------------------------------
+# per page set: a mixed query and a piece of the title it must show first (the story of the
+# place's eldercare), and a word shared by enough stories to page through
+OVER_PAGES = {
+    "own": ("银杏社区养老", "养老驿站", "社区"),
+    "seed": ("天河社区养老", "三心", "党建"),  # the portrait of the 天河社区 party secretary
+}
 
-    for page in sorted(CORPUS.glob("0*.txt")):
+
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_a_conversation_over_whole_pages(bot: Bot, services: Services, kind: str) -> None:
+    query, piece, common = OVER_PAGES[kind]
+    for page in page_set(kind):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     u = "o_reader"
-    card = bot.send("天河社区养老", user=u)
+    card = bot.send(query, user=u)
     shown = card.articles[0]["Title"] if card.kind == "news" else card.text.splitlines()[2]
-    assert "三心" in shown  # the portrait of the 天河社区 party secretary
-    pages = [bot.send("党建", user=u)]
+    assert piece in shown
+    pages = [bot.send(common, user=u)]
     while "下一页" in pages[-1].text:
         pages.append(bot.send("下一页", user=u))
         assert len(pages) < 20
     numbers = [n for p in pages for n in _numbers(p.text)]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 5
-    assert all(len(p.text.encode()) <= 1900 for p in pages)
+    assert all(len(p.text.encode()) <= TEXT_LIMIT for p in pages)
     assert "最后一页" in bot.send("更多", user=u).text
     picked = bot.send(str(len(numbers)), user=u)
     assert picked.kind == "text" and "/articles/" in picked.text and picked.text.startswith("【")

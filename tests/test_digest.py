@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from digest_support import Rig, add_people, add_stories, delivered
 
 from bot.cli import main
-from bot.replies import TEXT_LIMIT
+from handlers.base import TEXT_LIMIT
 from handlers.digest import preview, run_digest
 from handlers.digest_render import Story, customer_service_text, mass_text
 from store import articles, pushlog, subscribers
@@ -162,7 +162,7 @@ def test_preview_says_who_gets_what_and_changes_nothing(rig: Rig) -> None:
     sends = {r.openid for r in plan.recipients if r.action == "send"}
     assert sends == set(people.inside)
     skipped = {r.openid: r.reason for r in plan.recipients if r.action == "skip"}
-    assert skipped == {o: "out_of_window" for o in people.outside}
+    assert skipped == dict.fromkeys(people.outside, "out_of_window")
     assert set(plan.texts) == {"党建", "社区", "党建,社区"}
     assert "将发送 18，跳过 3" in plan.summary()
     assert pushlog.latest(rig.store) is None and rig.emu.deliveries == []

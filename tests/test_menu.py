@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.emulator import Emulator
 from bot.menu import MenuError, build_menu, click_keys
-from handlers import build_router
+from bot.router import build_router
 from handlers.base import Context, Message
 from tests.conftest import ROOT, write_config
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from starlette.testclient import TestClient
 from bot.app import Services, create_app
 from store import articles
 from store.articles import Article
-from tests.conftest import LiveServer
+from store.ingest import import_text
+from tests.conftest import PAGE_SETS, LiveServer, page_set
 
 STORY = Article(
     title="“小巷管家”守护老街坊的幸福生活",
@@ -276,8 +278,8 @@ def test_title_and_first_paragraph_are_visible_on_a_phone(page_in_chromium: dict
         el = layout[name]
         assert el["visible"] and el["on_top"], name
         assert el["width"] > 0 and el["height"] > 0, name
-        assert 0 <= el["left"] and el["right"] <= PHONE_W, name
-        assert 0 <= el["top"] and el["bottom"] <= PHONE_H, name  # on the first screen
+        assert el["left"] >= 0 and el["right"] <= PHONE_W, name
+        assert el["top"] >= 0 and el["bottom"] <= PHONE_H, name  # on the first screen
         assert el["font"] >= 15, name  # readable without zooming
     assert layout["title"]["text"] == STORY.title
     assert layout["para"]["text"] == STORY.body[0]
@@ -307,13 +309,10 @@ def test_section_heads_and_filing_date(client: TestClient, services: Services) -
     assert "收录" in html  # no printed date: the date it was filed here, said as such
 
 
-def test_every_story_of_the_seed_pages_has_its_page(client: TestClient, services: Services) -> None:
-    from html import escape
-
-    from store.ingest import import_text
-    from tests.conftest import CORPUS
-
-    for page in sorted(CORPUS.glob("0*.txt")):
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_every_story_of_whole_pages_has_its_page(client: TestClient, services: Services,
+                                                 kind: str) -> None:
+    for page in page_set(kind):
         import_text(services.store, page.read_text(encoding="utf-8"), page.name)
     stories = articles.latest(services.store, 100)
     assert len(stories) >= 10

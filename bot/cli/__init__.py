@@ -1,11 +1,14 @@
 """The ``newsbot`` command line. Each command is thin: it calls what the service calls.
 
 Subcommands live in sibling modules that attach themselves to ``main``; ``COMMAND_MODULES``
-lists them.
+lists them. A command imports the service's modules it uses inside itself: they are heavy
+(jieba and the search models, the page extractor, the API client, the web server), and so
+``newsbot --help`` and each command load only their own.
 """
 
 from __future__ import annotations
 
+import getpass
 import importlib
 import logging
 import os
@@ -13,9 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot import logs
 from bot.config import Config, ConfigError, load_config
+from bot.state import StateUnavailable
+from store.db import StoreError, open_store
 
 
 @dataclass
@@ -36,8 +43,6 @@ class CliState:
     def store(self) -> Any:
         """The article store named by ``--db`` or ``[store] path``."""
         if self._store is None:
-            from store.db import open_store
-
             self._store = open_store(self.config.resolve(self.config.store["path"]))
         return self._store
 
@@ -46,9 +51,6 @@ class NewsbotGroup(click.Group):
     """Turns the project's own errors into a clear message and exit code 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from bot.state import StateUnavailable
-        from store.db import StoreError
-
         try:
             return super().invoke(ctx)
         except (ConfigError, StoreError, StateUnavailable) as e:
@@ -81,8 +83,6 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
 
 def operator() -> str:
     """Who the audit log names for a change made from the command line."""
-    import getpass
-
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
@@ -92,15 +92,6 @@ def operator() -> str:
 def progress_bar(disable: bool = False, eta: bool = False) -> Any:
     """The bar of long work (import, reindex, digest send): on stderr, so stdout keeps only the
     results; gone when done; not drawn at all when stderr is not a terminal (a pipe or a log)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     console = Console(stderr=True)
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     if eta:

@@ -20,9 +20,12 @@ from typing import Any
 import click
 
 from bot.cli import CliState, main, operator, progress_bar
+from store.categories import CATEGORIES
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
-CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
+CATEGORY_CHOICES = (*CATEGORIES, "无", "auto")
 
 
 def _files(paths: tuple[str, ...]) -> list[Path | str]:
@@ -180,7 +183,7 @@ def _cats(a: Any) -> str:
 
 
 @main.command("list")
-@click.option("--category", type=click.Choice(["党建", "社区"]), help="Only this category.")
+@click.option("--category", type=click.Choice(CATEGORIES), help="Only this category.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=20, show_default=True,
               help="Stories to show, newest first.")
 @click.pass_obj
@@ -283,8 +286,6 @@ def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None
         elif chosen == {"无"}:
             changes["category_override"] = []
         else:
-            from store.articles import CATEGORIES
-
             changes["category_override"] = [c for c in CATEGORIES if c in chosen]
     if not changes:
         raise click.ClickException("nothing to change: give --title, --subtitle, --category, --url or --summary")

@@ -9,6 +9,8 @@ import click
 
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 def _brief(value: Any, limit: int = 80) -> str:
     """A before/after value on one line; a story's body is summed up, not printed."""

@@ -6,8 +6,12 @@ import json
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from bot.cli import CliState, main, progress_bar
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 
 @main.group()
@@ -128,9 +132,6 @@ def status(obj: CliState, limit: int) -> None:
     Example:
       newsbot digest status --limit 5
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from store import pushlog
 
     store = obj.store()

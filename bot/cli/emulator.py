@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import click
 
 from bot.cli import CliState, main
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 DEFAULT_PORT = 8081
 
@@ -33,8 +37,6 @@ def emulator(obj: CliState, host: str, port: int, appid: str | None, secret: str
       newsbot emulator --port 8081 --callback http://127.0.0.1:8080/wechat
       curl http://127.0.0.1:8081/emulator/deliveries
     """
-    import threading
-
     from bot.emulator import Emulator
 
     cfg = obj.config

@@ -8,6 +8,8 @@ import click
 
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 def _api(obj: CliState):  # type: ignore[no-untyped-def]
     from bot.state import open_state

@@ -8,6 +8,8 @@ import httpx
 from bot.callback import message_xml, post
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 @main.command()
 @click.argument("words", nargs=-1)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
+from urllib.parse import urlsplit
 
 import click
 
 from bot.cli import CliState, main
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 
 @main.command()
@@ -108,8 +113,6 @@ def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
 def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
     """Serve the emulator where ``[wechat] api_base_url`` points when that is a loopback URL
     (with no config file: http://127.0.0.1:8081), else on 8081; on a free port if taken."""
-    from urllib.parse import urlsplit
-
     from bot.cli.emulator import DEFAULT_PORT
     from bot.emulator import Emulator
 
@@ -139,9 +142,6 @@ def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
 
 def _check_free(host: str, port: int) -> None:
     """Fail before loading anything when the address is taken, with the fix in the message."""
-    import errno
-    import socket
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:

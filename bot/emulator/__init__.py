@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from bot.emulator.account import Account
 from bot.emulator.faults import Fault, Faults
 from bot.emulator.users import UserSide
@@ -44,7 +46,7 @@ class Emulator:
         log_path: str | Path | None = None,
         seed: int | None = None,
     ) -> None:
-        from bot.emulator.app import create_app
+        from bot.emulator.app import create_app  # here: that module imports this package
 
         self.clock = clock
         self.offset = 0.0
@@ -191,8 +193,6 @@ class Emulator:
     # -- serving -------------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 = a free port) in a daemon thread; returns the base URL."""
-        import uvicorn
-
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

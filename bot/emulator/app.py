@@ -96,13 +96,31 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 
 
 def create_app(emu: Emulator) -> Starlette:
-    async def cgi(request: Request) -> Response:
+    api = EmulatorAPI(emu)
+    return Starlette(routes=[
+        Route("/cgi-bin/{endpoint:path}", api.cgi, methods=["GET", "POST"]),
+        Route("/emulator/deliveries", api.deliveries, methods=["GET"]),
+        Route("/emulator/stats", api.stats, methods=["GET"]),
+        Route("/emulator/users", api.users, methods=["GET"]),
+        Route("/emulator/users/{openid}/{action}", api.user_action, methods=["POST"]),
+        Route("/emulator/faults", api.faults, methods=["GET", "POST", "DELETE"]),
+        Route("/emulator/clock", api.clock, methods=["GET", "POST"]),
+    ])
+
+
+class EmulatorAPI:
+    """The emulator's endpoints: WeChat's ``/cgi-bin/…`` and its own ``/emulator/…``."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    async def cgi(self, request: Request) -> Response:
+        emu = self.emu
         endpoint = request.path_params["endpoint"].strip("/")
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
             return JSONResponse({"errcode": 48001, "errmsg": "api unauthorized"}, 404)
-        method, needs_token, call = spec
-        if request.method != method:
+        if request.method != spec[0]:
             return JSONResponse(err(-1), 405)
         raw = await request.body()
         plan = emu.faults.plan(endpoint)
@@ -115,7 +133,15 @@ def create_app(emu: Emulator) -> Starlette:
                 return JSONResponse(err(fault.errcode))
             if not fault.after:
                 return await _disrupt(fault, request)
-        body = _parse(raw)
+        result = self.call(endpoint, request, _parse(raw))
+        if fault is not None:
+            return await _disrupt(fault, request)
+        return JSONResponse(result)
+
+    def call(self, endpoint: str, request: Request, body: dict | None) -> dict:
+        """One API call as the account answers it: its token, its rate limits, its rules."""
+        _, needs_token, call = ENDPOINTS[endpoint]
+        emu = self.emu
         with emu.lock:
             now = emu.now()
             acct = emu.account
@@ -131,75 +157,65 @@ def create_app(emu: Emulator) -> Starlette:
                 result = call(emu, request, body, now)
             if result.get("errcode"):
                 acct.stats[f"errors:{result['errcode']}"] += 1
-        if fault is not None:
-            return await _disrupt(fault, request)
-        return JSONResponse(result)
+        return result
 
-    async def deliveries(request: Request) -> Response:
+    async def deliveries(self, request: Request) -> Response:
         q = request.query_params
         since = int(q["since"]) if q.get("since", "").isdigit() else 0
-        with emu.lock:
-            items = [dict(d, index=i) for i, d in enumerate(emu.account.deliveries[since:], since)]
+        with self.emu.lock:
+            kept = self.emu.account.deliveries[since:]
+            items = [dict(d, index=i) for i, d in enumerate(kept, since)]
         if q.get("openid"):
             items = [d for d in items if d.get("openid") == q["openid"]]
         if q.get("channel"):
             items = [d for d in items if d.get("channel") == q["channel"]]
         return JSONResponse({"count": len(items), "deliveries": items})
 
-    async def stats(request: Request) -> Response:
-        return JSONResponse(emu.stats())
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.emu.stats())
 
-    async def users(request: Request) -> Response:
-        return JSONResponse({"users": emu.users()})
+    async def users(self, request: Request) -> Response:
+        return JSONResponse({"users": self.emu.users()})
 
-    async def user_action(request: Request) -> Response:
+    async def user_action(self, request: Request) -> Response:
         openid, action = request.path_params["openid"], request.path_params["action"]
         body = _parse(await request.body()) or {}
         if action == "follow":
-            emu.follow(openid, opens_window=bool(body.get("window")))
+            self.emu.follow(openid, opens_window=bool(body.get("window")))
         elif action == "unfollow":
-            emu.unfollow(openid)
+            self.emu.unfollow(openid)
         elif action == "spoke":
-            emu.user_spoke(openid)
+            self.emu.user_spoke(openid)
         elif action in ("say", "event"):
-            if emu.users_side is None:
+            if self.emu.users_side is None:
                 return JSONResponse({"error": "no bot callback configured"}, 409)
             if action == "say":
-                reply = await run_in_threadpool(emu.say, openid, str(body.get("text", "")))
+                reply = await run_in_threadpool(self.emu.say, openid, str(body.get("text", "")))
             else:
-                reply = await run_in_threadpool(emu.event, openid, str(body.get("event", "")),
-                                                str(body.get("key", "")))
+                reply = await run_in_threadpool(
+                    self.emu.event, openid, str(body.get("event", "")), str(body.get("key", ""))
+                )
             return JSONResponse({"kind": reply.kind, "reply": reply.render()})
         else:
             return JSONResponse({"error": f"unknown action {action}"}, 404)
         return JSONResponse({"ok": True})
 
-    async def faults(request: Request) -> Response:
+    async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
-            emu.clear_faults()
+            self.emu.clear_faults()
         elif request.method == "POST":
             body = _parse(await request.body()) or {}
             try:
-                emu.faults.add(Fault(**body))
+                self.emu.faults.add(Fault(**body))
             except (TypeError, ValueError) as e:
                 return JSONResponse({"error": str(e)}, 400)
-        return JSONResponse({"faults": [f.as_dict() for f in emu.faults.faults]})
+        return JSONResponse({"faults": [f.as_dict() for f in self.emu.faults.faults]})
 
-    async def clock(request: Request) -> Response:
+    async def clock(self, request: Request) -> Response:
         if request.method == "POST":
             body = _parse(await request.body()) or {}
             try:
-                emu.advance(float(body.get("advance", 0)))
+                self.emu.advance(float(body.get("advance", 0)))
             except (TypeError, ValueError):
                 return JSONResponse({"error": "advance must be a number of seconds"}, 400)
-        return JSONResponse({"now": emu.now(), "offset": emu.offset})
-
-    return Starlette(routes=[
-        Route("/cgi-bin/{endpoint:path}", cgi, methods=["GET", "POST"]),
-        Route("/emulator/deliveries", deliveries, methods=["GET"]),
-        Route("/emulator/stats", stats, methods=["GET"]),
-        Route("/emulator/users", users, methods=["GET"]),
-        Route("/emulator/users/{openid}/{action}", user_action, methods=["POST"]),
-        Route("/emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/emulator/clock", clock, methods=["GET", "POST"]),
-    ])
+        return JSONResponse({"now": self.emu.now(), "offset": self.emu.offset})

@@ -20,7 +20,7 @@ def tags_create(acct: Account, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def tags_get(acct: Account) -> dict[str, Any]:
-    counts = {t: 0 for t in acct.tags}
+    counts = dict.fromkeys(acct.tags, 0)
     for u in acct.users.values():
         for t in u.tags:
             if u.following and t in counts:

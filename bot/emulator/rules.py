@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 TOKEN_LIFE = 7200  # seconds an access_token lives
 TOKEN_OVERLAP = 300  # a replaced token keeps working this long; stable_token renews this early
 TOKEN_FETCHES_PER_DAY = 2000
@@ -81,7 +83,5 @@ def day_of(t: float) -> int:
 
 
 def month_of(t: float) -> str:
-    import time as _time
-
-    tm = _time.gmtime(t + DAY_OFFSET)
+    tm = time.gmtime(t + DAY_OFFSET)
     return f"{tm.tm_year}-{tm.tm_mon:02d}"

@@ -169,7 +169,7 @@ class StateBackend(ABC):
                 out.append(e)
         return out
 
-    def close(self) -> None:  # optional: for backends without resources
+    def close(self) -> None:  # noqa: B027 - optional: for backends without resources
         """Release connections."""
 
     def wait(self, key: str, timeout: float, interval: float = 0.02) -> str | None:
@@ -275,6 +275,7 @@ class MessageState:
 def open_state(config: Config) -> StateBackend:
     """The backend named by ``[state] backend``."""
     backend = config.state["backend"]
+    # the backends are imported here: each module imports this one for the interface
     if backend == "redis":
         from bot.state.redis import RedisState
 

@@ -26,7 +26,7 @@ DROP INDEX IF EXISTS kv_expiry;
 _PURGE_EVERY = 500  # writes between sweeps of expired rows
 _PURGE_BATCH = 1000  # rows a sweep deletes (claims) or looks at (values) at most
 # Values have no expiry index: a handler sets one per message (the user's list, a new expiry
-# each time), and moving its index entry cost a third of the group commit. A sweep looks at
+# each time), and moving its index entry weighed on every group commit. A sweep looks at
 # the next _PURGE_BATCH values in rowid order instead, from where the last one stopped; an
 # expired value reads as missing meanwhile, so the sweep only gives the space back.
 _SWEEP_KV = (
@@ -133,7 +133,7 @@ class SQLiteState(StateBackend):
             return self._settle_together(items)  # type: ignore[return-value]
         except StateUnavailable:
             raise
-        except Exception:  # noqa: BLE001 - one message's bad writes: the others go on
+        except Exception:  # one message's bad writes: the others go on
             if len(items) == 1:
                 raise
         return super().settle_many(items)  # each message alone, through settle
