@@ -76,7 +76,7 @@ class Talker:
         self.url = url
         self.http = httpx.Client(timeout=30)
         self.waits: dict[str, list[float]] = {"search": [], "subscribe": [], "edit": []}
-        self.bad: dict[str, int] = {k: 0 for k in self.waits}
+        self.bad: dict[str, int] = dict.fromkeys(self.waits, 0)
         self.n = 0
 
     def send(self, kind: str, user: str, text: str, expect: str) -> None:

@@ -87,7 +87,7 @@ def test_a_run_paused_past_its_lease_sends_nothing_after_another_run_finished(
         assert second.returncode == 0, out
         assert f"续发摘要 #{stalled.id}" in out
         after_second = sends(rig)
-        assert delivered(rig.emu) == {o: 1 for o in people.inside}
+        assert delivered(rig.emu) == dict.fromkeys(people.inside, 1)
 
         os.kill(first.pid, signal.SIGCONT)
         out, _ = first.communicate(timeout=60)
@@ -100,7 +100,7 @@ def test_a_run_paused_past_its_lease_sends_nothing_after_another_run_finished(
     assert sends(rig) == after_second, "the paused run sent again after it was woken"
     assert first.returncode == 1
     assert "this run stopped sending" in out and "Traceback" not in out
-    assert delivered(rig.emu) == {o: 1 for o in people.inside}
+    assert delivered(rig.emu) == dict.fromkeys(people.inside, 1)
     # The run that took over wrote the digest's report; the woken one left it alone.
     report = pushlog.get(rig.store, stalled.id)
     assert report is not None and report.status == "done"
@@ -126,7 +126,7 @@ def test_a_run_paused_past_its_lease_that_nobody_took_over_finishes_its_digest(
             first.wait(10)
         rig.close()
     assert first.returncode == 0, out
-    assert delivered(rig.emu) == {o: 1 for o in people.inside}
+    assert delivered(rig.emu) == dict.fromkeys(people.inside, 1)
     assert sends(rig) == len(people.inside)
 
 
@@ -150,4 +150,4 @@ def test_a_second_run_while_the_first_holds_its_lease_is_refused(tmp_path: Path)
             first.wait(10)
         rig.close()
     assert first.returncode == 0, first_out
-    assert delivered(rig.emu) == {o: 1 for o in people.inside}
+    assert delivered(rig.emu) == dict.fromkeys(people.inside, 1)
