@@ -14,9 +14,12 @@ One run at a time per store: :func:`take_lease` is a lease in the ``meta`` table
 renews while it works; a holder that died frees it after its ttl (at once when it was a process
 on this host that no longer exists). Each new holder gets a fencing token one higher than the
 last. A run checks its token in the same transaction as every write (``start``,
-``mark_sending``, ``record``, ``finish``) and right before every call: a run that stalled past
-its ttl (paused, cut off) while a newer one took over stops at its next step, so what it had
-left to send is never sent twice. Only calls already on the wire when it stalled may land.
+``mark_sending``, ``record``, ``finish``), and again before a call that had to wait for the
+rate limit: a run that stalled past its ttl (paused, cut off) while a newer one took over
+stops at its next step, so what it had left to send is never sent twice. Only the calls it had
+already begun when it stalled may land (the newer run sent those rows again with the same
+``clientmsgid``, so the platform drops the repeat). The owner is compared with the token, so
+a lease written by a release without tokens (a deploy's older hosts) still tells runs apart.
 """
 
 from __future__ import annotations
