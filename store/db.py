@@ -251,7 +251,8 @@ def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int
             db["schema_version"].insert({"version": version, "applied_at": now_iso()})
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # not when SQLite ended it itself (a full disk)
+            conn.execute("ROLLBACK")
         raise
     return target
 
@@ -458,7 +459,12 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
         if self.outer:
             try:
-                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if not exc_type:
+                    self.conn.execute("COMMIT")
+                elif self.conn.in_transaction:
+                    # SQLite may have rolled back already (a full disk): then the error that
+                    # did it is the one to report, not "no transaction is active"
+                    self.conn.execute("ROLLBACK")
             finally:
                 self.lock.release()
 
