@@ -141,7 +141,7 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
     if listing.kind == "digest":
-        from handlers import today
+        from handlers import today  # here: handlers.today imports this module
 
         items, last = today.fetch(ctx, listing, page)
         return items, last, None
@@ -160,7 +160,7 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
 
 def header(listing: Listing, page: int, size: int) -> str:
     if listing.kind == "digest":
-        from handlers import today
+        from handlers import today  # here: handlers.today imports this module
 
         return today.header(listing, page, size)
     if listing.kind == "search":

@@ -406,7 +406,7 @@ def save_files(
     instead of waiting for the whole import. Summaries and categories are made before a file's
     transaction begins. A file that cannot be saved stops the run with :class:`IngestError`;
     the files before it stay saved, and a rerun skips them as duplicates."""
-    from store.search_index import build
+    from store.search_index import build  # here: heavy (jieba, pinyin), only saving needs it
 
     report = report or ImportReport()
     first = next((a for f in files for a in f.stories), None)
