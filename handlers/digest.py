@@ -11,10 +11,11 @@ Channels ([digest] channel):
   tag. A subscription account has one mass send a day: a second one is skipped, not tried, and a
   45028 from the platform is reported, never retried.
 
-Exactly once: the whole plan is written to the push log before the first call, and each row is
-marked before and after its call (see ``store.pushlog``). A later run first finishes any digest
-a crash (or a failure) left unfinished, sending only rows not yet done, and sends uncertain rows
-again with the same ``clientmsgid`` so that the platform drops a repeat. ``slot`` (the local date
+At least once, repeats bounded: the whole plan is written to the push log before the first
+call, and each row is marked before and after its call (see ``store.pushlog``). A later run
+first finishes any digest a crash (or a failure) left unfinished, sending only rows not yet
+done, and sends uncertain rows again with the same ``clientmsgid`` (a platform that honours it
+drops the repeat; WeChat does so for mass sends only). ``slot`` (the local date
 of a scheduled run) makes a scheduled digest run at most once per day.
 """
 
@@ -30,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from handlers.clock import shown
 from handlers.digest_mass import MassSender, sends_left_today
 from handlers.digest_render import Edition, Story, customer_service_text, mass_text
 from handlers.digest_send import Progress, push
@@ -54,6 +56,25 @@ REASONS = {
 }
 
 
+def reason_words(reason: str) -> str:
+    """A push log reason as an admin reads it: the known ones in words, a platform error by
+    its code (the error's own English text stays in the log and `newsbot digest status`)."""
+    if reason in REASONS:
+        return REASONS[reason]
+    head = reason.split(":", 1)[0].strip()
+    if head == "unavailable":
+        return "微信接口暂时不可用，下次运行重试"
+    if head.lstrip("-").isdigit():
+        return f"微信接口错误 {head}"
+    return reason or "原因不明"
+
+
+# How a person is told a run's channel and status (never the config's or the store's words).
+CHANNEL_WORDS = {"customer_service": "客服消息", "mass": "群发"}
+STATUS_WORDS = {"done": "已完成", "failed": "未完成（有失败待重试）", "running": "进行中",
+                "empty": "没有新闻，未推送"}
+
+
 class DigestBusy(Exception):
     """Another digest run holds the store's run lease; the message names it."""
 
@@ -74,6 +95,7 @@ class DigestPlan:
     recipients: list[Recipient]
     texts: dict[str, str]  # "党建,社区" (or a tag) -> the text that goes out
     unfinished: list[int] = field(default_factory=list)  # digests a run would finish first
+    timezone: str = ""  # [digest] timezone: how ``since`` is shown
 
     @property
     def empty(self) -> bool:
@@ -95,16 +117,17 @@ class DigestPlan:
             lines.append(f"先续发未完成的摘要 #{', #'.join(map(str, self.unfinished))}")
         if self.empty:
             if self.since:
-                lines.append(f"没有新闻（自 {self.since} 以来），不会推送。")
+                lines.append(f"没有新闻（自 {shown(self.since, self.timezone)} 以来），不会推送。")
             else:  # no digest has gone out yet: every story was a candidate
                 lines.append("没有可推送的新闻（还没有推送过），不会推送。")
             return "\n".join(lines)
         c = self.counts()
         per = "，".join(f"{k} {len(v)} 篇" for k, v in self.stories.items() if v)
-        lines.append(f"新闻 {c['stories']} 篇（{per}），渠道 {self.channel}")
+        channel = CHANNEL_WORDS.get(self.channel, self.channel)
+        lines.append(f"新闻 {c['stories']} 篇（{per}），渠道 {channel}")
         lines.append(f"将发送 {c['send']}，跳过 {c['skip']}")
         for reason, n in _count_reasons(r.reason for r in self.recipients if r.action == "skip"):
-            lines.append(f"  跳过：{REASONS.get(reason, reason)} {n}")
+            lines.append(f"  跳过：{reason_words(reason)} {n}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,7 +168,7 @@ class DigestReport:
         out = f"新闻 {self.stories} 篇，发送 {self.sent}/{self.total}"
         for label, d in (("跳过", self.skipped), ("失败", self.failed)):
             for reason, n in sorted(d.items(), key=lambda kv: -kv[1]):
-                out += f"；{label} {n}（{REASONS.get(reason, reason)}）"
+                out += f"；{label} {n}（{reason_words(reason)}）"
         if self.left:
             out += f"；微信接口不可用，提前停止，{self.left} 条留待下次运行"
         if self.status == "failed":
@@ -250,6 +273,7 @@ def preview(store: Store, config: Any, now: float | None = None) -> DigestPlan:
     recipients, texts = _plan_rows(store, config, by_cat, time.time() if now is None else now)
     return DigestPlan(
         channel=config.digest["channel"], since=since, stories=by_cat, recipients=recipients,
+        timezone=config.digest["timezone"],
         texts=texts, unfinished=[d.id for d in pushlog.unfinished(store)],
     )
 

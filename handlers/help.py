@@ -5,7 +5,8 @@ the subscription replies, which read the config, say when it comes."""
 
 from __future__ import annotations
 
-from handlers.base import END, Context, Message, Routes
+from handlers import rules
+from handlers.base import END, Context, Message, Reply, Routes
 from store import subscribers
 
 routes = Routes()
@@ -37,7 +38,9 @@ def help_click(msg: Message, ctx: Context) -> str:
 
 
 @routes(event="subscribe", priority=10)
-def welcome(msg: Message, ctx: Context) -> str:
+def welcome(msg: Message, ctx: Context) -> Reply:
+    """A returning follower hears that the categories chosen before are back (that is news to
+    them); anyone else gets the console's welcome when the account has one, else newsbot's."""
     # a returning follower keeps the categories chosen before (handlers.subscriptions)
     sub = subscribers.get(ctx.store, ctx.user)
     if sub is not None and sub.categories:
@@ -45,7 +48,8 @@ def welcome(msg: Message, ctx: Context) -> str:
             f"欢迎回来！您之前订阅的{'、'.join(sub.categories)}已恢复。\n"
             + HELP_TEXT.split("\n", 1)[1]
         )
-    return WELCOME_TEXT
+    console = rules.welcome_reply(msg, ctx)
+    return WELCOME_TEXT if console is None else console
 
 
 # Small talk: a greeting, thanks or an "OK" is not a search (谢谢 is in some story or other, and

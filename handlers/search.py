@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers import fallback, listing
+from handlers import fallback, listing, rules
 from handlers.base import (
     DESCRIPTION_LIMIT,
     END,
@@ -80,6 +80,10 @@ def suggestions(
     return seen + [w for w in FALLBACK_EXAMPLES if w not in seen and w not in query][: n - len(seen)]
 
 
+class NothingFound(str):
+    """The answer to a search that found nothing (the default reply may stand in for it)."""
+
+
 NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新”，再回复序号查看详情。"
 NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
 
@@ -139,10 +143,10 @@ def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
     state = listing.Listing(kind="search", query=query)
     items, last, res = listing.fetch(ctx, state, 0)
     if not items:
-        found = NOTHING_FOUND.format(
+        found = NothingFound(NOTHING_FOUND.format(
             q=clip_bytes("、".join(res.subject) or query, 60),
             examples="、".join(suggestions(ctx.store, query, cache=ctx.shared.search_cache)),
-        )
+        ))
         return found, None, res.total
     if clear_winner(res) and not res.corrected:  # a correction is said in a list's header
         a = articles.get(ctx.store, items[0].id)
@@ -170,9 +174,14 @@ def cached(msg: Message, ctx: Context) -> bool:
 
 @routes.default(quick=cached)
 def search(msg: Message, ctx: Context) -> Reply:
+    """A search; when it finds nothing (or the text is only stickers), the console's default
+    reply if the account has one."""
     if fallback.is_emoticon(msg.content):
-        return fallback.NOT_UNDERSTOOD
-    return run_search(ctx, msg.content)
+        return rules.default_reply(msg, ctx) or fallback.NOT_UNDERSTOOD
+    reply = run_search(ctx, msg.content)
+    if isinstance(reply, NothingFound):
+        return rules.default_reply(msg, ctx) or reply
+    return reply
 
 
 @routes(regex=r"(\d{1,4})" + END, priority=30, quick=True)

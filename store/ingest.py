@@ -20,7 +20,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.articles import Article, Outcome, save
+from store import audit
+from store.articles import Article, Outcome, Saved, merge, require
 from store.db import Store
 from store.ingest_blocks import (
     CAPTION_MARKS,
@@ -51,15 +52,23 @@ class ImportReport:
     unchanged: list[int] = field(default_factory=list)
     stories: list[Article] = field(default_factory=list)
     pages: int = 0
+    kept: int = 0  # editors' changes an import would have replaced, and kept
+    replaced: int = 0  # editors' changes replaced (--overwrite-edits)
 
     def record(self, article_id: int, outcome: Outcome) -> None:
         getattr(self, outcome).append(article_id)
 
     def line(self) -> str:
-        return (
+        text = (
             f"{self.pages} page{'s' if self.pages != 1 else ''}, {len(self.added)} stories added, "
             f"{len(self.updated)} updated, {len(self.unchanged)} skipped as duplicates"
         )
+        if self.kept:
+            text += (f"; {self.kept} editor change{'s' if self.kept != 1 else ''} kept"
+                     " (--overwrite-edits replaces them)")
+        if self.replaced:
+            text += f"; {self.replaced} editor change{'s' if self.replaced != 1 else ''} replaced"
+        return text
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -347,22 +356,45 @@ def save_all(
     articles: list[Article],
     report: ImportReport | None = None,
     progress: Callable[[Article], None] | None = None,
+    *,
+    actor: str = "import",
+    action: str = "import",
+    overwrite_edits: bool = False,
 ) -> ImportReport:
-    """Save stories in one transaction: all of them, or none if anything fails.
-    ``progress`` is called after each story."""
+    """Save stories in one transaction: all of them, or none if anything fails. Each story
+    added or changed gets an audit entry by ``actor`` with the story before and after; fields
+    an editor changed are kept unless ``overwrite_edits``. ``progress`` is called after each."""
     report = report or ImportReport()
     with store.transaction():
         for a in articles:
-            article_id, outcome = save(store, a)
-            report.record(article_id, outcome)
+            saved = merge(store, a, overwrite_edits=overwrite_edits)
+            report.record(saved.id, saved.outcome)
+            _tally_edits(report, saved, overwrite_edits)
+            _audit(store, actor, action, saved)
             report.stories.append(a)
             if progress is not None:
                 progress(a)
     return report
 
 
-def import_text(store: Store, text: str, source: str) -> ImportReport:
-    """Parse one page and save its stories (one transaction)."""
-    report = save_all(store, parse_page(text, source))
+def _tally_edits(report: ImportReport, saved: Saved, overwrite_edits: bool) -> None:
+    if overwrite_edits:
+        report.replaced += len(saved.kept)
+    else:
+        report.kept += len(saved.kept)
+
+
+def _audit(store: Store, actor: str, action: str, saved: Saved) -> None:
+    if saved.outcome == "unchanged":
+        return
+    before = audit.snapshot(saved.before) if saved.before is not None else None
+    audit.record(store, actor, action if saved.outcome == "added" else f"{action}_update", article_id=saved.id, before=before,
+                 after=audit.snapshot(require(store, saved.id)))
+
+
+def import_text(store: Store, text: str, source: str, *, actor: str = "import",
+                action: str = "import") -> ImportReport:
+    """Parse one page and save its stories (one transaction, audited by ``actor``)."""
+    report = save_all(store, parse_page(text, source), actor=actor, action=action)
     report.pages = 1
     return report
