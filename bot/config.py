@@ -108,6 +108,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
             float, 30.0, "seconds the schedule's leader lock lasts; another process takes over"
             " this long after the leader dies"
         ),
+        "lease_ttl": Key(
+            float, 60.0, "seconds a digest run's lease lasts without renewal; a run stalled"
+            " longer may be taken over, and then stops sending"
+        ),
         "max_stories": Key(int, 8, "stories listed per category in one digest; the rest are counted"),
     },
     "menu": {

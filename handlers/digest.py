@@ -44,7 +44,6 @@ from store.pushlog import Delivery
 log = logging.getLogger("newsbot.digest")
 
 WINDOW = 48 * 3600  # the customer-service window after a user's last message
-LEASE_TTL = 60.0
 REASONS = {
     "out_of_window": "48 小时内未互动（客服消息窗口已关闭）",
     "window_budget": "窗口内 5 条客服消息已用完",
@@ -142,7 +141,8 @@ class DigestPlan:
 @dataclass
 class DigestReport:
     digest_id: int | None
-    status: str  # done, failed (rows left to retry), empty, already (slot ran), busy
+    status: str  # done, failed (rows left to retry), empty, already (slot ran), lost (a newer
+    # run took the lease while this one stalled: it stopped sending)
     channel: str
     stories: int = 0
     total: int = 0
@@ -160,6 +160,9 @@ class DigestReport:
             lines.append(f"摘要 #{self.digest_id}：没有新闻，未推送。")
         elif self.status == "already":
             lines.append(f"今日（{self.note}）的定时摘要已运行过，未重复推送。")
+        elif self.status == "lost":
+            lines.append("另一次推送接管了本次运行（本次运行曾停顿过久），本次不再发送，"
+                         "余下的由接管的运行发送。")
         elif self.digest_id is not None:
             lines.append(f"摘要 #{self.digest_id}：{self._line()}")
         return "\n".join(lines)
@@ -292,18 +295,14 @@ def run_digest(
 
     ``api`` is the outbound client (``send_text``, ``mass_send_text``, tags); its exceptions
     carry ``errcode``. Raises :class:`DigestBusy` when another run is under way."""
-    owner = pushlog.lease_owner()
-    holder = pushlog.take_lease(store, owner, LEASE_TTL)
-    if holder is not None:
-        raise DigestBusy(f"another digest run is under way ({holder})")
-
-    def renew() -> None:
-        pushlog.take_lease(store, owner, LEASE_TTL)
-
+    got = pushlog.take_lease(store, pushlog.lease_owner(), float(config.digest["lease_ttl"]))
+    if got.lease is None:
+        raise DigestBusy(f"another digest run is under way ({got.holder})")
+    lease = got.lease
+    resumed: list[DigestReport] = []
     try:
-        resumed = [
-            _execute(store, api, config, d, progress, renew) for d in pushlog.unfinished(store)
-        ]
+        for d in pushlog.unfinished(store):
+            resumed.append(_execute(store, api, config, d, progress, lease))
         channel = config.digest["channel"]
         if slot is not None and pushlog.slot_taken(store, slot):
             return DigestReport(None, "already", channel, resumed=resumed, note=slot)
@@ -311,7 +310,7 @@ def run_digest(
         if plan.empty:
             d = pushlog.start(
                 store, channel=channel, since=plan.since, article_ids=[], recipients=[],
-                slot=slot, status="empty", report={"note": "no new stories"},
+                slot=slot, status="empty", report={"note": "no new stories"}, lease=lease,
             )
             if d is None:
                 return DigestReport(None, "already", channel, resumed=resumed, note=slot or "")
@@ -327,15 +326,18 @@ def run_digest(
         layout = {c: [s.id for s in v] for c, v in plan.stories.items()}
         d = pushlog.start(
             store, channel=channel, since=plan.since, article_ids=ids, recipients=rows, slot=slot,
-            report={"plan": layout},
+            report={"plan": layout}, lease=lease,
         )
         if d is None:
             return DigestReport(None, "already", channel, resumed=resumed, note=slot or "")
-        report = _execute(store, api, config, d, progress, renew)
+        report = _execute(store, api, config, d, progress, lease)
         report.resumed = resumed
         return report
+    except pushlog.LeaseLost as e:
+        log.warning("digest run stopped: %s", e)
+        return DigestReport(None, "lost", config.digest["channel"], resumed=resumed, note=str(e))
     finally:
-        pushlog.drop_lease(store, owner)
+        pushlog.drop_lease(store, lease)
 
 
 def _execute(
@@ -344,7 +346,7 @@ def _execute(
     config: Any,
     d: pushlog.Digest,
     progress: Progress | None,
-    renew: Callable[[], None],
+    lease: pushlog.Lease,
 ) -> DigestReport:
     """Send the rows of digest ``d`` still to send; finish it with its report."""
     started = time.monotonic()
@@ -372,7 +374,7 @@ def _execute(
     stopped = push(
         store, d.id, rows, send, concurrency=int(config.digest["concurrency"]),
         rate=float(config.digest["rate"]), progress=progress,
-        done_before=total - len(rows), total=total, renew=renew,
+        done_before=total - len(rows), total=total, lease=lease,
     )
     tally = pushlog.tally(store, d.id)
     retry = bool(pushlog.due(store, d.id))  # failed rows to retry, or rows a stop left
@@ -384,7 +386,7 @@ def _execute(
         left=sum(tally.get("pending", {}).values()) + sum(tally.get("sending", {}).values()),
         note=f"stopped early: {stopped}" if stopped else "",
     )
-    pushlog.finish(store, d.id, report.status, {**report.to_dict(), "plan": layout})
+    pushlog.finish(store, d.id, report.status, {**report.to_dict(), "plan": layout}, lease)
     log.info("digest %s: %s", d.id, report._line())
     return report
 

@@ -1,7 +1,8 @@
 """``newsbot import / export / list / show / edit / delete``: the operators' story commands.
 
-Import reads every file first and saves the good ones in one store transaction, so a run never
-leaves half a page behind. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
+Import reads and checks every file first, then saves each good one in a transaction of its own:
+a file is never half-saved, other writers get their turn between files, and a rerun of an
+interrupted import skips what is already stored. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
 reported and skipped; the others are imported and the exit code is 1. ``--strict`` imports
 nothing when any file is bad.
 """
@@ -75,6 +76,9 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
     Each page is split into its stories; a story already in the store keeps its id and is
     updated (or skipped when nothing changed), even under a changed title. What an editor
     changed (#改, newsbot edit) is kept unless --overwrite-edits. Folders are searched.
+    Every file is read and checked first; then each is saved in a transaction of its own, so
+    the service keeps answering during a long import and an interrupted one is finished by
+    running it again.
 
     \b
     Example:
@@ -83,12 +87,12 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
       newsbot import https://mp.weixin.qq.com/s/AbCdEf
       newsbot import --overwrite-edits pages/2024-07-02.txt
     """
-    from store.ingest import ImportReport, IngestError, load_file, save_all
+    from store.ingest import FileStories, ImportReport, IngestError, load_file, save_files
 
     files = _files(paths)
     if not files:
         raise click.ClickException("no page files found in " + " ".join(paths))
-    parsed: list[tuple[Path | str, list[Any]]] = []
+    parsed: list[FileStories] = []
     bad: list[str] = []
     report = ImportReport()
     with progress_bar() as progress:
@@ -96,28 +100,31 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         for f in files:
             try:
                 found = _load_url(f, obj.config) if isinstance(f, str) else load_file(f)
-                parsed.append((f, found))
+                parsed.append(FileStories(f if isinstance(f, str) else str(f), found))
             except IngestError as e:
                 bad.append(str(e))
             progress.advance(reading)
-        stories = [a for _, found in parsed for a in found]
+        stories = sum(len(p.stories) for p in parsed)
         if bad and strict:
-            stories = []
+            stories = 0
         elif stories and not dry_run:
-            saving = progress.add_task("saving stories", total=len(stories))
-            save_all(obj.store(), stories, report, progress=lambda _a: progress.advance(saving),
-                     actor=operator(), overwrite_edits=overwrite_edits)
+            saving = progress.add_task("saving stories", total=stories)
+            try:
+                save_files(obj.store(), parsed, report,
+                           progress=lambda _a: progress.advance(saving),
+                           actor=operator(), overwrite_edits=overwrite_edits)
+            except IngestError as e:
+                bad.append(str(e))
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
-    if bad and strict:
+    if bad and strict and not report.pages:
         raise click.ClickException(f"{len(bad)} bad file(s): nothing imported (--strict)")
-    report.pages = len(parsed)
     if dry_run:
-        for f, found in parsed:
-            for a in found:
-                name = f if isinstance(f, str) else f.name
+        for p in parsed:
+            for a in p.stories:
+                name = p.name if "://" in p.name else Path(p.name).name
                 click.echo(f"{name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
-        click.echo(f"{len(parsed)} pages, {len(stories)} stories found (dry run, nothing saved)")
+        click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
     if bad:

@@ -75,6 +75,8 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
     """Send the digest now: finish any unfinished one, then the new stories; print the report.
 
     Exits 1 when some deliveries failed; run it again to retry them (nothing goes twice).
+    Also exits 1 when this run stalled past [digest] lease_ttl and another run took over: it
+    then stops sending at once, and the other run sends the rest.
 
     \b
     Example:
@@ -106,6 +108,10 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(report.summary())
+    if report.status == "lost":
+        raise click.ClickException(
+            f"this run stopped sending: {report.note}; the run that took over sends the rest"
+        )
     runs = [report, *report.resumed]
     if any(r.failed for r in runs):
         retry = any(r.status == "failed" for r in runs)
