@@ -148,7 +148,8 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     if listing.kind == "search":
         res = search_cache.search(ctx.shared.search_cache, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
-        listing.subject = list(res.subject)
+        chinese = any("\u4e00" <= ch <= "\u9fff" for ch in listing.query)
+        listing.subject = list(res.subject) if chinese else []  # a Latin query is named whole
         listing.corrected = [[c.typed, c.found] for c in res.corrected]
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res
