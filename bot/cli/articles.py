@@ -94,6 +94,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         raise click.ClickException("no page files found in " + " ".join(paths))
     parsed: list[FileStories] = []
     bad: list[str] = []
+    stopped: BaseException | None = None  # the store failed: that, not the files, is the error
     report = ImportReport()
     with progress_bar() as progress:
         reading = progress.add_task("reading pages", total=len(files))
@@ -115,6 +116,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
                            actor=operator(), overwrite_edits=overwrite_edits)
             except IngestError as e:
                 bad.append(str(e))
+                stopped = e.__cause__
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
     if bad and strict and not report.pages:
@@ -127,6 +129,8 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
+    if stopped is not None:
+        raise stopped  # one line saying what is wrong with the store (bot.cli)
     if bad:
         raise click.ClickException(f"{len(bad)} of {len(files)} file(s) could not be imported")
 
