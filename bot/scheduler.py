@@ -3,7 +3,10 @@
 Every worker process (on every host) runs a :class:`DigestScheduler`, but only the holder of a
 leader lock in the shared state backend schedules the digest. The holder renews the lock every
 ``lock_ttl / 3`` seconds; when it dies, the lock expires and another process takes over on its
-next renewal tick.
+next renewal tick. The renewals run on a thread of their own, not as a job of APScheduler:
+a job waits for the scheduler's loop to wake and for a free executor thread, and every such
+hand-off in a busy process (a digest under way, workers starting beside it) is time the lock
+runs down; a renewal that still comes late is logged with how late it was.
 
 Late runs: a fire time missed by less than [digest] misfire_grace runs late, once. While the
 leader is up, APScheduler does this itself (``misfire_grace_time``, ``coalesce``). A process that
@@ -29,7 +32,6 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config
 from bot.state import StateBackend
@@ -87,6 +89,8 @@ class DigestScheduler:
         self.lock_name = lock_name
         self.leader = False
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._renewer: threading.Thread | None = None
         self.scheduler = BackgroundScheduler(timezone=self.tz)
 
     # -- life ----------------------------------------------------------------------------------
@@ -95,16 +99,17 @@ class DigestScheduler:
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
         self.scheduler.start()
-        self.scheduler.add_job(
-            self._tick, IntervalTrigger(seconds=self.renew_every, timezone=self.tz),
-            id="leader", next_run_time=datetime.now(self.tz), max_instances=1, coalesce=True,
-            misfire_grace_time=None,
-        )
+        self._renewer = threading.Thread(target=self._keep_lock, name="digest-leader",
+                                         daemon=True)
+        self._renewer.start()
         log.info("scheduler %s started: digest at %s %s", self.owner,
                  self.config.digest["time"], self.config.digest["timezone"])
 
     def stop(self, release: bool = True) -> None:
         """Stop scheduling; ``release=False`` leaves the lock to expire (as a crash would)."""
+        self._stopping.set()
+        if self._renewer is not None and self._renewer is not threading.current_thread():
+            self._renewer.join(timeout=10)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         with self._lock:
@@ -120,6 +125,21 @@ class DigestScheduler:
         log.info("scheduler %s stopped%s", self.owner, ", leader lock released" if released else "")
 
     # -- leadership ----------------------------------------------------------------------------
+    def _keep_lock(self) -> None:
+        """Take or renew the lock every ``renew_every`` seconds until stopped."""
+        due = time.monotonic()
+        while not self._stopping.is_set():
+            late = time.monotonic() - due
+            if self.leader and late > self.renew_every:
+                log.warning("scheduler %s: lock renewal %.1f s late (the lock lasts %.1f s):"
+                            " the process was stalled", self.owner, late, self.lock_ttl)
+            self._tick()
+            due += self.renew_every
+            now = time.monotonic()
+            if due < now:  # stalled past a whole period: count the next from now
+                due = now + self.renew_every
+            self._stopping.wait(due - now)
+
     def _tick(self) -> None:
         try:
             held = self.state.acquire(self.lock_name, self.owner, self.lock_ttl)

@@ -6,7 +6,7 @@ into its dispatch; :func:`shared` makes what the handlers keep for the life of a
 
 from __future__ import annotations
 
-from handlers import admin, fallback, latest, rules, search, subscriptions
+from handlers import admin, fallback, latest, rules, search, subscriptions, today
 from handlers import help as help_
 from handlers.admin import AdminDirectory
 from handlers.base import Routes, Settings, Shared
@@ -17,6 +17,7 @@ from store.db import Store
 MODULES = (
     help_,
     subscriptions,
+    today,  # 今日: today's digest as a passive reply (before latest: 今天的新闻 is today's)
     latest,
     rules,  # the console's auto-replies: after newsbot's own words, before the search
     search,  # holds the default: text no other route claims

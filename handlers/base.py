@@ -23,6 +23,11 @@ if TYPE_CHECKING:  # handlers.search_cache and handlers.rules import this module
     from handlers.rules import RuleCache
     from handlers.search_cache import SearchCache
 
+# What people type after a command or a number ("下一页。", "第二页！", "2。"): a route's
+# pattern ends with it so that the command still matches (the router has folded full-width
+# marks by NFKC, so ！ arrives as !).
+END = r"[\s。.!?,、~…;]*"
+
 
 @dataclass
 class Message:
@@ -172,7 +177,7 @@ class Shared:
     is_admin: Callable[[str], bool]  # whether an openid is an admin's
     search_cache: SearchCache | None = None  # recent search pages (handlers.search_cache)
     rules: RuleCache | None = None  # the compiled keyword rules (handlers.rules)
-    routes: RouteFinder | None = None  # to send a message on (a trimmed voice message)
+    routes: RouteFinder | None = None  # to send a message on (trimmed voice, admins' text)
 
 
 @dataclass

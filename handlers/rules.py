@@ -26,6 +26,7 @@ from typing import Any
 
 from handlers import listing
 from handlers.base import Article, Context, Image, Message, News, Reply, Routes, Text
+from store import query
 from store import rules as store_rules
 from store.rules import MENU_KEY_PREFIX, Rule
 
@@ -33,24 +34,15 @@ log = logging.getLogger("newsbot.rules")
 routes = Routes()
 
 PRIORITY = 35  # above the picks (30) and the search, below newsbot's own words (40 and up)
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _TRAILING = re.compile(r"[\s!！。.~～?？,，、…;；:：]+$")
 _PICK = re.compile(r"\d{1,4}|第\s*(?:\d{1,3}|[一二两三四五六七八九十]{1,3})\s*[条篇个]?"
                    r"|\d{1,3}\s*[条篇号]")
 
 
-@functools.lru_cache(maxsize=1)
-def _t2s() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 @functools.lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """``text`` as rules compare it: NFKC, simplified, case-folded, no trailing punctuation."""
-    plain = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).strip()
-    return _TRAILING.sub("", _t2s().convert(plain).casefold())
+    return _TRAILING.sub("", query.normalise(text).strip())
 
 
 @dataclass

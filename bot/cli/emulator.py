@@ -53,6 +53,7 @@ def emulator(obj: CliState, host: str, port: int, appid: str | None, secret: str
     emu = Emulator(appid or w["appid"], secret or w["appsecret"],
                    account_type=account_type or w["account_type"], callback=callback,
                    token=w["token"], aes_key=w["encoding_aes_key"], log_path=log_path,
+                   encrypt=cfg.wechat_mode != "plain",  # users sign as the mode wants
                    custom_clientmsgid=custom_clientmsgid)
     if console is not None:
         emu.set_console(console.get("autoreply"), console.get("menu"))

@@ -28,7 +28,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
               help="Send an event instead of text.")
 @click.option("--key", default="", help="EventKey of the event (e.g. a menu button's key).")
 @click.option("--user", default="o_newsbot_cli_user", show_default=True, help="The sender's openid.")
-@click.option("--encrypt", is_flag=True, help="Safe mode: encrypt the message (encrypt_type=aes).")
+@click.option("--encrypt", is_flag=True,
+              help="Encrypt the message (encrypt_type=aes); always so in compat and safe mode.")
 @click.option("--url", help="The bot's callback URL (default: http://[server] host:port/wechat).")
 @click.option("--direct", is_flag=True,
               help="Send straight to the bot even when a local emulator is configured.")
@@ -113,7 +114,8 @@ def _direct(obj: CliState, url: str, user: str, text: str | None, event: str | N
     try:
         reply = post(
             url, xml, cfg.wechat["token"], appid=cfg.wechat["appid"],
-            aes_key=cfg.wechat["encoding_aes_key"], encrypt=encrypt,
+            aes_key=cfg.wechat["encoding_aes_key"],
+            encrypt=encrypt or cfg.wechat_mode != "plain",  # as WeChat sends in that mode
         )
     except httpx.HTTPError as e:
         raise click.ClickException(
