@@ -1,5 +1,5 @@
 """The ASGI application: ``/wechat`` (the callback, see bot.webhook), ``/articles/{id}``,
-``/healthz``, and the services a running bot holds."""
+``/images/{id}``, ``/healthz``, and the services a running bot holds."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 import handlers
-from bot import logs
+from bot import logs, server
 from bot.config import Config, load_config
 from bot.router import Router, build_router
 from bot.scheduler import DigestScheduler, start_digest_scheduler
@@ -26,7 +26,7 @@ from bot.state import StateBackend, open_state
 from bot.webhook import LateReply, Webhook
 from bot.wxapi import WeChatAPI, late_reply_sender
 from handlers.base import Shared
-from handlers.pages import render_article_page
+from handlers.pages import render_article_page, render_image
 from store.db import Store, open_store
 
 GC_YOUNG = 10_000  # allocations between the collector's young passes (Python's default 700)
@@ -102,6 +102,7 @@ class NewsbotApp:
             routes=[
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/articles/{article_id}", self.article_page, methods=["GET"]),
+                Route("/images/{image_id}", self.image, methods=["GET"]),
             ],
             lifespan=self.lifespan,
         )
@@ -115,7 +116,13 @@ class NewsbotApp:
             await self.pages(scope, receive, send)
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "state": self.services.state.name})
+        """200 while the process serves, "degraded" in the body while the state backend
+        fails (see bot.gate): a load balancer keeps the host, a person sees why."""
+        ok = await asyncio.get_running_loop().run_in_executor(
+            self.webhook.pool, self.webhook.gate.probe
+        )
+        state = self.services.state.name
+        return JSONResponse({"status": "ok" if ok else "degraded", "state": state})
 
     async def article_page(self, request: Request) -> Response:
         raw = request.path_params["article_id"]
@@ -123,6 +130,16 @@ class NewsbotApp:
             self.webhook.pool, render_article_page, self.services.store, raw, self.services.config
         )
         return HTMLResponse(html, status_code=status)
+
+    async def image(self, request: Request) -> Response:
+        raw = request.path_params["image_id"]
+        status, ctype, data = await asyncio.get_running_loop().run_in_executor(
+            self.webhook.pool, render_image, self.services.store, raw
+        )
+        # a kept picture never changes (a new cover is a new id): caches may keep it
+        cache = "public, max-age=31536000, immutable" if status == 200 else "no-store"
+        return Response(data, status_code=status, media_type=ctype,
+                        headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -153,6 +170,7 @@ def settle_garbage_collector() -> None:
 def app_from_env() -> NewsbotApp:
     """Factory for ``uvicorn --factory`` (used by ``newsbot serve --workers N``)."""
     config = load_config(os.environ.get("NEWSBOT_CONFIG") or None)
+    server.configure(config.server["read_timeout"], config.server["max_connections"])
     if not logging.getLogger().handlers:
         # A worker process started by uvicorn: log like the CLI does, at [log] level, with
         # the lines written in blocks (a line per message; see bot.logs).

@@ -35,6 +35,14 @@ class Found(NamedTuple):
     quick: Quick
 
 
+class Dispatched(NamedTuple):
+    """What a message's dispatch came to: the handler's reply, its name, the outcome."""
+
+    reply: Reply
+    handler: str
+    outcome: str  # ok, error (the handler raised: the reply is the fallback text), unhandled
+
+
 _UNFOUND = object()  # dispatch() without a route found beforehand
 _FLAGS = re.compile("", re.DOTALL).flags  # how handlers.base compiles a route's pattern
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=")
@@ -122,11 +130,22 @@ class Router:
                 if m is None:
                     continue
                 ctx.match = m
+            if r.when is not None and not self._holds(r, msg, ctx):
+                continue
             return Found(r.func, r.name, r.quick)
         if self.default is not None and msg.type in ("text", "voice") and text:
             name = getattr(self.default, "__name__", "default")
             return Found(self.default, name, self.default_quick)
         return None
+
+    @staticmethod
+    def _holds(r: Route, msg: Message, ctx: Context) -> bool:
+        """A route's ``when``; one that fails says no (the message goes on to the next)."""
+        try:
+            return bool(r.when(msg, ctx))  # type: ignore[misc]
+        except Exception:
+            log.exception("route %s: its condition failed user=%s", r.name, msg.source)
+            return False
 
     def match(self, msg: Message, ctx: Context) -> tuple[Handler, str] | None:
         found = self.find(msg, ctx)
@@ -149,9 +168,8 @@ class Router:
 
     def dispatch(
         self, msg: Message, ctx: Context, found: Found | object | None = _UNFOUND
-    ) -> tuple[Reply, str, str]:
-        """Run the matching handler (``found``, when the caller already asked ``find``).
-        Returns (reply, handler name, outcome)."""
+    ) -> Dispatched:
+        """Run the matching handler (``found``, when the caller already asked ``find``)."""
         for obs in self.observers:
             try:
                 obs(msg, ctx)
@@ -160,16 +178,16 @@ class Router:
         if found is _UNFOUND:
             found = self.find(msg, ctx)
         if not isinstance(found, Found):
-            return None, "-", "unhandled"
+            return Dispatched(None, "-", "unhandled")
         func, name, _ = found
         try:
-            return func(msg, ctx), name, "ok"
+            return Dispatched(func(msg, ctx), name, "ok")
         except Exception:
             log.exception(
                 "handler %s failed user=%s msgid=%s type=%s event=%s",
                 name, msg.source, msg.id or "-", msg.type, msg.event or "-",
             )
-            return FALLBACK_TEXT, name, "error"
+            return Dispatched(FALLBACK_TEXT, name, "error")
 
 
 def build_router(route_sets: list[Routes] | None = None) -> Router:

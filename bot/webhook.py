@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from bot import logs
 from bot.envelope import Envelope, EnvelopeError
+from bot.gate import Gate
 from bot.replies import normalise, to_xml
 from bot.router import Found
 from bot.state import Claim, ClaimStatus, MessageState, Settle, StateBackend, StateUnavailable
@@ -95,6 +96,7 @@ class Webhook:
             config.wechat["appid"],
             config.wechat["encoding_aes_key"],
             config.server["replay_window"],
+            config.wechat_mode,
         )
         self.cap: int = config.server["max_body"]
         self.budget: float = config.server["reply_budget"]
@@ -103,6 +105,10 @@ class Webhook:
         self.pool = ThreadPoolExecutor(ADMIN_THREADS, thread_name_prefix="admin")
         self.late_pool = ThreadPoolExecutor(LATE_THREADS, thread_name_prefix="late")
         self.group = SettleGroup(services.state)
+        # the nonce memory, admins' commands, and how the state backend fares (bot.gate)
+        self.gate = Gate(services.state, config.server["replay_window"], config.state["dedup_ttl"],
+                         self.envelope.mode)
+        self.health = self.gate.health
         self.recent: OrderedDict[str, None] = OrderedDict()  # keys settled here, newest last
 
     def close(self) -> None:
@@ -151,15 +157,20 @@ class Webhook:
         run, and answered with its reply, a kept answer (a retry) or ``success``."""
         started = time.perf_counter()
         try:
-            msg, encrypted = self.envelope.open(query, body)
+            opened = self.envelope.open(query, body)
+            admission = await self.gate.admit(opened, query)
         except EnvelopeError as e:
             errlog.info("refused %s: %s", e.status, e.reason)
             return Answer(e.status, e.reason.encode(), _HEADERS_TEXT)
+        msg, encrypted = opened
         nonce = query.get("nonce", "")
         key = msg.dedup_key
-        ctx = self.context(msg)
+        admin = self.services.shared.is_admin(msg.source)
+        ctx = self.context(msg, admin and admission.commands)
         router = self.services.router
         found = router.find(msg, ctx)
+        if admin and not admission.commands:
+            found = self.gate.hold_commands(msg, ctx, found, router, admission.held)
         if not ctx.is_admin and router.is_quick(msg, ctx, found):
             done = await self.run_quick(key, msg, ctx, found, started)
         else:
@@ -181,11 +192,11 @@ class Webhook:
         return _answer(self.envelope.seal(xml, encrypted, nonce))
 
     # -- one message's handler -----------------------------------------------------------------
-    def context(self, msg: Message) -> Context:
+    def context(self, msg: Message, admin: bool) -> Context:
         services = self.services
         return Context(
             user=msg.source,
-            is_admin=services.shared.is_admin(msg.source),
+            is_admin=admin,
             config=services.config,
             state=MessageState(services.state),
             store=services.store,
@@ -212,13 +223,14 @@ class Webhook:
         return Handled(to_xml(value, msg), name, "error", value)
 
     # -- the state: claims and kept answers ----------------------------------------------------
-    # The state backend down (Redis unreachable) must not fail the webhook: the message is
-    # handled without dedup (a retry may then run the handler again) and a warning is logged.
+    # The state backend down (Redis unreachable, its file full) must not fail the webhook: the
+    # message is handled without dedup (a retry may then run the handler again), and the
+    # degraded mode's warning is logged once a minute (bot.gate.Health).
     def claim_key(self, key: str) -> Claim:
         try:
             return self.services.state.claim(key, lease=self.budget + 5)
         except StateUnavailable as e:
-            errlog.warning("state backend down, handling %s without dedup: %s", key, e)
+            self.health.failed(f"claim of {key}", e)
             return Claim(ClaimStatus.OWNER)
 
     def remember(self, key: str, answer: str | None, state: MessageState | None = None) -> None:
@@ -229,7 +241,7 @@ class Webhook:
             elif answer is not None:
                 self.services.state.finish(key, answer, self.dedup_ttl)
         except StateUnavailable as e:
-            errlog.warning("state backend down, reply to %s not kept for retries: %s", key, e)
+            self.health.failed(f"keeping the reply to {key}", e)
 
     def peek(self, key: str) -> str | None:
         """The kept answer of a message this process settled (a retry): read from the state
@@ -246,14 +258,14 @@ class Webhook:
         try:
             return await self.group.settle(key, answer, self.dedup_ttl, writes)
         except StateUnavailable as e:
-            errlog.warning("state backend down, handled %s without dedup: %s", key, e)
+            self.health.failed(f"settling {key}", e)
             return Claim(ClaimStatus.OWNER)
 
     async def wait_answer(self, key: str) -> str | None:
         try:
             return await self.services.state.wait_async(key, self.budget)
         except StateUnavailable as e:
-            errlog.warning("state backend down while waiting for %s: %s", key, e)
+            self.health.failed(f"waiting for the reply to {key}", e)
             return None
 
     # -- in a thread ---------------------------------------------------------------------------

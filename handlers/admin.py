@@ -1,9 +1,9 @@
 """Admin commands: ``#…`` messages from the account's admins.
 
-Every route here is ``admin=True``: a ``#…`` from anyone else matches nothing here and reaches
-the ordinary search, so the admin interface stays invisible to readers. Admins are the openids
-in ``[admin] openids`` plus those stored with ``newsbot admin add``; :func:`setup` gives the
-webhook a cached check of the stored ones.
+The command routes are ``admin=True``; a reader's ``#…`` that names a command gets the readers'
+help (:func:`reader_hash`), so the admin interface stays invisible to readers, and other text
+with # is read without it. Admins are the openids in ``[admin] openids`` plus those stored
+with ``newsbot admin add``; :func:`setup` gives the webhook a cached check of the stored ones.
 
 The commands themselves live in ``admin_draft`` (adding), ``admin_content`` (managing),
 ``admin_stats`` and ``admin_push``; each declares its name, aliases and help with
@@ -15,11 +15,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
-from handlers import admin_content, admin_draft, admin_push, admin_stats  # noqa: F401 - register
+from handlers import (  # noqa: F401 - register their commands
+    admin_content,
+    admin_cover,
+    admin_draft,
+    admin_push,
+    admin_rules,
+    admin_stats,
+)
 from handlers.admin_base import COMMANDS, AdminError, command, find, lookup, run_once
 from handlers.base import Context, Message, Routes
+from handlers.help import HELP_TEXT
 from store import admins
 
 log = logging.getLogger("newsbot.admin")
@@ -71,6 +80,29 @@ def admin_command(msg: Message, ctx: Context) -> str:
         return cmd.func(args, msg, ctx)
     except AdminError as e:
         return str(e)
+
+
+@routes(regex=r"[#＃].*", type=("text", "voice"), priority=99)
+def reader_hash(msg: Message, ctx: Context) -> Any:
+    """A reader's ``#…`` (admins' go to ``admin_command`` above): one that names an admin
+    command gets the readers' help, which says nothing of the admin commands; other text with
+    # (a hashtag such as #养老#) is taken as if typed without the #."""
+    text = msg.content.strip().lstrip("#＃").strip()
+    if find(text) is not None:
+        return HELP_TEXT
+    words = " ".join(text.replace("＃", " ").replace("#", " ").split())
+    routes = ctx.shared.routes
+    if not words or routes is None:
+        return HELP_TEXT
+    plain = replace(msg, content=words)
+    found = routes.match(plain, ctx)
+    return found[0](plain, ctx) if found is not None else None
+
+
+@routes(type="image", admin=True, priority=30)
+def admin_image(msg: Message, ctx: Context) -> Any:
+    """An admin's picture: the cover ``#封面`` waits for, else the answer anyone gets."""
+    return admin_cover.cover_picture(msg, ctx)
 
 
 @routes(type="text", admin=True, priority=-100)

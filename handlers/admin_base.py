@@ -44,6 +44,7 @@ COMMANDS: list[Command] = []
 # Actions that wait for #确认: name -> what to do with the pending record.
 CONFIRMABLE: dict[str, ConfirmFunc] = {}
 CONFIRM_KEY = "confirm"
+COVER_KEY = "cover"  # a #封面 waiting for its picture
 
 
 def command(

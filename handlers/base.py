@@ -19,8 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from store.db import Store
 
-if TYPE_CHECKING:  # handlers.search_cache imports this module for the reply values
+if TYPE_CHECKING:  # handlers.search_cache and handlers.rules import this module
+    from handlers.rules import RuleCache
     from handlers.search_cache import SearchCache
+
+# What people type after a command or a number ("下一页。", "第二页！", "2。"): a route's
+# pattern ends with it so that the command still matches (the router has folded full-width
+# marks by NFKC, so ！ arrives as !).
+END = r"[\s。.!?,、~…;]*"
 
 
 @dataclass
@@ -67,7 +73,14 @@ class News:
     articles: list[Article] = field(default_factory=list)
 
 
-Reply = None | str | Text | Article | News
+@dataclass
+class Image:
+    """A picture already on WeChat, by its media id (as the console's replies name them)."""
+
+    media_id: str
+
+
+Reply = None | str | Text | Article | News | Image
 
 # -- WeChat's limits on replies (bot.replies enforces them; lists and digests fit within) ------
 WECHAT_TEXT_BYTES = 2048  # the longest text WeChat shows (UTF-8; found, not documented)
@@ -128,7 +141,8 @@ class ConversationState(Protocol):
 
 
 class OutboundAPI(Protocol):
-    """The WeChat API client (bot.wxapi.WeChatAPI), as far as the digest uses it."""
+    """The WeChat API client (bot.wxapi.WeChatAPI), as far as the digest and the rules'
+    further replies use it."""
 
     def send_text(self, openid: str, content: str, *, clientmsgid: str | None = None) -> dict: ...
 
@@ -140,6 +154,11 @@ class OutboundAPI(Protocol):
     def get_tags(self) -> list[dict]: ...
 
     def tag_users(self, tag_id: int, openids: list[str]) -> None: ...
+
+    def send_image(self, openid: str, media_id: str) -> dict: ...
+
+    def send_article(self, openid: str, title: str, description: str, url: str,
+                     picurl: str = "") -> dict: ...
 
 
 class RouteFinder(Protocol):
@@ -157,7 +176,8 @@ class Shared:
 
     is_admin: Callable[[str], bool]  # whether an openid is an admin's
     search_cache: SearchCache | None = None  # recent search pages (handlers.search_cache)
-    routes: RouteFinder | None = None  # to send a message on (a trimmed voice message)
+    rules: RuleCache | None = None  # the compiled keyword rules (handlers.rules)
+    routes: RouteFinder | None = None  # to send a message on (trimmed voice, admins' text)
 
 
 @dataclass
@@ -220,6 +240,7 @@ class Route:
     admin: bool = False
     priority: int = 0
     quick: Quick = False
+    when: Callable[[Message, Context], bool] | None = None
 
 
 def _set(v: str | Iterable[str] | None, lower: bool = True) -> frozenset[str] | None:
@@ -234,7 +255,9 @@ class Routes:
 
     Filters (all given ones must hold): ``type`` (message types), ``event`` (event names),
     ``key`` (EventKey values), ``keyword`` (the whole text, after trimming and case folding),
-    ``regex`` (``fullmatch`` on the trimmed text), ``admin`` (only admins' messages). Higher
+    ``regex`` (``fullmatch`` on the trimmed text), ``admin`` (only admins' messages), ``when``
+    (a predicate of the message and context, for what is only known at run time, such as the
+    stored keyword rules; it is asked last). Higher
     ``priority`` is tried first, then declaration order. ``quick`` (see :data:`Quick`) says
     whether the handler may run on the event loop.
     """
@@ -258,6 +281,7 @@ class Routes:
         priority: int = 0,
         name: str | None = None,
         quick: Quick = False,
+        when: Callable[[Message, Context], bool] | None = None,
     ) -> Handler:
         if keyword is not None or regex is not None:
             type = type or "text"
@@ -275,6 +299,7 @@ class Routes:
                 admin=admin,
                 priority=priority,
                 quick=quick,
+                when=when,
             )
         )
         return func

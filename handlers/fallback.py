@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from handlers import admin_draft
+from handlers import admin_draft, rules
 from handlers.admin_base import AdminError
 from handlers.base import Context, Message, Reply, Routes
 
@@ -51,8 +51,9 @@ def is_emoticon(text: str) -> bool:
 
 
 @routes(type=("image", "video", "shortvideo", "location", "link", "file"), priority=20, quick=True)
-def not_understood(msg: Message, ctx: Context) -> str:
-    return _ANSWERS.get(msg.type, "") + _TAIL
+def not_understood(msg: Message, ctx: Context) -> Reply:
+    """The console's default reply when the account has one, else a pointer to what works."""
+    return rules.default_reply(msg, ctx) or _ANSWERS.get(msg.type, "") + _TAIL
 
 
 # A web address pasted as text is a link too: its pieces would only be searched for

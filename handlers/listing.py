@@ -40,7 +40,9 @@ def page_size(config: Any) -> int:
 
 @dataclass
 class Listing:
-    """What a user is browsing: ``kind`` is ``search`` (``query``) or ``latest`` (``category``)."""
+    """What a user is browsing: ``kind`` is ``search`` (``query``), ``latest`` (``category``)
+    or ``digest``: today's edition (``category``: the categories, comma-separated; ``query``:
+    the edition's day)."""
 
     kind: str
     query: str = ""
@@ -50,6 +52,8 @@ class Listing:
     total: int = 0  # matches of a search; 0 when unknown (latest)
     mode: str = "all"  # the search's mode: all terms, or any term (fallback)
     last: bool = False  # the page shown is the last one
+    subject: list[str] = field(default_factory=list)  # the words the search was about
+    corrected: list[list[str]] = field(default_factory=list)  # [typed, found] sound-alikes
 
     def remember(self, page: int, ids: list[int], size: int) -> None:
         """Note the ids numbered on ``page``; numbers of other pages keep theirs."""
@@ -136,9 +140,16 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     """Items of ``page`` of ``listing``, whether it is the last page, and the search results
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
+    if listing.kind == "digest":
+        from handlers import today
+
+        items, last = today.fetch(ctx, listing, page)
+        return items, last, None
     if listing.kind == "search":
         res = search_cache.search(ctx.shared.search_cache, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
+        listing.subject = list(res.subject)
+        listing.corrected = [[c.typed, c.found] for c in res.corrected]
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res
     rows = articles.latest(ctx.store, limit=size + 1, category=listing.category or None,
@@ -148,15 +159,28 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
 
 
 def header(listing: Listing, page: int, size: int) -> str:
+    if listing.kind == "digest":
+        from handlers import today
+
+        return today.header(listing, page, size)
     if listing.kind == "search":
         pages = max(1, -(-listing.total // size))
         where = f"（第 {page + 1}/{pages} 页）" if pages > 1 else ""
         q = clip_bytes(_one_line(listing.query), 60)
+        if listing.corrected:
+            typed = "、".join(t for t, _ in listing.corrected)
+            found = "、".join(f for _, f in listing.corrected)
+            return f"没有找到“{typed}”，为您找到“{found}”的新闻 {listing.total} 条{where}："
         if listing.mode == "any":
-            return f"没有同时包含“{q}”各个词的新闻，以下 {listing.total} 条包含其中一部分{where}："
+            return f"没有同时包含{quoted(listing.subject or [q])}的新闻，以下 {listing.total} 条包含其中一部分{where}："
         return f"“{q}”找到 {listing.total} 条新闻{where}："
     what = f"最新{listing.category}报道" if listing.category else "最新报道"
     return f"{what}（第 {page + 1} 页）：" if page else f"{what}："
+
+
+def quoted(words: list[str]) -> str:
+    """“郭龙生”“事迹”: the words a reader asked about, each in quotes."""
+    return "".join(f"“{clip_bytes(w, 30)}”" for w in words[:4])
 
 
 def footer(listing: Listing, last: bool) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers import fallback, listing
+from handlers import fallback, listing, rules
 from handlers.base import (
     DESCRIPTION_LIMIT,
+    END,
     Context,
     Message,
     Reply,
@@ -79,6 +80,10 @@ def suggestions(
     return seen + [w for w in FALLBACK_EXAMPLES if w not in seen and w not in query][: n - len(seen)]
 
 
+class NothingFound(str):
+    """The answer to a search that found nothing (the default reply may stand in for it)."""
+
+
 NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新”，再回复序号查看详情。"
 NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
 
@@ -128,9 +133,7 @@ def run_search(ctx: Context, query: str) -> Reply:
     else:
         reply, kept, total = cache.answer(ctx.store, (query, size), lambda: _first_page(ctx, query))
     log_query(ctx, query, total)
-    if kept is None:
-        listing.clear(ctx)
-    else:
+    if kept is not None:  # nothing found: the list the reader was paging through stays
         listing.save(ctx, kept)
     return reply
 
@@ -140,12 +143,12 @@ def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
     state = listing.Listing(kind="search", query=query)
     items, last, res = listing.fetch(ctx, state, 0)
     if not items:
-        found = NOTHING_FOUND.format(
-            q=clip_bytes(query, 60),
+        found = NothingFound(NOTHING_FOUND.format(
+            q=clip_bytes("、".join(res.subject) or query, 60),
             examples="、".join(suggestions(ctx.store, query, cache=ctx.shared.search_cache)),
-        )
+        ))
         return found, None, res.total
-    if clear_winner(res):
+    if clear_winner(res) and not res.corrected:  # a correction is said in a list's header
         a = articles.get(ctx.store, items[0].id)
         if a is not None:
             return _winner_card(ctx, state, a, res.total), listing.dump(state), res.total
@@ -171,16 +174,21 @@ def cached(msg: Message, ctx: Context) -> bool:
 
 @routes.default(quick=cached)
 def search(msg: Message, ctx: Context) -> Reply:
+    """A search; when it finds nothing (or the text is only stickers), the console's default
+    reply if the account has one."""
     if fallback.is_emoticon(msg.content):
-        return fallback.NOT_UNDERSTOOD
-    return run_search(ctx, msg.content)
+        return rules.default_reply(msg, ctx) or fallback.NOT_UNDERSTOOD
+    reply = run_search(ctx, msg.content)
+    if isinstance(reply, NothingFound):
+        return rules.default_reply(msg, ctx) or reply
+    return reply
 
 
-@routes(regex=r"\d{1,4}", priority=30, quick=True)
+@routes(regex=r"(\d{1,4})" + END, priority=30, quick=True)
 def pick(msg: Message, ctx: Context) -> Reply:
     """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
     list are searched like any other word."""
-    digits = ctx.match.group(0) if ctx.match else msg.content.strip()
+    digits = ctx.match.group(1) if ctx.match else msg.content.strip()
     return _pick(ctx, digits, int(digits))
 
 
@@ -203,7 +211,7 @@ def _said_number(text: str) -> int | None:
     return None if t is None or o is None else t * 10 + o
 
 
-@routes(regex=rf"第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]", priority=30, quick=True)
+@routes(regex=rf"(?:第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]){END}", priority=30, quick=True)
 def pick_said(msg: Message, ctx: Context) -> Reply:
     said = (ctx.match.group(1) or ctx.match.group(2)) if ctx.match else ""
     n = _said_number(said)
@@ -221,7 +229,7 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
             return run_search(ctx, digits)
         if state.page == -1 and not state.last:  # a card was shown; the rest is one "更多" away
             return f"刚才只展示了 1 条。请先回复“更多”查看全部 {state.total} 条，再回复序号。"
-        return f"没有第 {n} 条。请回复 1–{len(state.ids)} 之间的序号，或发送新的关键词。"
+        return f"没有第 {n} 条。{_numbers_hint(len(state.ids))}，或发送新的关键词。"
     a = articles.get(ctx.store, state.ids[n - 1])
     if a is None:
         return "这条新闻已经下线了。请回复其他序号，或发送新的关键词。"
@@ -230,18 +238,18 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
     return f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
 
 
-@routes(keyword=("下一页", "下页", "更多", "next", "more", "下一页吧", "换一批", "再来点", "再来",
-                 "还有吗", "还有呢", "还有", "继续", "接着看"), priority=40)
+@routes(regex=r"(?i:下一页吧?|下页|更多|next|more|换一批|再来点?|还有吗?|还有呢|继续|接着看)" + END,
+        priority=40)
 def next_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, +1)
 
 
-@routes(keyword=("上一页", "上页", "prev"), priority=40)
+@routes(regex=r"(?i:上一页|上页|prev)" + END, priority=40)
 def previous_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, -1)
 
 
-@routes(regex=rf"第\s*{_SAID}\s*页", priority=40)
+@routes(regex=rf"第\s*{_SAID}\s*页{END}", priority=40)
 def jump_to_page(msg: Message, ctx: Context) -> Reply:
     n = _said_number(ctx.match.group(1)) if ctx.match else None
     state = listing.load(ctx)
@@ -252,6 +260,8 @@ def jump_to_page(msg: Message, ctx: Context) -> Reply:
     size = listing.page_size(ctx.config)
     if state.kind == "search" and state.total and (n - 1) * size >= state.total:
         pages = -(-state.total // size)
+        if pages == 1:
+            return "结果只有 1 页，都在上面了。回复序号查看详情，或发送新的关键词。"
         return f"一共只有 {pages} 页。回复“第{pages}页”看最后一页，或发送新的关键词。"
     shown = listing.show(ctx, state, n - 1)
     if shown is None:
@@ -267,6 +277,8 @@ def _turn(ctx: Context, step: int) -> Reply:
         return _at_end(state)
     page = state.page + step
     if page < 0:
+        if state.last:
+            return "结果只有这一页，都在上面了。回复序号查看详情，或发送新的关键词。"
         return "已经是第一页了。回复“下一页”或“更多”往后看。"
     shown = listing.show(ctx, state, page)
     if shown is None:
@@ -277,11 +289,16 @@ def _turn(ctx: Context, step: int) -> Reply:
     return shown
 
 
+def _numbers_hint(n: int) -> str:
+    """How to pick from a list of ``n``: "请回复 1" for one story, else the range."""
+    return "列表里只有 1 条，请回复 1" if n == 1 else f"请回复 1–{n} 之间的序号"
+
+
 def _at_end(state: listing.Listing) -> str:
-    what = f"“{state.query}”的结果" if state.kind == "search" else "最新报道"
-    n = state.total if state.kind == "search" else len(state.ids)
+    what = {"search": f"“{state.query}”的结果", "digest": "今天新收录的报道"}.get(
+        state.kind, "最新报道")
+    n = state.total if state.kind in ("search", "digest") else len(state.ids)
     total = f"（共 {n} 条）" if n else ""
-    return (
-        f"已经是最后一页了，{what}都在上面{total}。\n"
-        f"回复序号查看详情，或发送新的关键词。"
-    )
+    where = "已经是最后一页了" if state.page > 0 else "结果只有这一页"
+    pick = "回复 1 查看详情" if n == 1 else "回复序号查看详情"
+    return f"{where}，{what}都在上面{total}。\n{pick}，或发送新的关键词。"

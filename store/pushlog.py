@@ -3,8 +3,10 @@
 A recipient row moves ``pending -> sending -> sent | skipped | failed``. ``sending`` is committed
 *before* the API call and the outcome *after* it, so after a crash a row is either untouched
 (``pending``: send it), finished (leave it), or uncertain (``sending``: the call may or may not
-have reached WeChat). Uncertain rows are sent again with the row's ``clientmsgid``, the idempotency
-key the API honours, so the platform drops the repeat instead of delivering it twice.
+have reached WeChat). Uncertain rows are sent again with the row's ``clientmsgid``: a mass send
+repeated is refused (45065), but WeChat documents no ``clientmsgid`` for customer-service
+messages, so there the repeat reaches the subscriber a second time (at most the calls in
+flight at a crash; a platform that honours the key drops it).
 
 A digest is ``running`` until every row is final, then ``done`` (or ``failed`` when some rows
 failed for a reason worth retrying: a later run retries them, up to ``MAX_ATTEMPTS`` tries).
@@ -17,8 +19,8 @@ last. A run checks its token in the same transaction as every write (``start``,
 ``mark_sending``, ``record``, ``finish``), and again before a call that had to wait for the
 rate limit: a run that stalled past its ttl (paused, cut off) while a newer one took over
 stops at its next step, so what it had left to send is never sent twice. Only the calls it had
-already begun when it stalled may land (the newer run sent those rows again with the same
-``clientmsgid``, so the platform drops the repeat). The owner is compared with the token, so
+already begun when it stalled may land (their rows were uncertain: the newer run sent them
+again with their ``clientmsgid``, as after a crash). The owner is compared with the token, so
 a lease written by a release without tokens (a deploy's older hosts) still tells runs apart.
 """
 

@@ -19,7 +19,9 @@ from bot.callback import BotReply, message_xml, read_reply, sign_request
 from bot.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+# beside the project; a working copy checked out one level deeper finds it too
+CORPUS = next((p / "shared" / "corpus" for p in (ROOT.parent, ROOT.parent.parent)
+               if (p / "shared" / "corpus").is_dir()), ROOT.parent / "shared" / "corpus")
 SAMPLES = ROOT / "store" / "data" / "samples"
 NO_SEED = "the seed pages (../shared/corpus/) are not beside this checkout"
 PAGE_SETS = ("own", "seed")

@@ -222,12 +222,13 @@ def test_retitle(bot: Bot, services: Services) -> None:
     assert reply == f"已修改 #{aid} 的标题：\n《花园口村网格员上门走访独居老人》→《网格员走访独居老人》"
     assert articles.get(services.store, aid).title == "网格员走访独居老人"
     e = entries(services.store)[0]
-    assert (e.action, e.before, e.after) == (
-        "retitle", {"title": "花园口村网格员上门走访独居老人"}, {"title": "网格员走访独居老人"}
+    assert (e.action, e.before["title"], e.after["title"]) == (
+        "retitle", "花园口村网格员上门走访独居老人", "网格员走访独居老人"
     )
+    assert e.before["body"] == e.after["body"] and e.after["edited"] == ["title"]
     assert "缺少新标题" in say(bot, f"#改标题 {aid}")
     assert "没有编号为 42 的稿件" in say(bot, "#改标题 42 新标题")
-    assert "新标题太长" in say(bot, f"#改标题 {aid} " + "长" * 80)
+    assert "标题太长" in say(bot, f"#改标题 {aid} " + "长" * 80)
     assert "请给出稿件编号" in say(bot, "#改标题 新标题")
     assert articles.get(services.store, aid).title == "网格员走访独居老人"
     assert len(entries(services.store)) == 2
@@ -287,7 +288,7 @@ def test_stats(bot: Bot, services: Services) -> None:
     text = say(bot, "#统计")
     lines = text.splitlines()
     assert lines[0] == "稿件 2 篇：党建 1，社区 1，未分类 0", text
-    assert "上次推送：2024-06-21 00:00 UTC，done（送达 3）" in text
+    assert "上次推送：#1，2024年6月21日 08:00，已完成，客服消息：新闻 0 篇，发送 0/0" in text
     assert "今日消息 8 条，其中搜索 6 次" in text  # add + 6 searches + #统计
     assert "热门搜索：网格员（3）；游泳馆开放时间（2）；独居老人（1）" in text
     nothing = next(ln for ln in lines if ln.startswith("近 7 天没搜到的"))

@@ -79,7 +79,7 @@ def test_page_escapes_everything_from_the_store(client: TestClient, services: Se
         authors=["记者 <b>某</b>"],
         captions=["图 <i>说明</i>"],
         source='晚报"><script>',
-        picurl='javascript:alert(3)',
+        picurl='https://img.example/a.jpg"><script>alert(3)</script>',
     ))
     html = client.get(f"/articles/{aid}").text
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;标题" in html
@@ -87,7 +87,10 @@ def test_page_escapes_everything_from_the_store(client: TestClient, services: Se
     assert "<h1>假标题</h1>" not in html
     assert "<b>某</b>" not in html and "<i>说明</i>" not in html
     assert '"><script>' not in html
-    assert "javascript:" not in html  # only http(s) pictures are shown
+    assert "<script>alert(3)" not in html and "a.jpg&quot;&gt;&lt;script&gt;" in html
+    with pytest.raises(articles.BadAddress):  # the store takes no other kind of address
+        articles.save(services.store, Article(title="封面", body=["正文。"],
+                                              picurl="javascript:alert(3)"))
 
 
 @pytest.mark.parametrize("raw", ["999999", "0", "abc", "12abc", "-1", "1.5", "%3Cscript%3E",

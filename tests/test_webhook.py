@@ -125,6 +125,15 @@ def test_get_verification(bot: Bot) -> None:
     assert bot.http.get("/wechat").status_code == 403
 
 
+def test_get_verification_reads_escapes_and_repeats_as_the_standard_parser(bot: Bot) -> None:
+    token = bot.config.wechat["token"]
+    sig = sign(token, "123", "n 1")
+    # "n 1" written as n+1, echostr with %-escapes, a repeated name (the last one counts)
+    raw = f"signature=0&signature={sig}&timestamp=123&nonce=n+1&echostr=%E4%B8%AD%2Bx&flag"
+    r = bot.http.get("/wechat?" + raw)
+    assert r.status_code == 200 and r.text == "中+x"
+
+
 def test_head_put_and_a_bodiless_post(bot: Bot) -> None:
     token = bot.config.wechat["token"]
     ok = {"signature": sign(token, "123", "n1"), "timestamp": "123", "nonce": "n1", "echostr": "e42"}

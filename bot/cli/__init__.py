@@ -12,6 +12,7 @@ import getpass
 import importlib
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,13 +49,41 @@ class CliState:
 
 
 class NewsbotGroup(click.Group):
-    """Turns the project's own errors into a clear message and exit code 1, not a traceback."""
+    """Turns the project's own errors, and SQLite's about the store (full disk, locked,
+    damaged), into one clear line and exit code 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (ConfigError, StoreError, StateUnavailable) as e:
             raise click.ClickException(str(e)) from None
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            raise click.ClickException(store_failure(_store_path(ctx), e)) from None
+
+
+def _store_path(ctx: click.Context) -> str:
+    obj = ctx.find_object(CliState)
+    try:
+        return str(obj.config.resolve(obj.config.store["path"])) if obj else "the store"
+    except ConfigError:
+        return "the store"
+
+
+def store_failure(path: str, e: Exception) -> str:
+    """What to tell an operator whose command met SQLite failing on the store at ``path``."""
+    text = str(e)
+    low = text.lower()
+    if "full" in low or "i/o error" in low:
+        return (f"store {path}: cannot write ({text}); the step that failed left nothing"
+                " behind. Free some disk space and run the command again.")
+    if "locked" in low or "busy" in low:
+        return (f"store {path} is locked by another process ({text}); run the command again"
+                " when it has finished.")
+    if isinstance(e, UnicodeDecodeError) or "decode" in low or "malformed" in low \
+            or type(e) is sqlite3.DatabaseError:
+        return (f"store {path} is damaged ({text.split(' with text')[0][:80]}); restore it from a backup"
+                " (docs/operations.md).")
+    return f"store {path}: {text[:200]}"
 
 
 @click.group(cls=NewsbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,6 +131,8 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
 
 COMMAND_MODULES = (
     "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
+    "rules",
+    "converse",
 )
 
 for _name in COMMAND_MODULES:

@@ -65,13 +65,17 @@ def _load_url(url: str, config: Any) -> list[Any]:
 @click.argument("paths", nargs=-1, required=True, metavar="PATH|URL...")
 @click.option("--strict", is_flag=True, help="Import nothing at all if any file is bad.")
 @click.option("--dry-run", is_flag=True, help="Read and split the pages, save nothing.")
+@click.option("--overwrite-edits", is_flag=True,
+              help="Replace what editors changed in the stories with the imported text.")
 @click.pass_obj
-def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) -> None:
+def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
+            overwrite_edits: bool) -> None:
     """Import newspaper pages (.txt), article pages (.html), an export (.jsonl) or the story
     at a web address (as the admins' #链接 does, within the [admin] fetch_* limits).
 
-    Each page is split into its stories; a story already in the store is skipped, an edited
-    one (same file and title, new text) is updated. Folders are searched for such files.
+    Each page is split into its stories; a story already in the store keeps its id and is
+    updated (or skipped when nothing changed), even under a changed title. What an editor
+    changed (#改, newsbot edit) is kept unless --overwrite-edits. Folders are searched.
     Every file is read and checked first; then each is saved in a transaction of its own, so
     the service keeps answering during a long import and an interrupted one is finished by
     running it again.
@@ -81,6 +85,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
       newsbot import pages/*.txt
       newsbot --db news.db import story.html backup.jsonl
       newsbot import https://mp.weixin.qq.com/s/AbCdEf
+      newsbot import --overwrite-edits pages/2024-07-02.txt
     """
     from store.ingest import FileStories, ImportReport, IngestError, load_file, save_files
 
@@ -106,7 +111,8 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
             saving = progress.add_task("saving stories", total=stories)
             try:
                 save_files(obj.store(), parsed, report,
-                           progress=lambda _a: progress.advance(saving))
+                           progress=lambda _a: progress.advance(saving),
+                           actor=operator(), overwrite_edits=overwrite_edits)
             except IngestError as e:
                 bad.append(str(e))
     for msg in bad:
@@ -195,6 +201,7 @@ def list_(obj: CliState, category: str | None, limit: int) -> None:
     Example:
       newsbot list --category 社区 --limit 10
     """
+    from handlers.clock import shown_date
     from store.articles import latest
 
     found = latest(obj.store(), limit=limit, category=category)
@@ -202,7 +209,7 @@ def list_(obj: CliState, category: str | None, limit: int) -> None:
         click.echo("no stories" + (f" in {category}" if category else ""))
         return
     for a in found:
-        date = a.published or a.added_at[:10]
+        date = a.published or shown_date(a.added_at, obj.config)
         click.echo(f"{a.id}\t{date}\t{_cats(a)}\t{a.title}")
 
 
@@ -217,6 +224,7 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     Example:
       newsbot show 12
     """
+    from handlers.clock import shown
     from store.articles import require
 
     a = require(obj.store(), article_id)
@@ -227,7 +235,9 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     for label, value in (("kicker", a.kicker), ("subtitle", a.subtitle),
                          ("authors", "、".join(a.authors)), ("categories", _cats(a)),
                          ("published", a.published), ("source", a.source), ("url", a.url),
-                         ("added", a.added_at), ("updated", a.updated_at),
+                         ("added", shown(a.added_at, obj.config)),
+                         ("updated", shown(a.updated_at, obj.config)),
+                         ("edited by hand", "、".join(a.edited)),
                          ("summary", a.summary), ("summary (long)", a.summary_long)):
         if value:
             lines.append(f"{label}: {value}")
@@ -238,66 +248,81 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
+_FIELD_OPTIONS = ("title", "subtitle", "kicker", "authors", "published", "url", "cover",
+                  "summary")
+
+
 @main.command()
 @click.argument("article_id", type=int, metavar="ID")
 @click.option("--title", help="New title.")
-@click.option("--subtitle", help="New subtitle.")
+@click.option("--subtitle", help="New subtitle (empty: none).")
+@click.option("--kicker", help="New kicker, the line above the title (empty: none).")
+@click.option("--authors", help="Authors, separated by spaces or 、, or a byline as printed "
+              "(记者 王磊 通讯员 赵敏); empty: none.")
+@click.option("--published", metavar="DATE", help="Date published, e.g. 2024-07-02 (empty: "
+              "unknown).")
 @click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORY_CHOICES),
               help="Set the categories (repeat for both); 无 = none; auto = back to the model's.")
 @click.option("--url", help="Link readers to this address (empty: the bot hosts the story).")
+@click.option("--cover", help="Address of the cover picture (empty: none).")
 @click.option("--summary", help="New short summary (the news card's text; empty: made from the "
               "text again).")
+@click.option("--paragraph", nargs=2, type=(click.IntRange(1), str), metavar="N TEXT",
+              help="Replace paragraph N of the body (N one past the last adds one; TEXT - "
+              "removes it).")
+@click.option("--body", "body_file", type=click.File("r", encoding="utf-8"), metavar="FILE",
+              help="Replace the whole body with FILE's text, one paragraph a line (- : stdin).")
 @click.pass_obj
-def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None,
-         categories: tuple[str, ...], url: str | None, summary: str | None) -> None:
-    """Change a story's title, subtitle, categories, link or summary.
+def edit(obj: CliState, article_id: int, categories: tuple[str, ...],
+         paragraph: tuple[int, str] | None, body_file: Any, **fields: str | None) -> None:
+    """Change any field of a story: title, subtitle, kicker, authors, date, categories, link,
+    cover, summary, one paragraph or the whole body. A later import of the same page keeps
+    what was changed here (unless `newsbot import --overwrite-edits`).
 
     \b
     Example:
       newsbot edit 12 --title "社区食堂开张了" --category 社区 --category 党建
-      newsbot edit 12 --category 无
+      newsbot edit 12 --authors "王磊 赵敏" --published 2024-07-02
+      newsbot edit 12 --paragraph 3 "新的第三段。"
     """
-    from store.articles import update
-
-    changes: dict[str, Any] = {}
-    if title is not None:
-        if not title.strip():
-            raise click.ClickException("the title cannot be empty")
-        changes["title"] = title.strip()
-    if subtitle is not None:
-        changes["subtitle"] = subtitle.strip()
-    if url is not None:
-        from store.webfetch import is_web_address
-
-        if url.strip() and not is_web_address(url.strip()):
-            raise click.BadParameter(
-                f"{url!r} is not a web address (http:// or https://); empty: the bot hosts it",
-                param_hint="'--url'",
-            )
-        changes["url"] = url.strip() or None
-    if summary is not None:
-        changes["summary"] = summary.strip()
-    if categories:
-        chosen = set(categories)
-        if len(chosen) > 1 and chosen & {"无", "auto"}:
-            raise click.ClickException("--category 无 and auto stand alone")
-        if chosen == {"auto"}:
-            changes["category_override"] = None
-        elif chosen == {"无"}:
-            changes["category_override"] = []
-        else:
-            changes["category_override"] = [c for c in CATEGORIES if c in chosen]
-    if not changes:
-        raise click.ClickException("nothing to change: give --title, --subtitle, --category, --url or --summary")
+    from store.articles import edit as edit_story
     from store.articles import require
-    from store.audit import record, snapshot
+    from store.db import StoreError
+    from store.edits import EditError, read_body, read_value, set_paragraph
 
     store = obj.store()
-    with store.transaction():  # the change and its audit entry, together
-        before = snapshot(require(store, article_id))
-        a = update(store, article_id, **changes)
-        record(store, operator(), "edit", article_id=a.id, before=before, after=snapshot(a))
+    try:
+        changes = {("picurl" if k == "cover" else k): read_value("picurl" if k == "cover" else k, v)
+                   for k, v in fields.items() if v is not None}
+        if categories:
+            changes["categories"] = _category_choice(categories)
+        if body_file is not None:
+            changes["body"] = read_body(body_file.read())
+        if paragraph is not None:
+            changes["body"] = set_paragraph(changes.get("body") or require(store, article_id).body,
+                                            *paragraph)
+    except EditError as e:
+        raise click.UsageError(str(e)) from None
+    if not changes:
+        raise click.ClickException(
+            "nothing to change: give " + ", ".join(f"--{o}" for o in _FIELD_OPTIONS)
+            + ", --category, --paragraph or --body")
+    try:
+        a = edit_story(store, article_id, operator(), **changes)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(f"#{a.id} updated: {a.title} [{_cats(a)}]")
+
+
+def _category_choice(categories: tuple[str, ...]) -> list[str] | None:
+    chosen = set(categories)
+    if len(chosen) > 1 and chosen & {"无", "auto"}:
+        raise click.UsageError("--category 无 and auto stand alone")
+    if chosen == {"auto"}:
+        return None
+    if chosen == {"无"}:
+        return []
+    return [c for c in CATEGORIES if c in chosen]
 
 
 @main.command()

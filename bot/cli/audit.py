@@ -37,6 +37,7 @@ def audit(obj: CliState, limit: int, admin: str | None, as_json: bool) -> None:
       newsbot audit --limit 20
       newsbot audit --admin oAbC123xyz --json
     """
+    from handlers.clock import shown
     from store.audit import entries
 
     rows = entries(obj.store(), limit=limit, admin=admin)
@@ -49,6 +50,6 @@ def audit(obj: CliState, limit: int, admin: str | None, as_json: bool) -> None:
             continue
         story = f"#{e.article_id}" if e.article_id is not None else "-"
         click.echo(
-            f"{e.id}\t{e.at}\t{e.admin}\t{e.action}\t{story}\t"
+            f"{e.id}\t{shown(e.at, obj.config)}\t{e.admin}\t{e.action}\t{story}\t"
             f"{_brief(e.before)} -> {_brief(e.after)}"
         )

@@ -139,13 +139,15 @@ def status(obj: CliState, limit: int) -> None:
     if not runs:
         click.echo("no digest has run yet")
         return
-    table = Table("id", "started (UTC)", "slot", "status", "channel", "stories", "sent",
+    from handlers.clock import shown
+
+    table = Table("id", "started", "slot", "status", "channel", "stories", "sent",
                   "skipped", "failed")
     for d in runs:
         t = pushlog.tally(store, d.id)
         n = _n
         table.add_row(
-            str(d.id), d.started_at, d.slot or "-", d.status, d.channel,
+            str(d.id), shown(d.started_at, obj.config), d.slot or "-", d.status, d.channel,
             str(len(d.article_ids)), f"{n(t, 'sent')}/{sum(sum(v.values()) for v in t.values())}",
             _reasons(t.get("skipped", {})), _reasons(t.get("failed", {})),
         )
