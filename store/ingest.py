@@ -17,7 +17,6 @@ Otherwise it is a section head and stays in the story as a paragraph of its own.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -425,8 +424,8 @@ def save_files(
     ``actor``, ``action`` and ``overwrite_edits``): a file is saved whole or not at
     all, and other writers (an admin's edit, a subscription) get their turn between files
     instead of waiting for the whole import. Summaries and categories are made before a file's
-    transaction begins. A file that cannot be saved stops the run with :class:`IngestError`;
-    the files before it stay saved, and a rerun skips them as duplicates."""
+    transaction begins. A file the store cannot save stops the run with the store's error;
+    ``report.pages`` files (those before it) stay saved, and a rerun skips them."""
     from store.search_index import build
 
     report = report or ImportReport()
@@ -441,13 +440,7 @@ def save_files(
         # the gap since the last commit: at least as long as SQLite's busy handler sleeps
         # between tries, so a writer waiting in it gets in before this file
         time.sleep(max(0.0, committed + TURN - time.monotonic()))
-        try:
-            save_all(store, f.stories, report, progress, **how)
-        except sqlite3.Error as e:
-            raise IngestError(
-                f"{f.name}: not saved ({e}); the files before it are saved, and importing"
-                " again skips them"
-            ) from None
+        save_all(store, f.stories, report, progress, **how)
         committed = time.monotonic()
         report.pages += 1
     return report

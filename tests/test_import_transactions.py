@@ -75,8 +75,9 @@ def test_a_file_that_cannot_be_saved_is_not_half_saved_and_a_rerun_finishes(
         )
     r = CliRunner().invoke(main, ["--db", str(db), "import", str(pages)])
     assert r.exit_code == 1
-    assert "page-001.jsonl: not saved (disk full)" in r.output
-    assert "importing again skips them" in r.output and "Traceback" not in r.output
+    assert "page-001.jsonl: not saved; the 1 file(s) before it are saved" in r.output
+    assert "importing again skips them" in r.output and "cannot write (disk full)" in r.output
+    assert "Traceback" not in r.output
     assert by_file(db) == {"page-000": 3}  # the second file: none of it, not its first story
 
     with sqlite3.connect(db) as conn:
