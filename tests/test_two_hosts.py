@@ -141,8 +141,9 @@ def test_a_subscriber_of_b_gets_a_story_added_on_a_once(hosts: Hosts) -> None:
         assert "订阅" in say(hosts, b, reader, "订阅 社区").text
         added = say(hosts, a, ADMIN, "#添加 社区食堂开到家门口\n"
                     "新开的社区食堂为老年人提供午餐，价格实惠，志愿者帮忙送餐上门。")
+        assert "已添加" in added.text, added.render()
         aid = story_id(added)
-        assert f"#{aid}" in say(hosts, a, ADMIN, f"#分类 {aid} 社区").text
+        assert "已设定" in say(hosts, a, ADMIN, f"#分类 {aid} 社区").text
         first = digest_send(hosts.b)  # the digest run from B's folder
         again = digest_send(hosts.a)  # and then from A's: nothing new
     finally:
