@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
@@ -136,23 +136,32 @@ def enrich(a: Article) -> Article:
 Outcome = Literal["added", "updated", "unchanged"]
 
 
+def prepare(store: Store, a: Article) -> Article:
+    """Do ahead, outside any transaction, the slow part of saving a story the store has no
+    sign of yet (summaries and categories), so that saving holds the write lock only for the
+    writes. The text is left as given (the story's identity is made from it); a story that
+    may be a stored one (same text, key or address) is left to :func:`merge`, which decides
+    what of it to keep."""
+    if a.summary and a.summary_long and a.categories:
+        return a
+    known = store.db.execute(
+        "SELECT 1 FROM articles WHERE content_hash = ? OR story_key = ? OR url = ? LIMIT 1",
+        (content_hash(a), a.story_key or story_key(a), a.url or ""),
+    ).fetchone()
+    if known:
+        return a
+    done = enrich(replace(a))
+    a.summary = a.summary or done.summary
+    a.summary_long = a.summary_long or done.summary_long
+    a.categories = a.categories or done.categories
+    return a
+
+
 class Saved(NamedTuple):
     id: int
     outcome: Outcome
     kept: list[str]  # fields an editor changed that the saved text would otherwise replace
     before: Article | None  # the stored story this one replaced
-
-
-def prepare(store: Store, a: Article) -> Article:
-    """Do ahead, outside any transaction, the slow part of :func:`save` (summaries and
-    categories) for a story the store does not hold yet, so that saving holds the write lock
-    only for the writes."""
-    a.content_hash = content_hash(a)
-    a.story_key = a.story_key or story_key(a)
-    held = store.db.execute(
-        "SELECT 1 FROM articles WHERE content_hash = ?", (a.content_hash,)
-    ).fetchone()
-    return a if held else enrich(a)
 
 
 def save(store: Store, a: Article) -> tuple[int, Outcome]:
