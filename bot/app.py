@@ -88,10 +88,10 @@ class Services:
 def build_services(config: Config, **overrides: Any) -> Services:
     """Open the store and state named by ``config`` and compile the handlers' routes."""
     from handlers import build_router, setup_services
-    from store.db import open_store
+    from store.db import open_configured
 
     state = overrides.pop("state", None) or open_state(config)
-    store = overrides.pop("store", None) or open_store(config.resolve(config.store["path"]))
+    store = overrides.pop("store", None) or open_configured(config)
     router = overrides.pop("router", None) or build_router()
     services = Services(config=config, state=state, store=store, router=router, **overrides)
     from bot.wxapi import WeChatAPI, late_reply_sender

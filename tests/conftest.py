@@ -252,3 +252,60 @@ def stop_server(proc: Any, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+# -- PostgreSQL for the store-backend tests -----------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server URL: ``$NEWSBOT_TEST_PG_URL`` (CI starts one), else a private
+    cluster (initdb into a temporary folder, a free loopback port), removed at the end.
+    Without PostgreSQL's programs: skip, or fail under CI."""
+    import os
+
+    from tests.pg_support import Cluster, find_bin, ping
+
+    url = os.environ.get("NEWSBOT_TEST_PG_URL")
+    if url:
+        if not ping(url, timeout=3):
+            pytest.fail(f"NEWSBOT_TEST_PG_URL={url} does not answer")
+        yield url
+        return
+    if find_bin("initdb") is None or find_bin("pg_ctl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (CI must run the PostgreSQL store tests)")
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed: no server for the store tests")
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except Exception as e:  # noqa: BLE001 - any failure to start is a reason to skip, said
+        cluster.remove()
+        if os.environ.get("CI"):
+            pytest.fail(f"a private PostgreSQL cluster did not start: {e}")
+        pytest.skip(f"a private PostgreSQL cluster did not start: {e}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.remove()
+
+
+_pg_db = iter(range(10**9))
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """The test's own, empty PostgreSQL database, dropped afterwards."""
+    import os
+
+    from tests.pg_support import create_database, drop_database
+
+    name = f"newsbot_t{os.getpid()}_{next(_pg_db)}"
+    url = create_database(pg_server, name)
+    yield url
+    drop_database(pg_server, name)
+
+
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> str:
+    """Where a test's store lives on ``backend``: a SQLite file or a fresh PostgreSQL URL."""
+    if backend == "sqlite":
+        return str(tmp_path / "store.db")
+    return str(request.getfixturevalue("pg_url"))

@@ -29,16 +29,19 @@ class CliState:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
-            if self.db_path:
-                self._config.values["store"]["path"] = os.path.abspath(self.db_path)
+            if self.db_path and self.db_path.startswith(("postgresql://", "postgres://")):
+                self._config.values["store"].update(backend="postgres", url=self.db_path)
+            elif self.db_path:
+                self._config.values["store"].update(backend="sqlite",
+                                                    path=os.path.abspath(self.db_path))
         return self._config
 
     def store(self) -> Any:
-        """The article store named by ``--db`` or ``[store] path``."""
+        """The article store named by ``--db`` or ``[store]``."""
         if self._store is None:
-            from store.db import open_store
+            from store.db import open_configured
 
-            self._store = open_store(self.config.resolve(self.config.store["path"]))
+            self._store = open_configured(self.config)
         return self._store
 
 

@@ -1,0 +1,102 @@
+"""Search on the PostgreSQL store: FTS5's pieces, answered from impact data.
+
+The SQLite engine ranks with FTS5's bm25 and, for common words, with top lists of impacts
+(store/search_rank.py). PostgreSQL has no bm25: ``ts_rank`` weighs words differently, so the
+same query would rank other stories first. Instead the PostgreSQL schema keeps what bm25 needs,
+per story and word: the column-weighted count ``f`` (``search_terms``, filled by a trigger on
+``search_docs`` from the same pre-cut columns FTS5 reads) and the collection's totals
+(``search_stats``). The few FTS5 calls of the engine are answered from them with the same
+formula (store/search_bm25.py); the plan, the top lists and the threshold algorithm above them
+are the engine's own, shared by both backends. docs/search.md says why this beat a tsvector.
+
+An expression is ``("and"|"or", [children])`` or a token, as in store/search_rank.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from store.search_bm25 import B, K1, idf
+
+Expr = Any
+
+
+def is_pg(db: Any) -> bool:
+    return getattr(db, "engine", "") == "postgres"
+
+
+def stats(db: Any) -> tuple[int, float]:
+    """(stories in the index, average tokens per story)."""
+    row = db.execute("SELECT nrow, total FROM search_stats WHERE id = 1").fetchone()
+    if not row or not row[0]:
+        return 0, 0.0
+    return int(row[0]), int(row[1]) / int(row[0])
+
+
+def _tokens(e: Expr) -> list[str]:
+    if isinstance(e, str):
+        return [e]
+    return [t for c in e[1] for t in _tokens(c)]
+
+
+def _having(e: Expr, args: list[Any]) -> str:
+    if isinstance(e, str):
+        args.append(e.lower())
+        return "bool_or(term = ?)"
+    parts = [_having(c, args) for c in e[1]]
+    return "(" + f" {e[0].upper()} ".join(parts) + ")"
+
+
+def _matches(e: Expr) -> tuple[str, list[Any]]:
+    """SQL of the ids of the stories matching ``e``, and its arguments."""
+    toks = list(dict.fromkeys(t.lower() for t in _tokens(e)))
+    if len(toks) == 1:
+        return "SELECT article_id FROM search_terms WHERE term = ?", toks
+    args: list[Any] = [toks]
+    having = _having(e, args)
+    return ("SELECT article_id FROM search_terms WHERE term = ANY(?)"
+            f" GROUP BY article_id HAVING {having}"), args
+
+
+def count(db: Any, e: Expr, cap: int) -> int:
+    """Matching stories, counting no further than ``cap``."""
+    sql, args = _matches(e)
+    row = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?) m", [*args, cap]).fetchone()
+    return int(row[0])
+
+
+def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
+           offset: int = 0) -> list[tuple[int, float]]:
+    """(id, bm25) of the stories matching ``e``, best first (ties: newest id first), where a
+    story scores ``sum(coef[t] * impact(f_t))`` over the words it holds."""
+    nrow, avgdl = stats(db)
+    if not nrow:
+        return []
+    sql, args = _matches(e)
+    terms = list(coef)
+    page = " LIMIT ? OFFSET ?" if limit is not None else ""
+    q = ("WITH m AS (" + sql + "), w(term, c) AS (SELECT * FROM unnest(?::text[], ?::float8[]))"
+         " SELECT t.article_id, sum(w.c * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
+         " AS s FROM search_terms t JOIN w ON w.term = t.term"
+         " JOIN m ON m.article_id = t.article_id JOIN search_docs d ON d.article_id = t.article_id"
+         " GROUP BY t.article_id ORDER BY s DESC, t.article_id DESC" + page)
+    params = [*args, [t.lower() for t in terms], [coef[t] for t in terms],
+              K1 + 1, K1, B, B, avgdl]
+    if limit is not None:
+        params += [limit, offset]
+    return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
+
+
+def term_bm25(db: Any, term: str) -> list[tuple[int, float]]:
+    """(id, bm25 as FTS5 returns it: negated) of every story holding ``term``."""
+    nrow, _ = stats(db)
+    n = count(db, term, nrow + 1)
+    return [(a, -s) for a, s in scored(db, term, {term: idf(nrow, n)})]
+
+
+def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
+    """Each token's weight in the sum: its idf once per time it appears in the query."""
+    out: dict[str, float] = {}
+    for t in _tokens(e):
+        out[t] = out.get(t, 0.0) + idf(nrow, dfs[t])
+    return out
