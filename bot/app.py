@@ -387,7 +387,12 @@ def create_app(services: Services) -> NewsbotApp:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else out})
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "state": services.state.name})
+        # the store's answer comes from a worker thread: a server that hangs never holds the loop
+        engine = getattr(services.store, "engine", "sqlite")
+        up = await asyncio.get_running_loop().run_in_executor(pool, services.store.available)
+        body = {"status": "ok" if up else "unavailable", "state": services.state.name,
+                "store": engine if up else f"{engine} unavailable"}
+        return JSONResponse(body, status_code=200 if up else 503)
 
     async def article_page(request: Request) -> Response:
         raw = request.path_params["article_id"]

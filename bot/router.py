@@ -8,6 +8,7 @@ import unicodedata
 from typing import NamedTuple
 
 from handlers.base import Context, Handler, Message, Observer, Quick, Reply, Route, Routes
+from store.db import StoreUnavailable
 
 log = logging.getLogger("newsbot.router")
 
@@ -41,6 +42,9 @@ def _prefilter(routes: list[Route]) -> re.Pattern[str] | None:
 
 
 FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
+# The store's server down or failing over: nothing is wrong with the message, so say to retry
+STORE_DOWN_TEXT = "抱歉，新闻库正在维护，请稍后再试。"
+STORE_DOWN_ADMIN = "文章库暂时无法连接（store unavailable），本条命令未执行，请稍后再试。"
 
 
 class Router:
@@ -151,6 +155,9 @@ class Router:
         func, name, _ = found
         try:
             return func(msg, ctx), name, "ok"
+        except StoreUnavailable as e:
+            log.warning("handler %s: store unavailable user=%s: %s", name, msg.source, e)
+            return (STORE_DOWN_ADMIN if ctx.is_admin else STORE_DOWN_TEXT), name, "unavailable"
         except Exception:
             log.exception(
                 "handler %s failed user=%s msgid=%s type=%s event=%s",

@@ -250,6 +250,9 @@ class PgStore:
             url, min_size=1, max_size=max(1, pool_size), timeout=connect_timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout))},
             open=False, name="newsbot-store", reconnect_timeout=0,
+            # a connection left from before a restart or failover is found out on checkout,
+            # not by the reader whose statement it would fail
+            check=psycopg_pool.ConnectionPool.check_connection,
         )
         try:
             self.pool.open(wait=True, timeout=connect_timeout)

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 
 
-def write_config(tmp_path: Path, extra: str = "") -> Path:
-    """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended."""
+def write_config(tmp_path: Path, extra: str = "", store: str = "") -> Path:
+    """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended;
+    ``store``: the body of the [store] table (default: a SQLite file in ``tmp_path``)."""
     p = tmp_path / "newsbot.toml"
     # The daily schedule stays off in tests unless a test configures [digest] itself.
     digest_off = "" if "[digest]" in extra else "[digest]\nenabled = false\n"
@@ -36,7 +37,7 @@ appsecret = "testsecret"
 encoding_aes_key = "bmV3c2JvdC1kZXZlbG9wbWVudC1rZXktZm9yLWxvYyE"
 
 [store]
-path = "{tmp_path / 'store.db'}"
+{store or f'path = "{tmp_path / "store.db"}"'}
 
 [state]
 path = "{tmp_path / 'state.db'}"
