@@ -280,16 +280,17 @@ class PgStore:
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Result:
         st = translate(sql)
+        text = st.sql.removesuffix(" RETURNING id") if st.returns_id else st.sql
         rows = [_params(p) for p in seq]
         if not rows:
             return Result()
         conn = self._held()
         with _errors(self.url):
             if conn is not None:
-                conn.cursor().executemany(st.sql, rows)  # type: ignore[arg-type]
+                conn.cursor().executemany(text, rows)  # type: ignore[arg-type]
             else:
                 with self.pool.connection() as c, c.transaction():
-                    c.cursor().executemany(st.sql, rows)  # type: ignore[arg-type]
+                    c.cursor().executemany(text, rows)  # type: ignore[arg-type]
         return Result(rowcount=len(rows))
 
     def write(self, sql: str, params: Sequence[Any] = ()) -> Result:

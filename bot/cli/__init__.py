@@ -66,7 +66,7 @@ class NewsbotGroup(click.Group):
     envvar="NEWSBOT_CONFIG",
     help="TOML config file (default: $NEWSBOT_CONFIG, else safe local defaults).",
 )
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Article store file; overrides [store] path.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Article store: a SQLite file, or a postgresql:// URL; overrides [store].")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="newsbot")
 @click.pass_context
@@ -114,6 +114,7 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
 
 COMMAND_MODULES = (
     "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
+    "stores",
 )
 
 for _name in COMMAND_MODULES:
