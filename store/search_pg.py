@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.search_bm25 import B, K1, idf
+from store.search_bm25 import K1, B, idf
 
 Expr = Any
 

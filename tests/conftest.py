@@ -26,6 +26,8 @@ def write_config(tmp_path: Path, extra: str = "", store: str = "") -> Path:
     """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended;
     ``store``: the body of the [store] table (default: a SQLite file in ``tmp_path``)."""
     p = tmp_path / "newsbot.toml"
+    if not store and _PG_EVERYWHERE:
+        store = f'backend = "postgres"\nurl = "{_fresh_pg_database(_PG_EVERYWHERE[0])}"'
     # The daily schedule stays off in tests unless a test configures [digest] itself.
     digest_off = "" if "[digest]" in extra else "[digest]\nenabled = false\n"
     p.write_text(
@@ -46,6 +48,27 @@ path = "{tmp_path / 'state.db'}"
         encoding="utf-8",
     )
     return p
+
+
+# NEWSBOT_TEST_STORE=postgres: every config a test writes names a fresh PostgreSQL database
+# instead of a SQLite file, so the suite's service-level tests run on that backend too
+_PG_EVERYWHERE: list[str] = []
+
+
+def _fresh_pg_database(server: str) -> str:
+    import os
+
+    from tests.pg_support import create_database
+
+    return create_database(server, f"newsbot_c{os.getpid()}_{next(_pg_db)}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _store_backend_choice(request: pytest.FixtureRequest) -> None:
+    import os
+
+    if os.environ.get("NEWSBOT_TEST_STORE", "sqlite") == "postgres":
+        _PG_EVERYWHERE[:] = [request.getfixturevalue("pg_server")]
 
 
 @pytest.fixture
