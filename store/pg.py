@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -123,6 +124,21 @@ def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | None) 
             res.description = [(c.name, None, None, None, None, None, None)
                                for c in cur.description]
     return res
+
+
+CHECK_IDLE = 2.0  # seconds a pooled connection may sit unused before it is checked on checkout
+
+
+def _note_return(conn: psycopg.Connection[Any]) -> None:
+    conn._newsbot_idle_since = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """A connection that sat in the pool (across a restart or a failover, perhaps) is checked
+    before use; one in steady use is not, which spares a round trip per statement."""
+    since = getattr(conn, "_newsbot_idle_since", None)
+    if since is None or time.monotonic() - since > CHECK_IDLE:
+        psycopg_pool.ConnectionPool.check_connection(conn)
 
 
 class Conn:
@@ -252,7 +268,7 @@ class PgStore:
             open=False, name="newsbot-store", reconnect_timeout=0,
             # a connection left from before a restart or failover is found out on checkout,
             # not by the reader whose statement it would fail
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=_check_if_idle, reset=_note_return,
         )
         try:
             self.pool.open(wait=True, timeout=connect_timeout)

@@ -39,23 +39,21 @@ def _tokens(e: Expr) -> list[str]:
     return [t for c in e[1] for t in _tokens(c)]
 
 
-def _having(e: Expr, args: list[Any]) -> str:
-    if isinstance(e, str):
-        args.append(e.lower())
-        return "bool_or(term = ?)"
-    parts = [_having(c, args) for c in e[1]]
-    return "(" + f" {e[0].upper()} ".join(parts) + ")"
-
-
 def _matches(e: Expr) -> tuple[str, list[Any]]:
-    """SQL of the ids of the stories matching ``e``, and its arguments."""
-    toks = list(dict.fromkeys(t.lower() for t in _tokens(e)))
-    if len(toks) == 1:
-        return "SELECT article_id FROM search_terms WHERE term = ?", toks
-    args: list[Any] = [toks]
-    having = _having(e, args)
-    return ("SELECT article_id FROM search_terms WHERE term = ANY(?)"
-            f" GROUP BY article_id HAVING {having}"), args
+    """SQL of the ids of the stories matching ``e``, and its arguments: a word is its rows of
+    ``search_terms``; AND filters the first part by the others (semi-joins, which the planner
+    runs as primary-key lookups when one side is small); OR is a union."""
+    if isinstance(e, str):
+        return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
+    parts = [_matches(c) for c in e[1]]
+    if len(parts) == 1:
+        return parts[0]
+    args = [a for _, part_args in parts for a in part_args]
+    if e[0] == "or":
+        return " UNION ".join(f"({sql})" for sql, _ in parts), args
+    first, rest = parts[0][0], [sql for sql, _ in parts[1:]]
+    return (f"SELECT article_id FROM ({first}) m WHERE "
+            + " AND ".join(f"article_id IN ({sql})" for sql in rest)), args
 
 
 def count(db: Any, e: Expr, cap: int) -> int:
@@ -75,13 +73,15 @@ def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
     sql, args = _matches(e)
     terms = list(coef)
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
-    q = ("WITH m AS (" + sql + "), w(term, c) AS (SELECT * FROM unnest(?::text[], ?::float8[]))"
+    q = ("WITH m AS MATERIALIZED (" + sql + ")"
          " SELECT t.article_id, sum(w.c * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
-         " AS s FROM search_terms t JOIN w ON w.term = t.term"
-         " JOIN m ON m.article_id = t.article_id JOIN search_docs d ON d.article_id = t.article_id"
+         " AS s FROM search_terms t"
+         " JOIN unnest(?::text[], ?::float8[]) AS w(term, c) ON w.term = t.term"
+         " JOIN search_docs d ON d.article_id = t.article_id"
+         " WHERE t.term = ANY(?) AND t.article_id IN (SELECT article_id FROM m)"
          " GROUP BY t.article_id ORDER BY s DESC, t.article_id DESC" + page)
-    params = [*args, [t.lower() for t in terms], [coef[t] for t in terms],
-              K1 + 1, K1, B, B, avgdl]
+    lowered = [t.lower() for t in terms]
+    params = [*args, K1 + 1, K1, B, B, avgdl, lowered, [coef[t] for t in terms], lowered]
     if limit is not None:
         params += [limit, offset]
     return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
