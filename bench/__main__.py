@@ -1,6 +1,6 @@
 """``python3 -m bench``: every measurement in one go, a table, and bench/results/latest.json.
 
-    python3 -m bench                      # the full run (about 20 minutes on 2 cores)
+    python3 -m bench                      # the full run (its length: docs/performance.md)
     python3 -m bench --duration 5 --skip sub,memory
     python3 -m bench --rounds 5           # more rounds for the ratios (the targets' medians)
 """
@@ -116,7 +116,7 @@ def _rounds(args: argparse.Namespace, up: dict[str, tuple[Server, Any]], workdir
     ``--round-duration`` says otherwise, each server once per round, the order turned by one
     each round (no server always follows the same one); the ratios of each round, and their
     medians. Runs as long as the rows' matter: WeRoBot's sync worker closes every connection,
-    and its rate over 5 s runs came out a third above its rate over 12 s."""
+    so its rate over short runs overstates its rate over long ones (docs/performance.md)."""
     per_round: list[dict[str, float]] = []
     duration = args.round_duration or args.duration
     names = list(up)

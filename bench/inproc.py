@@ -46,16 +46,18 @@ def _timed(owner: Any, name: str, spent: collections.Counter[str], label: str = 
 
 
 def _phases(spent: collections.Counter[str]) -> None:
-    import bot.app
     import bot.envelope
+    import bot.gate
     import bot.router
     import bot.state.sqlite
+    import bot.webhook
     import store.articles
 
     _timed(bot.envelope.Envelope, "open", spent)
     _timed(bot.envelope.Envelope, "seal", spent)
+    _timed(bot.gate._BindGroup, "_run", spent, "nonce-memory")  # the group of binds
     _timed(bot.router.Router, "dispatch", spent)
-    _timed(bot.app.SettleGroup, "_run", spent, "settle")  # the group commit
+    _timed(bot.webhook.SettleGroup, "_run", spent, "settle")  # the group commit
     _timed(bot.state.sqlite.SQLiteState, "answer", spent, "kept-answer")
     _timed(store.articles, "generation", spent)
 

@@ -1,9 +1,10 @@
 """Load runs: signed WeChat callbacks replayed at a server by wrk (or ``bench.pyload``) in its
 own process, 32 keep-alive connections, bounded in time.
 
-Nothing is signed while the clock runs. Plain mode needs one signature per run (it covers only
-token, timestamp and nonce); safe mode needs one per message, so those requests are made up
-front and written to a file. Every message has its own MsgId, so the dedup never short-cuts
+Nothing is signed while the clock runs: every message of a run is signed beforehand, with a
+nonce of its own (newsbot binds a signature to the first message it came with, so a signature
+used twice is refused). Plain mode writes the signed callback paths to a file and the load
+generator makes the bodies (a plain signature covers none); safe mode writes whole requests. Every message has its own MsgId, so the dedup never short-cuts
 the handler; timestamps are made just before each run, so the default replay window holds.
 """
 
@@ -48,7 +49,7 @@ class Material:
     """What a run replays: ``mode`` "plain" (fresh messages from a keyword list) or "file"."""
 
     mode: str
-    path: str  # plain: the signed callback path; file: unused
+    path: str  # plain: the file of signed callback paths, one per message; file: unused
     source: Path  # keyword list, or one pre-signed request per line
     expect: str  # what every good reply contains
     base: int = 0  # first MsgId
@@ -60,11 +61,23 @@ def keyword_file(workdir: Path, words: list[str]) -> Path:
     return p
 
 
+# Plain messages signed per second of a run: more than any server here answers
+PLAIN_RATE = 30_000
+PLAIN_COUNT = PLAIN_RATE * 13  # when the caller does not say: a default run and more
+
+
 def plain_material(workdir: Path, account: Account, expect: str, base: int,
-                   words: list[str] = KEYWORDS) -> Material:
-    ts, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
-    query = urlencode({"signature": sign(account.token, ts, nonce), "timestamp": ts, "nonce": nonce})
-    return Material("plain", f"/wechat?{query}", keyword_file(workdir, words), expect, base)
+                   words: list[str] = KEYWORDS, count: int = PLAIN_COUNT) -> Material:
+    """Fresh plain messages from ``words``, each under a signature of its own."""
+    ts = str(int(time.time()))
+    first = secrets.randbelow(10**12)
+    path = workdir / "plain-paths.txt"  # one run at a time: each run signs its own
+    with path.open("w", encoding="ascii") as f:
+        for i in range(count):
+            nonce = str(first + i)
+            f.write(f"/wechat?signature={sign(account.token, ts, nonce)}"
+                    f"&timestamp={ts}&nonce={nonce}\n")
+    return Material("plain", str(path), keyword_file(workdir, words), expect, base)
 
 
 def safe_material(workdir: Path, account: Account, count: int, base: int, name: str) -> Material:

@@ -17,10 +17,13 @@ from pathlib import Path
 
 def _plain_requests(spec: dict, host: str) -> Iterator[bytes]:
     words = [w for w in Path(spec["source"]).read_text(encoding="utf-8").splitlines() if w]
-    ts = spec["path"].split("timestamp=")[1].split("&")[0]
+    # one signed path per message (see bench/replay.lua)
+    paths = [p for p in Path(spec["path"]).read_text(encoding="utf-8").splitlines() if p]
+    ts = paths[0].split("timestamp=")[1].split("&")[0]
     n = spec.get("base", 0)
     while True:
         n += 1
+        path = paths[(n - spec.get("base", 0) - 1) % len(paths)]
         body = (
             "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName>"
             f"<FromUserName><![CDATA[o_bench_{n % 997}]]></FromUserName>"
@@ -28,7 +31,7 @@ def _plain_requests(spec: dict, host: str) -> Iterator[bytes]:
             f"<Content><![CDATA[{words[n % len(words)]}]]></Content>"
             f"<MsgId>{n}</MsgId></xml>"
         ).encode()
-        yield _format(spec["path"], body, host)
+        yield _format(path, body, host)
 
 
 def _file_requests(spec: dict, host: str) -> Iterator[bytes]:

@@ -2,8 +2,11 @@
 --
 -- args: mode path expect arg4 [base]
 --   mode "plain": every request is a fresh plain-mode text message (its own MsgId, a keyword
---     taken round-robin from the file arg4, one of 997 users). In plain mode the signature
---     covers only token, timestamp and nonce (all in `path`), so the body may vary freely.
+--     taken round-robin from the file arg4, one of 997 users). `path` is a file of signed
+--     callback paths, one per message: a plain signature covers only token, timestamp and
+--     nonce, so the body is made here, but a newsbot binds each signature to the first message
+--     it came with. Running past the end of the paths repeats them and is reported as
+--     `wrapped` (newsbot refuses those: 403).
 --   mode "file": arg4 holds one pre-signed request per line, "path<TAB>body" (safe mode,
 --     where msg_signature covers the ciphertext). Lines are taken in order; running past the
 --     end repeats MsgIds and is reported as `wrapped`.
@@ -26,7 +29,13 @@ function init(args)
     for line in io.lines(src) do
       if #line > 0 then table.insert(items, line) end
     end
-    ts = string.match(path, "timestamp=(%d+)")
+    paths = {}
+    local i, nthreads = 0, tonumber(args[6] or "1")
+    for line in io.lines(path) do
+      if i % nthreads == tid and #line > 0 then table.insert(paths, line) end
+      i = i + 1
+    end
+    ts = string.match(paths[1], "timestamp=(%d+)")
   else
     local i, nthreads = 0, tonumber(args[6] or "1")
     for line in io.lines(src) do
@@ -49,7 +58,9 @@ function request()
       .. "<CreateTime>" .. ts .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>"
       .. "<Content><![CDATA[" .. kw .. "]]></Content>"
       .. "<MsgId>" .. string.format("%d", base + counter) .. "</MsgId></xml>"
-    return wrk.format("POST", path, {["Content-Type"] = "text/xml"}, body)
+    if counter > #paths then wrapped = wrapped + 1 end
+    local p = paths[((counter - 1) % #paths) + 1]
+    return wrk.format("POST", p, {["Content-Type"] = "text/xml"}, body)
   end
   if counter > #items then wrapped = wrapped + 1 end
   return items[((counter - 1) % #items) + 1]

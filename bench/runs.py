@@ -40,15 +40,16 @@ def webhook(server: Server, *, mode: str, expect: str, workdir: Path, duration: 
             warmup: float, connections: int, safe_count: int = 0,
             words: list[str] = load.KEYWORDS) -> dict:
     """Warm up, then one measured run. ``mode``: "plain" or "safe"."""
-    def material(base: int, tag: str, count: int) -> load.Material:
+    def material(base: int, tag: str, count: int, seconds: float) -> load.Material:
         if mode == "safe":
             return load.safe_material(workdir, ACCOUNT, count, base, f"{server.name}-{tag}")
-        return load.plain_material(workdir, ACCOUNT, expect, base, words)
+        return load.plain_material(workdir, ACCOUNT, expect, base, words,
+                                   count=int(load.PLAIN_RATE * (seconds + 1)))
 
     if warmup:
-        load.run(server, material(next_base(), "warm", safe_count // 4 or 1),
+        load.run(server, material(next_base(), "warm", safe_count // 4 or 1, warmup),
                  duration=warmup, connections=connections, workdir=workdir)
-    m = material(next_base(), "run", safe_count)
+    m = material(next_base(), "run", safe_count, duration)
     return load.run(server, m, duration=duration, connections=connections, workdir=workdir)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
 
 import httpx
 
@@ -52,10 +52,18 @@ def message_xml(
         fields["MsgId"] = msgid or next_msgid()
     fields.update(extra or {})
     inner = "".join(
-        f"<{k}>{v}</{k}>" if k == "CreateTime" else f"<{k}><![CDATA[{v}]]></{k}>"
+        f"<{k}>{v}</{k}>" if k in _NUMERIC else f"<{k}>{cdata(v)}</{k}>"
         for k, v in fields.items()
     )
     return f"<xml>{inner}</xml>"
+
+
+_NUMERIC = frozenset({"CreateTime", "MsgId", "MsgDataId", "Idx"})  # WeChat writes them bare
+
+
+def cdata(text: str) -> str:
+    """``text`` as CDATA; a ``]]>`` inside is split across two sections, as it must be."""
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 @dataclass
@@ -74,24 +82,37 @@ def sign_request(
     compat: bool = False,
     timestamp: int | None = None,
     nonce: str | None = None,
+    openid: str | None = None,
 ) -> SignedRequest:
-    """Query parameters and body as WeChat sends them in plain, compatibility or safe mode."""
+    """Query parameters and body as WeChat sends them in plain, compatibility or safe mode.
+    ``openid`` (the sender's, as WeChat adds it to the query) defaults to ``FromUserName``."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     nonce = nonce or str(secrets.randbelow(10**10))
     params = {"signature": sign(token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    if openid is None:
+        openid = _sender(xml)
+    params["openid"] = openid
     if not encrypt:
         return SignedRequest(params, xml.encode("utf-8"))
     sealed = parse_xml(_envelope(token, appid, aes_key).encrypt(xml, nonce, ts).encode("utf-8"))
     enc = sealed["Encrypt"]
     # the envelope signed it over the same token, timestamp and nonce
-    params.update({"encrypt_type": "aes", "msg_signature": sealed["MsgSignature"], "openid": "o"})
+    params.update({"encrypt_type": "aes", "msg_signature": sealed["MsgSignature"]})
     if compat:
         inner = xml[len("<xml>") : -len("</xml>")]
-        body = f"<xml>{inner}<Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
+        body = f"<xml>{inner}<Encrypt>{cdata(enc)}</Encrypt></xml>"
     else:
         to_user = parse_xml(xml.encode("utf-8")).get("ToUserName", "")
-        body = f"<xml><ToUserName><![CDATA[{escape(to_user)}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
+        body = f"<xml><ToUserName>{cdata(to_user)}</ToUserName><Encrypt>{cdata(enc)}</Encrypt></xml>"
     return SignedRequest(params, body.encode("utf-8"))
+
+
+def _sender(xml: str) -> str:
+    """``FromUserName`` of ``xml``; empty when it cannot be read (a test's hostile XML)."""
+    try:
+        return parse_xml(xml.encode("utf-8")).get("FromUserName", "")
+    except Exception:  # noqa: BLE001 - the message is still sent, as it is
+        return ""
 
 
 @functools.lru_cache(maxsize=8)
@@ -118,6 +139,8 @@ class BotReply:
                 f"【{a.get('Title', '')}】\n{a.get('Description', '')}\n{a.get('Url', '')}".strip()
                 for a in self.articles
             )
+        if self.kind == "image":
+            return f"[图片 {self.text}]"
         if self.kind == "success":
             return "(no reply)"
         return f"HTTP {self.status}: {self.raw}"
@@ -141,9 +164,10 @@ def read_reply(
     kind = d.get("MsgType", "")
     if kind == "text":
         return BotReply(status, "text", text=d.get("Content", ""), raw=body)
+    if kind == "image":
+        media = ET.fromstring(body).findtext("Image/MediaId") or ""
+        return BotReply(status, "image", text=media, raw=body)
     if kind == "news":
-        import xml.etree.ElementTree as ET
-
         root = ET.fromstring(body)
         arts = [{c.tag: c.text or "" for c in item} for item in root.iter("item")]
         return BotReply(status, "news", articles=arts, raw=body)
@@ -163,9 +187,10 @@ def post(
 ) -> BotReply:
     """Sign (and encrypt) ``xml``, POST it to the bot at ``url``, return the decoded reply."""
     req = sign_request(xml, token, appid=appid, aes_key=aes_key, encrypt=encrypt)
+    headers = {"Content-Type": "text/xml"}
     if client is None:
         with httpx.Client(timeout=timeout) as c:
-            r = c.post(url, params=req.params, content=req.body)
+            r = c.post(url, params=req.params, content=req.body, headers=headers)
     else:
-        r = client.post(url, params=req.params, content=req.body)
+        r = client.post(url, params=req.params, content=req.body, headers=headers)
     return read_reply(r.status_code, r.text, token, appid, aes_key)

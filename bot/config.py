@@ -45,6 +45,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "appid": Key(str, DEV_APPID, "the account's AppID", required=True),
         "appsecret": Key(str, DEV_SECRET, "the account's AppSecret (outbound API)"),
         "encoding_aes_key": Key(str, DEV_AES_KEY, "EncodingAESKey, 43 chars (safe mode)"),
+        "mode": Key(
+            str, "auto", "message mode: auto (safe when an EncodingAESKey of your own is set,"
+            " else plain), plain, compat or safe", choices=("auto", "plain", "compat", "safe"),
+        ),
         "api_base_url": Key(str, "https://api.weixin.qq.com", "base URL of the WeChat API"),
         "account_type": Key(
             str, "subscription", "subscription or service", choices=("subscription", "service")
@@ -60,6 +64,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             float, 4.0, "seconds a handler may take before the reply goes out by the API"
         ),
         "workers": Key(int, 1, "worker processes for `newsbot serve`"),
+        "read_timeout": Key(
+            float, 5.0, "seconds a client may take to send a request's headers and body"
+        ),
+        "max_connections": Key(
+            int, 800, "open connections per worker process; more are closed at once"
+        ),
     },
     "store": {
         "backend": Key(str, "sqlite", "where durable data lives: a SQLite file (one host) or"
@@ -104,7 +114,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
             float, 30.0, "seconds the schedule's leader lock lasts; another process takes over"
             " this long after the leader dies"
         ),
-        "max_stories": Key(int, 8, "stories per category in one digest"),
+        "lease_ttl": Key(
+            float, 60.0, "seconds a digest run's lease lasts without renewal; a run stalled"
+            " longer may be taken over, and then stops sending"
+        ),
+        "max_stories": Key(int, 8, "stories listed per category in one digest; the rest are counted"),
     },
     "menu": {
         "buttons": Key(list, [], "custom menu buttons: {name, type, key|url, sub_button}"),
@@ -152,6 +166,17 @@ class Config:
         s = self.values["server"]
         return f"http://{s['host']}:{s['port']}"
 
+    @property
+    def wechat_mode(self) -> str:
+        """The message mode in force: ``[wechat] mode``, with ``auto`` resolved (safe when
+        the operator set an EncodingAESKey; the built-in development key, public in the
+        source, protects nothing and does not count)."""
+        mode = self.values["wechat"]["mode"]
+        if mode != "auto":
+            return mode
+        key = self.values["wechat"]["encoding_aes_key"]
+        return "safe" if key and key != DEV_AES_KEY else "plain"
+
     def admin_openids(self) -> frozenset[str]:
         return frozenset(self.values["admin"]["openids"])
 
@@ -198,9 +223,18 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
             raise ConfigError(
                 f"{_where('wechat', 'encoding_aes_key', path)}: must be 43 base64 characters"
             )
+    if values["wechat"]["mode"] in ("compat", "safe") and not key:
+        raise ConfigError(
+            f"{_where('wechat', 'mode', path)}: {values['wechat']['mode']} mode needs"
+            " [wechat] encoding_aes_key"
+        )
     port = values["server"]["port"]
     if not 1 <= port <= 65535:  # as `newsbot serve --port` takes them
         raise ConfigError(f"{_where('server', 'port', path)}: {port} is not a port number")
+    if not values["server"]["read_timeout"] > 0:
+        raise ConfigError(f"{_where('server', 'read_timeout', path)}: must be above 0 seconds")
+    if values["server"]["max_connections"] < 1:
+        raise ConfigError(f"{_where('server', 'max_connections', path)}: must be 1 or more")
     workers = values["server"]["workers"]
     if not 1 <= workers <= 64:  # as `newsbot serve --workers` takes them
         raise ConfigError(f"{_where('server', 'workers', path)}: {workers} is not in 1..64")

@@ -6,6 +6,16 @@ is refused: WeChat never sends one, and refusing it up front shuts out entity ex
 ("billion laughs") and external entities before the parser sees them. Crypto is WeChat's
 framing on one AES context per direction, held to wechatpy's ``PrpCrypto`` by the tests;
 signatures are compared in constant time.
+
+Only UTF-8 is read (WeChat sends nothing else): a body that declares another encoding, opens
+with another encoding's byte-order mark or holds a NUL byte (every UTF-16 or UTF-32 text of
+markup does) is refused before any parsing, so it cannot make the parser widen it first. A
+UTF-8 byte-order mark is skipped, as wechatpy and WeRoBot do.
+
+The account's mode (``[wechat] mode``) says what a POST must be: ``safe`` takes only a body
+whose ``Encrypt`` carries a valid ``msg_signature``, whatever ``encrypt_type`` says (a proxy's
+log of a callback URL holds a valid plain signature, which covers no body); ``compat`` takes
+both, as WeChat sends both; ``plain`` takes plain ones and any encrypted one it can read.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechatpy.crypto import PrpCrypto
@@ -49,6 +60,27 @@ def signature_ok(expected_parts: tuple[str, ...], given: str | None) -> bool:
     return hmac.compare_digest(sign(*expected_parts).encode(), given.encode("ascii", "replace"))
 
 
+MODES = ("plain", "compat", "safe")
+_BOM = b"\xef\xbb\xbf"
+# byte-order marks of UTF-32 (checked first: UTF-32LE's starts like UTF-16LE's) and UTF-16
+_OTHER_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
+_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']?([A-Za-z0-9._:-]*)""")
+
+
+def utf8_body(body: bytes) -> bytes:
+    """``body`` without a UTF-8 byte-order mark; :class:`EnvelopeError` (400) when it is, says
+    or looks like another encoding. A few byte comparisons: nothing is decoded or parsed."""
+    if body.startswith(_BOM):
+        body = body[3:]
+    if body.startswith(_OTHER_BOMS) or b"\x00" in body:
+        raise EnvelopeError(400, "only UTF-8 bodies are accepted")
+    if body[:64].lstrip().startswith(b"<?"):
+        m = _DECLARED.match(body, 0, 512)
+        if m is not None and m.group(1).lower() not in (b"utf-8", b"utf8"):
+            raise EnvelopeError(400, "only UTF-8 bodies are accepted")
+    return body
+
+
 def _refuse_dtd(body: bytes) -> None:
     head = body.lstrip()[:1]
     if head and head != b"<":
@@ -63,13 +95,14 @@ def _refuse_dtd(body: bytes) -> None:
 # reads the same to any XML parser, so it is read by pattern, without building a tree. Anything
 # else (entities, split CDATA sections, attributes, nesting, a declaration, a DTD, carriage
 # returns, control characters, bad UTF-8) goes to the parser, which decides.
+# Kept for speed: the parser alone costs the webhook more (docs/performance.md, bench.pieces).
 _FLAT = re.compile(
     rb"\s*+<xml>((?:\s*+<([A-Za-z_][A-Za-z0-9_]*+)>"
     rb"(?:<!\[CDATA\[[^\]]*+(?:\](?!\]>)[^\]]*+)*+\]\]>|[^<&\]]*+(?:\](?!\]>)[^<&\]]*+)*+)"
     rb"</\2>)*+)\s*+</xml>\s*+"
 )
 # (the quantifiers are possessive where what follows cannot be what they took: no backtracking
-# states are kept, a third of the time of the plain ones)
+# states are kept)
 _FIELD = re.compile(
     rb"<([A-Za-z_][A-Za-z0-9_]*+)>"
     rb"(?:<!\[CDATA\[([^\]]*+(?:\](?!\]>)[^\]]*+)*+)\]\]>|([^<&]*+))</\1>"
@@ -105,12 +138,14 @@ def _flat_fields(body: bytes) -> dict[str, str] | None:
 
 def parse_xml(body: bytes) -> dict[str, str]:
     """Parse a flat ``<xml>…</xml>`` document into a dict of its children's text."""
+    body = utf8_body(body)
     fields = _flat_fields(body)
     return fields if fields is not None else _parse_tree(body)
 
 
 def _parse_tree(body: bytes) -> dict[str, str]:
     """:func:`parse_xml` by the XML parser (any document; a DTD is refused first)."""
+    body = utf8_body(body)
     _refuse_dtd(body)
     try:
         root = ET.fromstring(body)
@@ -164,8 +199,8 @@ def message_from_dict(d: Mapping[str, str]) -> Message:
 
 class _ChainedCipher:
     """AES-256 in CBC mode (the IV being the key's first 16 bytes) on one encryptor and one
-    decryptor kept for the process, where wechatpy's cipher makes a pair per message (a third
-    of a safe-mode message's crypto time under load). A CBC context carries on from the last
+    decryptor kept for the process, where wechatpy's cipher makes a pair per message (most of
+    a safe-mode message's crypto time under load). A CBC context carries on from the last
     block it handled, so a message's first block differs from what a fresh context gives by
     the XOR of the IV and the previous message's last ciphertext block (on the way in and on
     the way out); every later block is exactly a fresh context's. WeChat's framing opens each
@@ -237,15 +272,26 @@ class _Crypto(PrpCrypto):
         return plain[20:20 + size]
 
 
+class Opened(NamedTuple):
+    """An accepted POST: the message and whether it came encrypted."""
+
+    message: Message
+    encrypted: bool
+
+
 class Envelope:
     """Opens inbound requests and seals replies for one account."""
 
     def __init__(
-        self, token: str, appid: str, encoding_aes_key: str | None, replay_window: int = 300
+        self, token: str, appid: str, encoding_aes_key: str | None, replay_window: int = 300,
+        mode: str = "compat",
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         self.token = token
         self.appid = appid
         self.replay_window = replay_window
+        self.mode = mode
         self._key: bytes | None = None
         self._prp: _Crypto | None = None
         if encoding_aes_key:
@@ -262,6 +308,11 @@ class Envelope:
             assert self._key is not None
             self._prp = _Crypto(self._key)
         return self._prp
+
+    def trusts_commands(self, encrypted: bool) -> bool:
+        """Whether an admin's command may run from this message: in compat mode only an
+        encrypted one (a plain one there may be a downgrade of a logged callback URL)."""
+        return encrypted or self.mode != "compat"
 
     # -- inbound --------------------------------------------------------------------------------
     def _check_time(self, timestamp: str, now: float | None) -> None:
@@ -282,32 +333,38 @@ class Envelope:
             raise EnvelopeError(403, "bad signature")
         return query.get("echostr", "")
 
-    def open(
-        self, query: Mapping[str, str], body: bytes, now: float | None = None
-    ) -> tuple[Message, bool]:
-        """Check, decrypt and parse one POST. Returns the message and whether it was encrypted."""
+    def open(self, query: Mapping[str, str], body: bytes, now: float | None = None) -> Opened:
+        """Check, decrypt and parse one POST as the account's mode allows."""
+        body = utf8_body(body)
+        aes = query.get("encrypt_type", "raw").lower() == "aes"
+        if self.mode == "safe" or aes:
+            return self._open_encrypted(query, body, now)
+        if not signature_ok((self.token, query.get("timestamp", ""), query.get("nonce", "")),
+                            query.get("signature")):
+            raise EnvelopeError(403, "bad signature")
+        self._check_time(query.get("timestamp", ""), now)
+        return Opened(message_from_dict(parse_xml(body)), False)
+
+    def _open_encrypted(
+        self, query: Mapping[str, str], body: bytes, now: float | None
+    ) -> Opened:
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
-        if not encrypted:
-            if not signature_ok((self.token, timestamp, nonce), query.get("signature")):
-                raise EnvelopeError(403, "bad signature")
-            self._check_time(timestamp, now)
-            return message_from_dict(parse_xml(body)), False
+        safe = self.mode == "safe"
+        if self._key is None:  # (safe mode always has a key: the config insists)
+            raise EnvelopeError(400, "encrypted message but no EncodingAESKey configured")
         encrypt = _encrypt_field(body)
         if not encrypt:
-            raise EnvelopeError(400, "Encrypt missing in safe mode")
+            raise EnvelopeError(403 if safe else 400, "Encrypt missing in safe mode")
         if not signature_ok((self.token, timestamp, nonce, encrypt), query.get("msg_signature")):
             raise EnvelopeError(403, "bad msg_signature")
         self._check_time(timestamp, now)
-        if self._key is None:
-            raise EnvelopeError(400, "encrypted message but no EncodingAESKey configured")
         try:
             data = self._crypto().decrypt_bytes(encrypt, self.appid)
         except InvalidAppIdException:
             raise EnvelopeError(400, "message is for another appid") from None
         except Exception:  # noqa: BLE001 - any cipher/padding/length failure is the sender's fault
             raise EnvelopeError(400, "cannot decrypt message") from None
-        return message_from_dict(parse_xml(data)), True
+        return Opened(message_from_dict(parse_xml(data)), True)
 
     # -- outbound -------------------------------------------------------------------------------
     def seal(self, reply_xml: str, encrypted: bool, nonce: str = "", timestamp: str = "") -> str:

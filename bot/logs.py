@@ -123,7 +123,8 @@ def flush() -> None:
 def info(logger: logging.Logger, message: str) -> None:
     """``logger.info(message)``. When the line can only end in the root's one
     :class:`BlockHandler` with :data:`FORMAT` (no other handler or filter on the way), the same
-    line goes into its buffer without a log record: the webhook logs one per message."""
+    line goes into its buffer without a log record: the webhook logs one per message.
+    Kept for speed: a record per message costs the webhook more (docs/performance.md)."""
     root = logging.root
     handlers = root.handlers
     block = handlers[0] if len(handlers) == 1 else None

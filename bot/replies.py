@@ -1,7 +1,7 @@
 """Reply values and the one place they become XML, with WeChat's limits enforced.
 
 Handlers return ``None`` (no passive reply: ``success``), a ``str`` or :class:`Text`, an
-:class:`Article` or :class:`News`. :func:`normalise` and :func:`to_xml` apply the limits:
+:class:`Article`, :class:`News` or :class:`Image`. :func:`normalise` and :func:`to_xml` apply the limits:
 
 * text: at most ``TEXT_LIMIT`` bytes of UTF-8 (WeChat drops longer passive replies silently);
 * news: one article when the user sent a message (WeChat shows only the first since
@@ -15,35 +15,29 @@ from __future__ import annotations
 
 import time
 
-from handlers.base import Article, Message, News, Reply, Text
+from handlers.base import (
+    DESCRIPTION_LIMIT,
+    NEWS_LIMIT_EVENT,
+    NEWS_LIMIT_MESSAGE,
+    TITLE_LIMIT,
+    Article,
+    Image,
+    Message,
+    News,
+    Reply,
+    Text,
+    clip_bytes,
+    clip_chars,
+)
 
-TEXT_LIMIT = 2000  # bytes of UTF-8; about 2048 is what WeChat accepts
-TITLE_LIMIT = 64  # characters
-DESCRIPTION_LIMIT = 120  # characters
-NEWS_LIMIT_MESSAGE = 1
-NEWS_LIMIT_EVENT = 8
 _USER_MESSAGES = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link"})
-ELLIPSIS = "…"
-
-
-def clip_bytes(text: str, limit: int = TEXT_LIMIT) -> str:
-    """``text`` cut to ``limit`` UTF-8 bytes on a character boundary, marked with an ellipsis."""
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
-        return text
-    cut = raw[: limit - len(ELLIPSIS.encode())].decode("utf-8", "ignore")
-    return cut.rstrip() + ELLIPSIS
-
-
-def clip_chars(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
 def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def normalise(reply: Reply, msg: Message) -> Text | News | None:
+def normalise(reply: Reply, msg: Message) -> Text | News | Image | None:
     """Coerce a handler's return value and enforce the limits; ``None`` means ``success``."""
     if reply is None:
         return None
@@ -51,6 +45,8 @@ def normalise(reply: Reply, msg: Message) -> Text | News | None:
         reply = Text(reply)
     if isinstance(reply, Article):
         reply = News([reply])
+    if isinstance(reply, Image):
+        return reply if reply.media_id else None
     if isinstance(reply, Text):
         content = reply.content.strip()
         return Text(clip_bytes(content)) if content else None
@@ -69,7 +65,7 @@ def normalise(reply: Reply, msg: Message) -> Text | News | None:
     raise TypeError(f"handler returned {type(reply).__name__}, not a reply value")
 
 
-def to_xml(reply: Text | News | None, msg: Message, now: int | None = None) -> str:
+def to_xml(reply: Text | News | Image | None, msg: Message, now: int | None = None) -> str:
     if reply is None:
         return "success"
     head = (
@@ -79,6 +75,9 @@ def to_xml(reply: Text | News | None, msg: Message, now: int | None = None) -> s
     )
     if isinstance(reply, Text):
         return head + f"<MsgType><![CDATA[text]]></MsgType><Content>{cdata(reply.content)}</Content></xml>"
+    if isinstance(reply, Image):
+        return (head + "<MsgType><![CDATA[image]]></MsgType>"
+                f"<Image><MediaId>{cdata(reply.media_id)}</MediaId></Image></xml>")
     items = "".join(
         f"<item><Title>{cdata(a.title)}</Title><Description>{cdata(a.description)}</Description>"
         f"<PicUrl>{cdata(a.picurl)}</PicUrl><Url>{cdata(a.url)}</Url></item>"

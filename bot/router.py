@@ -1,4 +1,8 @@
-"""One dispatch for every message: the first matching route's handler answers."""
+"""One dispatch for every message: the first matching route's handler answers.
+
+The router is handed the handlers' routes as data (``handlers.ROUTES``): it compiles them,
+finds a message's route and runs its handler.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,22 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-from handlers.base import Context, Handler, Message, Observer, Quick, Reply, Route, Routes
+import handlers
+from handlers.base import (
+    FALLBACK_TEXT,
+    Context,
+    Handler,
+    Message,
+    Observer,
+    Quick,
+    Reply,
+    Route,
+    Routes,
+)
 from store.db import StoreUnavailable
 
 log = logging.getLogger("newsbot.router")
+
 
 class Found(NamedTuple):
     """The route a message takes."""
@@ -18,6 +34,14 @@ class Found(NamedTuple):
     func: Handler
     name: str
     quick: Quick
+
+
+class Dispatched(NamedTuple):
+    """What a message's dispatch came to: the handler's reply, its name, the outcome."""
+
+    reply: Reply
+    handler: str
+    outcome: str  # ok, error (the handler raised: the reply is the fallback text), unhandled
 
 
 _UNFOUND = object()  # dispatch() without a route found beforehand
@@ -41,7 +65,6 @@ def _prefilter(routes: list[Route]) -> re.Pattern[str] | None:
         return None
 
 
-FALLBACK_TEXT = "抱歉，系统开小差了，请稍后再试。回复“帮助”查看可用功能。"
 # The store's server down or failing over: nothing is wrong with the message, so say to retry
 STORE_DOWN_TEXT = "抱歉，新闻库正在维护，请稍后再试。"
 STORE_DOWN_ADMIN = "文章库暂时无法连接（store unavailable），本条命令未执行，请稍后再试。"
@@ -113,11 +136,22 @@ class Router:
                 if m is None:
                     continue
                 ctx.match = m
+            if r.when is not None and not self._holds(r, msg, ctx):
+                continue
             return Found(r.func, r.name, r.quick)
         if self.default is not None and msg.type in ("text", "voice") and text:
             name = getattr(self.default, "__name__", "default")
             return Found(self.default, name, self.default_quick)
         return None
+
+    @staticmethod
+    def _holds(r: Route, msg: Message, ctx: Context) -> bool:
+        """A route's ``when``; one that fails says no (the message goes on to the next)."""
+        try:
+            return bool(r.when(msg, ctx))  # type: ignore[misc]
+        except Exception:
+            log.exception("route %s: its condition failed user=%s", r.name, msg.source)
+            return False
 
     def match(self, msg: Message, ctx: Context) -> tuple[Handler, str] | None:
         found = self.find(msg, ctx)
@@ -139,10 +173,9 @@ class Router:
             return False
 
     def dispatch(
-        self, msg: Message, ctx: Context, found: Found | None | object = _UNFOUND
-    ) -> tuple[Reply, str, str]:
-        """Run the matching handler (``found``, when the caller already asked ``find``).
-        Returns (reply, handler name, outcome)."""
+        self, msg: Message, ctx: Context, found: Found | object | None = _UNFOUND
+    ) -> Dispatched:
+        """Run the matching handler (``found``, when the caller already asked ``find``)."""
         for obs in self.observers:
             try:
                 obs(msg, ctx)
@@ -151,16 +184,22 @@ class Router:
         if found is _UNFOUND:
             found = self.find(msg, ctx)
         if not isinstance(found, Found):
-            return None, "-", "unhandled"
+            return Dispatched(None, "-", "unhandled")
         func, name, _ = found
         try:
-            return func(msg, ctx), name, "ok"
+            return Dispatched(func(msg, ctx), name, "ok")
         except StoreUnavailable as e:
             log.warning("handler %s: store unavailable user=%s: %s", name, msg.source, e)
-            return (STORE_DOWN_ADMIN if ctx.is_admin else STORE_DOWN_TEXT), name, "unavailable"
+            return Dispatched(STORE_DOWN_ADMIN if ctx.is_admin else STORE_DOWN_TEXT, name,
+                              "unavailable")
         except Exception:
             log.exception(
                 "handler %s failed user=%s msgid=%s type=%s event=%s",
                 name, msg.source, msg.id or "-", msg.type, msg.event or "-",
             )
-            return FALLBACK_TEXT, name, "error"
+            return Dispatched(FALLBACK_TEXT, name, "error")
+
+
+def build_router(route_sets: list[Routes] | None = None) -> Router:
+    """The router of ``route_sets``, by default every handler module's (``handlers.ROUTES``)."""
+    return Router(*(handlers.ROUTES if route_sets is None else route_sets))

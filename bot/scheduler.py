@@ -3,7 +3,10 @@
 Every worker process (on every host) runs a :class:`DigestScheduler`, but only the holder of a
 leader lock in the shared state backend schedules the digest. The holder renews the lock every
 ``lock_ttl / 3`` seconds; when it dies, the lock expires and another process takes over on its
-next renewal tick.
+next renewal tick. The renewals run on a thread of their own, not as a job of APScheduler:
+a job waits for the scheduler's loop to wake and for a free executor thread, and every such
+hand-off in a busy process (a digest under way, workers starting beside it) is time the lock
+runs down; a renewal that still comes late is logged with how late it was.
 
 Late runs: a fire time missed by less than [digest] misfire_grace runs late, once. While the
 leader is up, APScheduler does this itself (``misfire_grace_time``, ``coalesce``). A process that
@@ -29,10 +32,12 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Config
 from bot.state import StateBackend
+from bot.wxapi import WeChatAPI
+from handlers.digest import DigestBusy, run_digest
+from store.db import StoreUnavailable
 
 log = logging.getLogger("newsbot.scheduler")
 
@@ -85,6 +90,8 @@ class DigestScheduler:
         self.lock_name = lock_name
         self.leader = False
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._renewer: threading.Thread | None = None
         self.scheduler = BackgroundScheduler(timezone=self.tz)
 
     # -- life ----------------------------------------------------------------------------------
@@ -93,16 +100,17 @@ class DigestScheduler:
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
         self.scheduler.start()
-        self.scheduler.add_job(
-            self._tick, IntervalTrigger(seconds=self.renew_every, timezone=self.tz),
-            id="leader", next_run_time=datetime.now(self.tz), max_instances=1, coalesce=True,
-            misfire_grace_time=None,
-        )
+        self._renewer = threading.Thread(target=self._keep_lock, name="digest-leader",
+                                         daemon=True)
+        self._renewer.start()
         log.info("scheduler %s started: digest at %s %s", self.owner,
                  self.config.digest["time"], self.config.digest["timezone"])
 
     def stop(self, release: bool = True) -> None:
         """Stop scheduling; ``release=False`` leaves the lock to expire (as a crash would)."""
+        self._stopping.set()
+        if self._renewer is not None and self._renewer is not threading.current_thread():
+            self._renewer.join(timeout=10)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         with self._lock:
@@ -110,7 +118,7 @@ class DigestScheduler:
             if self.leader and release:
                 try:
                     released = self.state.release(self.lock_name, self.owner)
-                except Exception:  # noqa: BLE001 - the lock expires by itself anyway
+                except Exception:  # the lock expires by itself anyway
                     log.exception("scheduler %s: could not release the lock", self.owner)
             self.leader = False
         # A sibling still running may take the lock from here on: a hand-over, not a second
@@ -118,10 +126,25 @@ class DigestScheduler:
         log.info("scheduler %s stopped%s", self.owner, ", leader lock released" if released else "")
 
     # -- leadership ----------------------------------------------------------------------------
+    def _keep_lock(self) -> None:
+        """Take or renew the lock every ``renew_every`` seconds until stopped."""
+        due = time.monotonic()
+        while not self._stopping.is_set():
+            late = time.monotonic() - due
+            if self.leader and late > self.renew_every:
+                log.warning("scheduler %s: lock renewal %.1f s late (the lock lasts %.1f s):"
+                            " the process was stalled", self.owner, late, self.lock_ttl)
+            self._tick()
+            due += self.renew_every
+            now = time.monotonic()
+            if due < now:  # stalled past a whole period: count the next from now
+                due = now + self.renew_every
+            self._stopping.wait(due - now)
+
     def _tick(self) -> None:
         try:
             held = self.state.acquire(self.lock_name, self.owner, self.lock_ttl)
-        except Exception:  # noqa: BLE001 - state backend down: do not act as leader blind
+        except Exception:  # state backend down: do not act as leader blind
             log.exception("scheduler %s: state backend unavailable", self.owner)
             held = False
         with self._lock:
@@ -154,7 +177,7 @@ class DigestScheduler:
         slot = (fired or datetime.now(self.tz)).astimezone(self.tz).date().isoformat()
         try:
             self.job(slot)
-        except Exception:  # noqa: BLE001 - the next day's run goes on; the log shows why
+        except Exception:  # the next day's run goes on; the log shows why
             log.exception("scheduler %s: digest for %s failed", self.owner, slot)
 
 
@@ -166,13 +189,8 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
     holds the store's run lease; the job waits for it, since a lease whose holder died expires."""
 
     def job(slot: str) -> None:
-        from handlers.digest import DigestBusy, run_digest
-        from store.db import StoreUnavailable
-
         api = services.api
         if api is None:
-            from bot.wxapi import WeChatAPI
-
             api = services.api = WeChatAPI(services.config, services.state)
         attempt = 0
         give_up = time.monotonic() + float(services.config.digest["misfire_grace"])
@@ -199,23 +217,11 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
     return job
 
 
-def attach(services: Any) -> None:
-    """Start a scheduler with the service (when [digest] enabled) and stop it with it."""
-    if not services.config.digest["enabled"]:
-        return
-    running: list[DigestScheduler] = []
-
-    def start(s: Any) -> None:
-        sched = DigestScheduler(
-            s.config, s.state, scheduled_digest(s), lock_ttl=s.config.digest["leader_ttl"]
-        )
-        sched.start()
-        running.append(sched)
-        s.extra["digest_scheduler"] = sched
-
-    def stop(s: Any) -> None:
-        while running:
-            running.pop().stop()
-
-    services.extra.setdefault("on_start", []).append(start)
-    services.extra.setdefault("on_stop", []).append(stop)
+def start_digest_scheduler(services: Any) -> DigestScheduler:
+    """The scheduler of the service's daily digest, started (the service stops it)."""
+    sched = DigestScheduler(
+        services.config, services.state, scheduled_digest(services),
+        lock_ttl=services.config.digest["leader_ttl"],
+    )
+    sched.start()
+    return sched

@@ -41,6 +41,7 @@ from bot.wxapi_errors import (
     WeChatAPIError,
     error_for,
 )
+from handlers.base import Image, News, Text
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -99,7 +100,7 @@ class _Client(WeChatClient):
         self._http = http
 
     @property  # read per call, so a config pointed elsewhere later still takes effect
-    def API_BASE_URL(self) -> str:  # type: ignore[override]
+    def API_BASE_URL(self) -> str:  # type: ignore[override]  # noqa: N802 - wechatpy's name
         return self._api.base_url + "/cgi-bin/"
 
     @property
@@ -284,6 +285,11 @@ class WeChatAPI:
         data = {"touser": openid, "msgtype": "news", "news": {"articles": [art]}}
         return self.client.post("message/custom/send", data=data)
 
+    def send_image(self, openid: str, media_id: str) -> dict:
+        """A customer-service picture, by the media id of one already on WeChat."""
+        data = {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}}
+        return self.client.post("message/custom/send", data=data)
+
     def _mass(self, endpoint: str, data: dict[str, Any]) -> dict:
         try:
             return self.client.post(endpoint, data=data)
@@ -338,6 +344,15 @@ class WeChatAPI:
         """The account's menu (``{"menu": {"button": [...]}}``), or ``{}`` when it has none."""
         return self.client.menu.get() or {}
 
+    # -- the console's auto-replies -------------------------------------------------------------
+    def autoreply_info(self) -> dict:
+        """The auto-replies set in WeChat's console (``get_current_autoreply_info``)."""
+        return dict(self.client.message.get_autoreply_info())
+
+    def selfmenu_info(self) -> dict:
+        """The menu WeChat shows: the console's, or the one pushed through the API."""
+        return dict(self.client.menu.get_menu_info())
+
     def close(self) -> None:
         self.client._http.close()
 
@@ -345,12 +360,13 @@ class WeChatAPI:
 def late_reply_sender(api: WeChatAPI) -> Any:
     """``services.late_reply``: a reply that missed the 5-second budget goes out through the
     customer-service API (text as text, news as its first article: the API's limit). It gets
-    the reply as ``bot.replies.normalise`` left it: ``Text`` or ``News``."""
-    from handlers.base import News, Text
+    the reply as ``bot.replies.normalise`` left it: ``Text``, ``News`` or ``Image``."""
 
     def send(msg: Any, value: Any) -> None:
         if isinstance(value, Text):
             api.send_text(msg.source, value.content)
+        elif isinstance(value, Image):
+            api.send_image(msg.source, value.media_id)
         elif isinstance(value, News) and value.articles:
             a = value.articles[0]
             api.send_article(msg.source, a.title, a.description, a.url, a.picurl)

@@ -1,38 +1,36 @@
-"""What the bot does: one module per capability, each declaring its routes with ``Routes``."""
+"""What the bot does: one module per capability, each declaring its routes with ``Routes``.
+
+The bot is handed :data:`ROUTES` (as Starlette is handed ``routes=[...]``) and compiles them
+into its dispatch; :func:`shared` makes what the handlers keep for the life of a process.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from handlers import admin, digest, fallback, latest, search, subscriptions
+from handlers import admin, fallback, latest, rules, search, subscriptions, today
 from handlers import help as help_
-from handlers.base import Routes
+from handlers.admin import AdminDirectory
+from handlers.base import Routes, Settings, Shared
+from handlers.search_cache import SearchCache
+from store.db import Store
 
-# Modules whose ``routes`` make up the bot, in priority order of declaration.
+# The modules whose ``routes`` make up the bot, in priority order of declaration.
 MODULES = (
     help_,
     subscriptions,
+    today,  # 今日: today's digest as a passive reply (before latest: 今天的新闻 is today's)
     latest,
+    rules,  # the console's auto-replies: after newsbot's own words, before the search
     search,  # holds the default: text no other route claims
     fallback,
     admin,  # admins' #commands (admin-only routes; others' #… stays a search)
-    digest,  # no routes: its setup starts the daily schedule with the service
 )
+ROUTES: list[Routes] = [m.routes for m in MODULES]
 
 
-def route_sets() -> list[Routes]:
-    return [m.routes for m in MODULES]
-
-
-def build_router() -> Any:
-    from bot.router import Router
-
-    return Router(*route_sets())
-
-
-def setup_services(services: Any) -> None:
-    """Give each module a chance to attach what it needs to the running services."""
-    for m in MODULES:
-        setup = getattr(m, "setup", None)
-        if setup is not None:
-            setup(services)
+def shared(config: Settings, store: Store | None) -> Shared:
+    """The admin directory (the config's admins and the store's; without a store, the
+    config's alone), the process's search cache and its compiled keyword rules."""
+    is_admin = (
+        AdminDirectory(config, store) if store is not None else config.admin_openids().__contains__
+    )
+    return Shared(is_admin=is_admin, search_cache=SearchCache(), rules=rules.RuleCache())

@@ -1,9 +1,9 @@
 """Admin commands: ``#…`` messages from the account's admins.
 
-Every route here is ``admin=True``: a ``#…`` from anyone else matches nothing here and reaches
-the ordinary search, so the admin interface stays invisible to readers. Admins are the openids
-in ``[admin] openids`` plus those stored with ``newsbot admin add``; :func:`setup` gives the
-webhook a cached check of the stored ones.
+The command routes are ``admin=True``; a reader's ``#…`` that names a command gets the readers'
+help (:func:`reader_hash`), so the admin interface stays invisible to readers, and other text
+with # is read without it. Admins are the openids in ``[admin] openids`` plus those stored
+with ``newsbot admin add``; :func:`setup` gives the webhook a cached check of the stored ones.
 
 The commands themselves live in ``admin_draft`` (adding), ``admin_content`` (managing),
 ``admin_stats`` and ``admin_push``; each declares its name, aliases and help with
@@ -15,11 +15,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
-from handlers import admin_content, admin_draft, admin_push, admin_stats  # noqa: F401 - register
+from handlers import (  # noqa: F401 - register their commands
+    admin_content,
+    admin_cover,
+    admin_draft,
+    admin_push,
+    admin_rules,
+    admin_stats,
+)
 from handlers.admin_base import COMMANDS, AdminError, command, find, lookup, run_once
 from handlers.base import Context, Message, Routes
+from handlers.help import HELP_TEXT
+from store import admins
 
 log = logging.getLogger("newsbot.admin")
 routes = Routes()
@@ -44,8 +54,6 @@ class AdminDirectory:
         if time.monotonic() - self._read_at > self.refresh:
             with self._lock:
                 if time.monotonic() - self._read_at > self.refresh:
-                    from store import admins
-
                     try:
                         self._stored = admins.openids(self.store)
                     except Exception:
@@ -55,16 +63,6 @@ class AdminDirectory:
 
     def __call__(self, openid: str) -> bool:
         return openid in self.configured or openid in self.stored()
-
-
-def setup(services: Any) -> None:
-    if services.store is not None:
-        services.extra["is_admin"] = AdminDirectory(services.config, services.store)
-    router = services.router
-    # While an admin has no draft open, their plain text is a search like anyone's.
-    services.extra["admin_fallback"] = lambda msg, ctx: (
-        router.default(msg, ctx) if router.default is not None else None
-    )
 
 
 @routes(regex=r"#.*", admin=True, priority=100)
@@ -84,6 +82,29 @@ def admin_command(msg: Message, ctx: Context) -> str:
         return str(e)
 
 
+@routes(regex=r"[#＃].*", type=("text", "voice"), priority=99)
+def reader_hash(msg: Message, ctx: Context) -> Any:
+    """A reader's ``#…`` (admins' go to ``admin_command`` above): one that names an admin
+    command gets the readers' help, which says nothing of the admin commands; other text with
+    # (a hashtag such as #养老#) is taken as if typed without the #."""
+    text = msg.content.strip().lstrip("#＃").strip()
+    if find(text) is not None:
+        return HELP_TEXT
+    words = " ".join(text.replace("＃", " ").replace("#", " ").split())
+    routes = ctx.shared.routes
+    if not words or routes is None:
+        return HELP_TEXT
+    plain = replace(msg, content=words)
+    found = routes.match(plain, ctx)
+    return found[0](plain, ctx) if found is not None else None
+
+
+@routes(type="image", admin=True, priority=30)
+def admin_image(msg: Message, ctx: Context) -> Any:
+    """An admin's picture: the cover ``#封面`` waits for, else the answer anyone gets."""
+    return admin_cover.cover_picture(msg, ctx)
+
+
 @routes(type="text", admin=True, priority=-100)
 def admin_text(msg: Message, ctx: Context) -> Any:
     """Text no other route claims: the next part of an open draft, else an ordinary search."""
@@ -93,8 +114,9 @@ def admin_text(msg: Message, ctx: Context) -> Any:
         return str(e)
     if reply is not None:
         return reply
-    fallback = ctx.services.get("admin_fallback")
-    return fallback(msg, ctx) if fallback else None
+    # While an admin has no draft open, their plain text is a search like anyone's.
+    routes = ctx.shared.routes
+    return routes.default(msg, ctx) if routes is not None and routes.default is not None else None
 
 
 @command("帮助", "help", "h", usage="#帮助 [命令]", summary="管理命令说明；#帮助 删除 看单个命令")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import Context, Message
+from store import articles
 
 CommandFunc = Callable[[str, Message, Context], str]
 ConfirmFunc = Callable[[dict[str, Any], Message, Context], str]
@@ -43,6 +44,7 @@ COMMANDS: list[Command] = []
 # Actions that wait for #确认: name -> what to do with the pending record.
 CONFIRMABLE: dict[str, ConfirmFunc] = {}
 CONFIRM_KEY = "confirm"
+COVER_KEY = "cover"  # a #封面 waiting for its picture
 
 
 def command(
@@ -99,8 +101,6 @@ def split_id(args: str, usage: str) -> tuple[int, str]:
 
 
 def require_article(ctx: Context, article_id: int) -> Any:
-    from store import articles
-
     a = articles.get(ctx.store, article_id)
     if a is None:
         raise AdminError(f"没有编号为 {article_id} 的稿件。发送 #列表 查看最近的稿件。")

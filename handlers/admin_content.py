@@ -20,13 +20,23 @@ from handlers.admin_base import (
     state_get,
 )
 from handlers.admin_draft import TITLE_MAX, save_story
-from handlers.base import Context, Message
+from handlers.base import TEXT_LIMIT, Context, Message
+from handlers.clock import shown
+from store import articles, audit
 from store.audit import snapshot
+from store.categories import CATEGORIES
+from store.db import StoreError
+from store.edits import LABELS, EditError, field_of, read_body, read_value, set_paragraph
+from store.extract import article_from_url
+from store.webfetch import FetchError, is_web_address
 
 LIST_DEFAULT = 10
 LIST_MAX = 30
-LIST_BYTES = 1800  # the reply layer clips text at 2000 bytes; stop listing before that
-CATEGORY_WORDS = {"党建": ["党建"], "社区": ["社区"], "无": [], "自动": None}
+LIST_MORE = "……（更多请减少条数或用 #查看 编号）"
+# a category's name, none, or back to the automatic categories
+CATEGORY_WORDS: dict[str, list[str] | None] = {
+    **{c: [c] for c in CATEGORIES}, "无": [], "自动": None
+}
 _URL = re.compile(r"\S+")
 
 
@@ -41,9 +51,6 @@ _URL = re.compile(r"\S+")
     mutates=True,
 )
 def link(args: str, msg: Message, ctx: Context) -> str:
-    from store.extract import article_from_url
-    from store.webfetch import FetchError, is_web_address
-
     m = _URL.match(args)
     if not m:
         raise AdminError("请给出网址。用法：#链接 https://mp.weixin.qq.com/s/…")
@@ -74,8 +81,6 @@ def delete(args: str, msg: Message, ctx: Context) -> str:
 
 
 def _do_delete(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-
     aid = int(pending["id"])
     store = ctx.store
     with store.transaction():
@@ -110,35 +115,122 @@ def confirm(args: str, msg: Message, ctx: Context) -> str:
     return act(pending, msg, ctx)
 
 
+def apply_edit(ctx: Context, aid: int, action: str = "edit", **changes: Any) -> tuple[Any, Any]:
+    """An editor's change through ``articles.edit`` (marked, audited, re-indexed): the story
+    before and after; a refusal becomes the reply."""
+    before = require_article(ctx, aid)
+    try:
+        after = articles.edit(ctx.store, aid, ctx.user, action=action, **changes)
+    except EditError as e:
+        raise AdminError(f"未修改：{e.zh}") from None
+    except StoreError as e:
+        raise AdminError(f"未修改：{e}") from None
+    return before, after
+
+
+def _shown(name: str, value: Any) -> str:
+    if isinstance(value, list):
+        return "、".join(value) or "（无）"
+    return str(value) if value else "（无）"
+
+
 @command(
-    "改标题", "改", "修改标题", "标题", "title",
+    "改标题", "修改标题", "标题", "title",
     usage="#改标题 编号 新标题",
-    summary="修改稿件标题",
+    summary="修改稿件标题（同 #改 编号 标题 新标题）",
     detail=f"新标题 {TITLE_MAX} 字以内。",
     mutates=True,
 )
 def retitle(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-    from store.db import StoreError
-
     aid, title = split_id(args, "#改标题 编号 新标题")
-    title = " ".join(title.split())
-    if not title:
+    if not title.strip():
         raise AdminError("缺少新标题。用法：#改标题 编号 新标题")
-    if len(title) > TITLE_MAX:
-        raise AdminError(f"新标题太长（{len(title)} 字，上限 {TITLE_MAX} 字）。")
-    store = ctx.store
-    with store.transaction():
-        a = require_article(ctx, aid)
-        if a.title == title:
-            return f"#{aid} 的标题已是《{title}》，未做改动。"
-        try:
-            articles.update(store, aid, title=title)
-        except StoreError as e:
-            raise AdminError(f"未修改：{e}") from None
-        audit.record(store, ctx.user, "retitle", article_id=aid,
-                     before={"title": a.title}, after={"title": title})
-    return f"已修改 #{aid} 的标题：\n《{a.title}》→《{title}》"
+    return _edit_field(ctx, aid, "title", title)
+
+
+def _edit_field(ctx: Context, aid: int, name: str, text: str) -> str:
+    try:
+        value = read_value(name, text)
+    except EditError as e:
+        raise AdminError(e.zh) from None
+    label = LABELS[name]
+    current = require_article(ctx, aid)
+    if getattr(current, name) == value:
+        return f"#{aid} 的{label}已是“{_shown(name, value)}”，未做改动。"
+    before, after = apply_edit(ctx, aid, "retitle" if name == "title" else "edit",
+                               **{name: value})
+    if name == "title":
+        return f"已修改 #{aid} 的标题：\n《{before.title}》→《{after.title}》"
+    return (f"已修改 #{aid}《{after.title}》的{label}：\n"
+            f"“{_shown(name, getattr(before, name))}”→“{_shown(name, getattr(after, name))}”")
+
+
+EDIT_USAGE = "#改 编号 字段 新内容"
+
+
+@command(
+    "改", "修改", "edit",
+    usage=EDIT_USAGE,
+    summary="修改稿件的标题、副题、引题、作者、日期、链接、摘要或封面",
+    detail=(
+        "字段：标题、副题、引题、作者、日期、链接、摘要、封面。例：\n"
+        "#改 12 作者 王磊、赵敏\n#改 12 日期 2024-07-02\n#改 12 副题 （内容留空即清除）\n"
+        "正文用 #改正文，分类用 #分类。改过的内容再次导入同一版面时保留。"
+    ),
+    mutates=True,
+)
+def edit(args: str, msg: Message, ctx: Context) -> str:
+    aid, rest = split_id(args, EDIT_USAGE)
+    m = re.match(r"(\S+)\s*(.*)", rest, re.S)
+    word, value = (m.group(1), m.group(2)) if m else ("", "")
+    if not word:
+        raise AdminError(f"缺少字段。用法：{EDIT_USAGE}（字段：标题、副题、引题、作者、日期、链接、摘要、封面）")
+    name = field_of(word)
+    if word in ("正文", "内容"):
+        return edit_body(f"{aid}\n{value}" if "\n" in value else f"{aid} {value}", msg, ctx)
+    if word in ("分类", "类别"):
+        return categorise(f"{aid} {value}", msg, ctx)
+    if name is None:
+        raise AdminError(
+            f"不认识的字段“{word}”。可改：标题、副题、引题、作者、日期、链接、摘要、封面"
+            "（正文用 #改正文，分类用 #分类）。"
+        )
+    return _edit_field(ctx, aid, name, value)
+
+
+BODY_USAGE = "#改正文 编号 段号 新文字"
+
+
+@command(
+    "改正文", "修改正文", "正文",
+    usage=BODY_USAGE,
+    summary="修改正文的一段，或换掉整篇正文",
+    detail=(
+        "例：#改正文 12 3 新的第三段文字（#查看 12 可看各段）；#改正文 12 3 删除（删去第三段）；"
+        "段号比现有段数多 1 时添加一段。\n整篇换掉：#改正文 12（换行）新正文，每行一段。"
+    ),
+    mutates=True,
+)
+def edit_body(args: str, msg: Message, ctx: Context) -> str:
+    aid, rest = split_id(args, BODY_USAGE)
+    a = require_article(ctx, aid)
+    m = re.match(r"(\d{1,4})(?:[ \t]+|$)", rest)
+    try:
+        if m and "\n" not in rest:
+            number = int(m.group(1))
+            body = set_paragraph(a.body, number, rest[m.end():])
+            what = f"第 {number} 段"
+        elif rest.strip():
+            body, what = read_body(rest), "整篇正文"
+        else:
+            raise AdminError(f"缺少新文字。用法：{BODY_USAGE}；整篇换掉：#改正文 编号（换行）新正文")
+    except EditError as e:
+        raise AdminError(e.zh) from None
+    if body == a.body:
+        return f"#{aid} 的正文没有变化，未做改动。"
+    _, after = apply_edit(ctx, aid, body=body)
+    chars = sum(len(p) for p in after.body)
+    return f"已修改 #{aid}《{after.title}》的{what}。\n正文 {chars} 字，{len(after.body)} 段。"
 
 
 @command(
@@ -152,8 +244,6 @@ def retitle(args: str, msg: Message, ctx: Context) -> str:
     mutates=True,
 )
 def categorise(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles, audit
-
     usage = "#分类 编号 党建|社区|无|自动"
     aid, rest = split_id(args, usage)
     words = [w for w in re.split(r"[\s,，、|/]+", rest) if w]
@@ -167,14 +257,8 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
         override = None
     else:
         chosen = {c for w in words for c in (CATEGORY_WORDS[w] or [])}
-        override = [c for c in articles.CATEGORIES if c in chosen]
-    store = ctx.store
-    with store.transaction():
-        a = require_article(ctx, aid)
-        before = {"category_override": a.category_override, "effective": a.effective_categories}
-        b = articles.update(store, aid, category_override=override)
-        after = {"category_override": b.category_override, "effective": b.effective_categories}
-        audit.record(store, ctx.user, "categorise", article_id=aid, before=before, after=after)
+        override = [c for c in CATEGORIES if c in chosen]
+    a, b = apply_edit(ctx, aid, "categorise", categories=override)
     how = "自动分类" if override is None else "人工设定"
     return (
         f"已设定 #{aid}《{a.title}》的分类：{cats_label(b.effective_categories)}（{how}）。"
@@ -188,8 +272,6 @@ def categorise(args: str, msg: Message, ctx: Context) -> str:
     summary="最近添加的稿件及编号",
 )
 def list_(args: str, msg: Message, ctx: Context) -> str:
-    from store import articles
-
     n = LIST_DEFAULT
     if args:
         if not args.isdigit() or int(args) < 1:
@@ -204,32 +286,60 @@ def list_(args: str, msg: Message, ctx: Context) -> str:
     for a in items:
         line = f"#{a.id} [{cats_label(a.effective_categories)}] {a.title}"
         size += len(line.encode()) + 1
-        if size > LIST_BYTES:
-            lines.append("……（更多请减少条数或用 #查看 编号）")
+        if size + len(LIST_MORE.encode()) + 1 > TEXT_LIMIT:  # the list is never clipped
+            lines.append(LIST_MORE)
             break
         lines.append(line)
     return "\n".join(lines)
 
 
-@command("查看", "看", "详情", "show", usage="#查看 编号", summary="查看一篇稿件的详情")
+PARAGRAPH_PREVIEW = 50  # characters of each paragraph #查看 编号 正文 shows
+
+
+@command(
+    "查看", "看", "详情", "show",
+    usage="#查看 编号 [正文]",
+    summary="查看一篇稿件的详情；加“正文”看各段（带段号）",
+    detail="#查看 12 正文：列出各段的开头和段号，供 #改正文 12 段号 新文字 使用。",
+)
 def show(args: str, msg: Message, ctx: Context) -> str:
-    aid, _ = split_id(args, "#查看 编号")
+    aid, rest = split_id(args, "#查看 编号 [正文]")
     a = require_article(ctx, aid)
+    if rest in ("正文", "段", "段落"):
+        return _paragraphs(a)
     chars = sum(len(p) for p in a.body)
     how = "人工设定" if a.category_override is not None else "自动"
-    lines = [
-        f"#{a.id}《{a.title}》",
-        f"分类：{cats_label(a.effective_categories)}（{how}）",
-        f"来源：{a.source or '-'}",
-    ]
+    lines = [f"#{a.id}《{a.title}》"]
+    for label, value in (("引题", a.kicker), ("副题", a.subtitle),
+                         ("作者", "、".join(a.authors)), ("日期", a.published)):
+        if value:
+            lines.append(f"{label}：{value}")
+    lines += [f"分类：{cats_label(a.effective_categories)}（{how}）", f"来源：{a.source or '-'}"]
     if a.url:
         lines.append(f"原文：{a.url}")
-    if a.authors:
-        lines.append(f"作者：{'、'.join(a.authors)}")
+    if a.picurl:
+        lines.append(f"封面：{a.picurl}")
     lines += [
-        f"正文：{chars} 字，{len(a.body)} 段",
-        f"添加：{a.added_at[:16].replace('T', ' ')}（UTC）",
+        f"正文：{chars} 字，{len(a.body)} 段（#查看 {a.id} 正文 看各段）",
+        f"添加：{shown(a.added_at, ctx.config, ctx.now)}",
         f"摘要：{a.summary or '-'}",
-        f"页面：{ctx.config.public_url}/articles/{a.id}",
     ]
+    if a.edited:
+        lines.append("编辑改过：" + "、".join(LABELS.get(n, "分类") for n in a.edited)
+                     + "（再次导入时保留）")
+    lines.append(f"页面：{ctx.config.public_url}/articles/{a.id}")
+    return "\n".join(lines)
+
+
+def _paragraphs(a: Any) -> str:
+    lines = [f"#{a.id}《{a.title}》正文 {len(a.body)} 段："]
+    size = len(lines[0].encode())
+    for n, p in enumerate(a.body, 1):
+        line = f"{n}. {p[:PARAGRAPH_PREVIEW]}{'……' if len(p) > PARAGRAPH_PREVIEW else ''}"
+        more = f"……（共 {len(a.body)} 段）"
+        size += len(line.encode()) + 1
+        if size + len(more.encode()) + 1 > TEXT_LIMIT:  # the list is never clipped
+            lines.append(more)
+            break
+        lines.append(line)
     return "\n".join(lines)

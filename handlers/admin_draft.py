@@ -12,6 +12,7 @@ from typing import Any
 
 from handlers.admin_base import (
     CONFIRM_KEY,
+    COVER_KEY,
     AdminError,
     cats_label,
     command,
@@ -20,8 +21,11 @@ from handlers.admin_base import (
     state_set,
 )
 from handlers.base import Context, Message
+from store import articles, audit
+from store.articles import Article
 from store.audit import snapshot
-from store.extract import TITLE_MAX  # a longer first line is body text, not a title
+from store.extract import TITLE_MAX, read_lines  # a longer first line is body text
+from store.ingest import IngestError, import_text, parse_page
 
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters
 PAGE_MIN_CHARS = 1500  # shorter text is never taken for a whole page
@@ -59,8 +63,6 @@ def looks_like_page(text: str) -> bool:
     """A long text the page import splits into several stories is a whole printed page."""
     if len(text) < PAGE_MIN_CHARS:
         return False
-    from store.ingest import IngestError, parse_page
-
     try:
         return len(parse_page(text, SOURCE_PAGE)) >= 2
     except IngestError:
@@ -69,44 +71,48 @@ def looks_like_page(text: str) -> bool:
 
 # -- saving -----------------------------------------------------------------------------------
 def save_story(ctx: Context, a: Any, *, action: str = "add") -> str:
-    """Save one story and its audit entry in one transaction; the reply names the id."""
-    from store import articles, audit
-
+    """Save one story and its audit entry in one transaction; the reply names the id. A story
+    typed in (``add``) is the editor's own text and replaces the stored one whole; one fetched
+    again (``link``) keeps what editors changed, as any import does."""
     if not a.body:
         raise AdminError(f"正文为空，未保存《{a.title}》。")
     store = ctx.store
     with store.transaction():
-        key = articles.story_key(a)
-        prev_row = store.db.execute(
-            "SELECT id FROM articles WHERE story_key = ? ORDER BY id LIMIT 1", (key,)
-        ).fetchone()
-        before = snapshot(articles.get(store, int(prev_row[0]))) if prev_row else None
-        aid, outcome = articles.save(store, a)
-        saved = articles.get(store, aid)
-        if outcome != "unchanged":
-            audit.record(store, ctx.user, action, article_id=aid, before=before,
-                         after=snapshot(saved))
-    chars = sum(len(p) for p in saved.body)
-    cats = cats_label(saved.effective_categories)
-    if outcome == "unchanged":
-        return f"稿件已存在，未做改动：#{aid}《{saved.title}》。"
-    verb = "已添加" if outcome == "added" else "已更新同标题的稿件"
-    return f"{verb} #{aid}《{saved.title}》\n正文 {chars} 字，{len(saved.body)} 段；分类：{cats}。"
+        saved = articles.merge(store, a, overwrite_edits=action == "add")
+        story = articles.require(store, saved.id)
+        if saved.outcome != "unchanged":
+            before = snapshot(saved.before) if saved.before is not None else None
+            audit.record(store, ctx.user, action, article_id=saved.id, before=before,
+                         after=snapshot(story))
+    kept = f"\n编辑改过的 {len(saved.kept)} 处已保留。" if saved.kept and action != "add" else ""
+    if saved.outcome == "unchanged":
+        return f"稿件已存在，未做改动：#{saved.id}《{story.title}》。{kept}"
+    verb = "已添加" if saved.outcome == "added" else "已更新同标题的稿件"
+    return _saved_reply(story, verb) + kept
+
+
+FIRST_LINE = 40  # characters of the first paragraph a reply shows
+
+
+def _saved_reply(a: Any, verb: str) -> str:
+    """What was stored, for the admin to check at a glance, and how to take it back."""
+    chars = sum(len(p) for p in a.body)
+    lines = [f"{verb} #{a.id}《{a.title}》"]
+    if a.authors:
+        lines.append(f"作者：{'、'.join(a.authors)}")
+    first = a.body[0]
+    lines.append(f"首段：{first[:FIRST_LINE]}{'……' if len(first) > FIRST_LINE else ''}")
+    lines.append(f"正文 {chars} 字，{len(a.body)} 段；分类：{cats_label(a.effective_categories)}。")
+    if verb == "已添加":
+        lines.append(f"如有误，发送 #删除 {a.id} 撤销；#改 {a.id} 字段 新内容 修改。")
+    return "\n".join(lines)
 
 
 def import_page(ctx: Context, text: str) -> str:
     """A whole printed page through the same import as ``newsbot import``; audited per story."""
-    from store import articles, audit
-    from store.ingest import IngestError, import_text
-
     store = ctx.store
     try:
-        with store.transaction():
-            report = import_text(store, text, SOURCE_PAGE)
-            changed = (("import_page", report.added), ("import_page_update", report.updated))
-            for action, ids in changed:
-                for a in articles.many(store, ids):
-                    audit.record(store, ctx.user, action, article_id=a.id, after=snapshot(a))
+        report = import_text(store, text, SOURCE_PAGE, actor=ctx.user, action="import_page")
     except IngestError as e:
         raise AdminError(
             f"版面导入失败（{e}）。请检查内容，或用 #添加 标题+正文 添加单篇。"
@@ -115,6 +121,8 @@ def import_page(ctx: Context, text: str) -> str:
         (f"版面已导入：新增 {len(report.added)} 篇，更新 {len(report.updated)} 篇，"
          f"未变 {len(report.unchanged)} 篇。")
     ]
+    if report.kept:
+        lines.append(f"编辑改过的 {report.kept} 处已保留。")
     for a in articles.many(store, [*report.added, *report.updated, *report.unchanged]):
         lines.append(f"#{a.id}《{a.title}》{cats_label(a.effective_categories)}")
     return "\n".join(lines)
@@ -125,9 +133,9 @@ def _finish(ctx: Context, title: str, body: list[str], page: bool) -> str:
     _check_size(len(text))
     if page or looks_like_page(text):
         return import_page(ctx, text)
-    from store.articles import Article
-
-    return save_story(ctx, Article(title=title, body=body, source=SOURCE_STORY))
+    found = read_lines(body, keep_benbao=True)  # bylines become authors, as in a page import
+    return save_story(ctx, Article(title=title, body=found.body, authors=found.authors,
+                                   captions=found.captions, source=SOURCE_STORY))
 
 
 # -- drafts -----------------------------------------------------------------------------------
@@ -253,4 +261,7 @@ def cancel(args: str, msg: Message, ctx: Context) -> str:
     if c is not None:
         state_drop(ctx, CONFIRM_KEY)
         dropped.append(f"已取消待确认的操作：{c.get('what', '')}。")
+    if state_get(ctx, COVER_KEY) is not None:
+        state_drop(ctx, COVER_KEY)
+        dropped.append("已不再等待封面图片。")
     return "\n".join(dropped) or "没有需要取消的草稿或待确认的操作。"

@@ -11,14 +11,14 @@ from typing import Any
 
 from handlers.admin_base import CONFIRMABLE, AdminError, ask_confirmation, command
 from handlers.base import Context, Message
+from handlers.digest import DigestBusy, preview, run_digest
+from store import audit
 
 PREVIEW_SAMPLE = 300  # characters of the digest text shown in a preview
 
 
 @command("推送预览", "预览", "preview", usage="#推送预览", summary="看看现在推送会发给谁、发什么")
 def push_preview(args: str, msg: Message, ctx: Context) -> str:
-    from handlers.digest import preview
-
     plan = preview(ctx.store, ctx.config, now=ctx.now)
     text = plan.summary()
     if not plan.empty and plan.texts:
@@ -36,8 +36,6 @@ def push_preview(args: str, msg: Message, ctx: Context) -> str:
     detail="先显示将推送的内容与人数，2 分钟内发送 #确认 才会推送。推送报告随后回复。",
 )
 def push(args: str, msg: Message, ctx: Context) -> str:
-    from handlers.digest import preview
-
     if ctx.api is None:
         raise AdminError("未配置微信接口（[wechat] appsecret、api_base_url），无法推送。")
     plan = preview(ctx.store, ctx.config, now=ctx.now)
@@ -47,9 +45,6 @@ def push(args: str, msg: Message, ctx: Context) -> str:
 
 
 def _do_push(pending: dict[str, Any], msg: Message, ctx: Context) -> str:
-    from handlers.digest import DigestBusy, run_digest
-    from store import audit
-
     if ctx.api is None:
         raise AdminError("未配置微信接口，无法推送。")
     try:

@@ -7,13 +7,16 @@ search handler.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers.admin_base import command
 from handlers.base import Context, Message
+from handlers.clock import shown
+from handlers.digest import CHANNEL_WORDS, STATUS_WORDS, reason_words
+from store import pushlog, subscribers
+from store.categories import CATEGORIES
 
 TOP_QUERIES = 5
 COUNTER_TTL = 2 * 86400
@@ -64,31 +67,42 @@ def _category_counts(db: Any) -> tuple[int, dict[str, int], int]:
     return total, by_cat, none
 
 
-def _last_digest(db: Any) -> str:
-    row = db.execute(
-        "SELECT started_at, finished_at, status, report FROM digests ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
+# A search is what a reader typed; a message naming a command (#…) is not one.
+_NOT_COMMAND = "substr(query, 1, 1) NOT IN ('#', '＃')"
+
+
+def _last_digest(store: Any, config: Any, now: float) -> dict[str, Any] | None:
+    """The last digest as ``newsbot digest status`` reads it: its rows in the push log."""
+    d = pushlog.latest(store)
+    if d is None:
+        return None
+    tally = pushlog.tally(store, d.id)
+    return {
+        "id": d.id,
+        "started": shown(d.started_at, config, now),
+        "status": STATUS_WORDS.get(d.status, d.status),
+        "channel": CHANNEL_WORDS.get(d.channel, d.channel),
+        "stories": len(d.article_ids),
+        "sent": sum(tally.get("sent", {}).values()),
+        "total": sum(sum(v.values()) for v in tally.values()),
+        "skipped": tally.get("skipped", {}),
+        "failed": tally.get("failed", {}),
+    }
+
+
+def _fmt_digest(d: dict[str, Any] | None) -> str:
+    if d is None:
         return "尚未推送过"
-    started, _finished, status, report = row
-    text = f"{(started or '')[:16].replace('T', ' ')} UTC，{status or '-'}"
-    try:
-        rep = json.loads(report) if report else {}
-    except ValueError:
-        rep = {}
-    parts = []
-    if isinstance(rep, dict):
-        for key, label in (("sent", "送达"), ("skipped", "跳过"), ("failed", "失败")):
-            v = rep.get(key)
-            if isinstance(v, (list, dict)):
-                v = len(v)
-            if isinstance(v, int):
-                parts.append(f"{label} {v}")
-    return text + (f"（{'，'.join(parts)}）" if parts else "")
+    text = (f"#{d['id']}，{d['started']}，{d['status']}，{d['channel']}：新闻 {d['stories']} 篇，"
+            f"发送 {d['sent']}/{d['total']}")
+    for label, reasons in (("跳过", d["skipped"]), ("失败", d["failed"])):
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            text += f"；{label} {n}（{reason_words(reason)}）"
+    return text
 
 
 def _top(db: Any, since: str, zero_only: bool) -> list[tuple[str, int]]:
-    sql = "SELECT query, COUNT(*) AS n FROM query_log WHERE at >= ?"
+    sql = f"SELECT query, COUNT(*) AS n FROM query_log WHERE at >= ? AND {_NOT_COMMAND}"
     if zero_only:
         sql += " AND hits = 0"
     sql += " GROUP BY query ORDER BY n DESC, MAX(at) DESC LIMIT ?"
@@ -101,8 +115,6 @@ def _fmt_top(items: list[tuple[str, int]]) -> str:
 
 def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
     """The figures of ``#统计`` and ``newsbot stats``."""
-    from store import subscribers
-
     store.flush()  # this process's queued searches count too
     db = store.db
     total, by_cat, none = _category_counts(db)
@@ -111,16 +123,17 @@ def collect(store: Any, config: Any, state: Any, now: float) -> dict[str, Any]:
     week = _utc_iso(day - timedelta(days=6))
     return {
         "stories": total,
-        "by_category": {"党建": by_cat.get("党建", 0), "社区": by_cat.get("社区", 0)},
+        "by_category": {c: by_cat.get(c, 0) for c in CATEGORIES},
         "uncategorised": none,
         "subscribers": subscribers.count(store),
         "following": int(
             db.execute("SELECT COUNT(*) FROM subscribers WHERE following = 1").fetchone()[0]
         ),
-        "last_digest": _last_digest(db),
+        "last_digest": _last_digest(store, config, now),
         "messages_today": int(state.get(message_counter_key(config, now)) or 0),
         "searches_today": int(
-            db.execute("SELECT COUNT(*) FROM query_log WHERE at >= ?", (today,)).fetchone()[0]
+            db.execute(f"SELECT COUNT(*) FROM query_log WHERE at >= ? AND {_NOT_COMMAND}",
+                       (today,)).fetchone()[0]
         ),
         "top_queries_7d": _top(db, week, zero_only=False),
         "not_found_7d": _top(db, week, zero_only=True),
@@ -133,7 +146,7 @@ def render(figures: dict[str, Any]) -> str:
         (f"稿件 {f['stories']} 篇：党建 {f['by_category']['党建']}，社区 {f['by_category']['社区']}，"
          f"未分类 {f['uncategorised']}"),
         f"订阅推送 {f['subscribers']} 人（已知的关注者 {f['following']} 人）",
-        f"上次推送：{f['last_digest']}",
+        f"上次推送：{_fmt_digest(f['last_digest'])}",
         f"今日消息 {f['messages_today']} 条，其中搜索 {f['searches_today']} 次",
         f"近 7 天热门搜索：{_fmt_top(f['top_queries_7d'])}",
         f"近 7 天没搜到的：{_fmt_top(f['not_found_7d'])}",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handlers.digest_render import Story, mass_text
+from handlers.digest_render import Edition, Story, mass_text
 from store import pushlog, subscribers
 from store.db import Store
 from store.pushlog import Delivery
@@ -54,9 +54,11 @@ class MassSender:
         config: Any,
         by_cat: dict[str, list[Story]],
         rows: list[Delivery],
+        edition: Edition,
     ) -> None:
         self.api = api
         self.by_cat = by_cat
+        self.edition = edition
         # The day's sends go to the first rows (ordered by category), decided up front so that
         # concurrent sends cannot race for the quota.
         left = sends_left_today(store, config)
@@ -85,6 +87,6 @@ class MassSender:
             raise QuotaUsed("one mass send a day: already used today")
         category = row.categories[0]
         self.api.mass_send_text(
-            mass_text(self.by_cat, category), tag_id=self.tags[category],
+            mass_text(self.by_cat, category, edition=self.edition), tag_id=self.tags[category],
             clientmsgid=row.clientmsgid,
         )

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from store import pushlog, subscribers
 from store.db import Store
-from store.pushlog import Delivery, Outcome
+from store.pushlog import Delivery, Lease, LeaseLost, Outcome
 
 log = logging.getLogger("newsbot.digest")
 
@@ -48,15 +48,17 @@ class RateLimiter:
         self.next = time.monotonic()
         self.lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self) -> float:
+        """Wait for the next start; the seconds waited."""
         if not self.interval:
-            return
+            return 0.0
         with self.lock:
             now = time.monotonic()
             at = max(now, self.next)
             self.next = at + self.interval
         if at > now:
             time.sleep(at - now)
+        return at - now
 
 
 def classify(exc: BaseException) -> Outcome:
@@ -70,6 +72,39 @@ def classify(exc: BaseException) -> Outcome:
     return Outcome("", "failed", f"{code}: {msg}"[:200], final=True)
 
 
+class _Tally:
+    """How a push is going: the failures worth retrying in a row (none sent in between), the
+    last of them, and why the push stopped, once it did."""
+
+    def __init__(self, digest_id: int, trip: int) -> None:
+        self.digest_id = digest_id
+        self.trip = trip
+        self.streak = 0
+        self.last_failure = ""
+        self.stopped: str | None = None
+
+    def outcome(self, row: Delivery, exc: BaseException | None) -> Outcome:
+        if exc is None:
+            self.streak = 0
+            return Outcome(row.openid, "sent")
+        o = classify(exc)
+        if o.status == "failed":
+            log.warning("digest %s: %s failed: %s", self.digest_id, row.openid, o.reason)
+            if not o.final:
+                self.streak += 1
+                self.last_failure = o.reason
+        return Outcome(row.openid, o.status, o.reason, o.final)
+
+    def tripped(self) -> bool:
+        """True once, when WeChat looks down: the push takes no more rows."""
+        if self.streak < self.trip or self.stopped is not None:
+            return False
+        self.stopped = f"{self.streak} failures in a row, the last: {self.last_failure}"
+        log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
+                  self.digest_id, self.stopped)
+        return True
+
+
 def push(
     store: Store,
     digest_id: int,
@@ -81,67 +116,101 @@ def push(
     progress: Progress | None = None,
     done_before: int = 0,
     total: int | None = None,
-    renew: Callable[[], None] | None = None,
+    lease: Lease | None = None,
 ) -> str | None:
     """Send ``rows`` with ``send`` (which raises on refusal), keeping the push log.
 
     Returns why the push stopped early, or ``None``. It stops when WeChat looks down (a run of
     failures worth retrying, none sent in between): the rows not tried stay ``pending`` for
-    the next run instead of each failing slowly through the client's retries."""
-    total = total if total is not None else done_before + len(rows)
-    trip = max(20, 2 * concurrency)
-    streak = 0
-    stopped: str | None = None
-    last_failure = ""
-    limiter = RateLimiter(rate)
-    todo = list(reversed(rows))
-    inflight: dict[Future[None], Delivery] = {}
-    done = done_before
-    last_renew = time.monotonic()
+    the next run instead of each failing slowly through the client's retries.
 
-    def call(row: Delivery) -> None:
-        limiter.wait()
-        send(row)
+    With ``lease``, every batch is marked, every call made and every outcome recorded only
+    while the lease is the newest; once a newer run holds it, nothing more goes out, the calls
+    in flight are let finish unrecorded, and :class:`LeaseLost` is raised."""
+    run = _Push(store, digest_id, send, concurrency, rate, lease)
+    run.total = total if total is not None else done_before + len(rows)
+    run.done = done_before
+    run.progress = progress
+    return run.run(rows)
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="digest") as pool:
-        while todo or inflight:
-            if streak >= trip and stopped is None:
-                stopped = f"{streak} failures in a row, the last: {last_failure}"
-                log.error("digest %s: stopping early, WeChat looks unavailable (%s)",
-                          digest_id, stopped)
-                todo.clear()
-            room = max(1, concurrency) - len(inflight)
-            if todo and room > 0:
-                batch = [todo.pop() for _ in range(min(room, len(todo)))]
-                pushlog.mark_sending(store, digest_id, [r.openid for r in batch])
-                for r in batch:
-                    inflight[pool.submit(call, r)] = r
-            finished, _ = wait(list(inflight), timeout=1.0, return_when=FIRST_COMPLETED)
-            outcomes: list[Outcome] = []
-            gone: list[str] = []
-            for fut in finished:
-                row = inflight.pop(fut)
-                exc = fut.exception()
-                if exc is None:
-                    outcomes.append(Outcome(row.openid, "sent"))
-                    streak = 0
-                    continue
-                o = classify(exc)
-                if o.status == "failed" and not o.final:
-                    streak += 1
-                    last_failure = o.reason
-                if o.status == "failed":
-                    log.warning("digest %s: %s failed: %s", digest_id, row.openid, o.reason)
-                if o.reason == "not_following" and not row.openid.startswith("tag:"):
-                    gone.append(row.openid)
-                outcomes.append(Outcome(row.openid, o.status, o.reason, o.final))
-            pushlog.record(store, digest_id, outcomes)
-            for openid in gone:  # the platform knows better than our follow events did
-                subscribers.set_following(store, openid, False)
-            done += len(finished)
-            if progress and finished:
-                progress(done, total)
-            if renew and time.monotonic() - last_renew > 5:
-                renew()
-                last_renew = time.monotonic()
-    return stopped
+
+class _Push:
+    """One push's loop: what is in flight, how it is going, whether the lease still holds."""
+
+    def __init__(self, store: Store, digest_id: int, send: Send, concurrency: int, rate: float,
+                 lease: Lease | None) -> None:
+        self.store, self.digest_id, self.send, self.lease = store, digest_id, send, lease
+        self.lanes = max(1, concurrency)
+        self.tally = _Tally(digest_id, trip=max(20, 2 * concurrency))
+        self.limiter = RateLimiter(rate)
+        self.inflight: dict[Future[None], Delivery] = {}
+        self.lost: LeaseLost | None = None
+        self.progress: Progress | None = None
+        self.done = self.total = 0
+        # renew well within the ttl, whatever it is
+        self.renew_every = min(5.0, lease.ttl / 3) if lease else 5.0
+
+    def run(self, rows: list[Delivery]) -> str | None:
+        todo = list(reversed(rows))
+        last_renew = time.monotonic()
+        with ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="digest") as pool:
+            while todo or self.inflight:
+                if self.tally.tripped() or self.lost:
+                    todo.clear()
+                if todo and len(self.inflight) < self.lanes:
+                    room = self.lanes - len(self.inflight)
+                    self._submit(pool, [todo.pop() for _ in range(min(room, len(todo)))])
+                finished, _ = wait(list(self.inflight), timeout=min(1.0, self.renew_every),
+                                   return_when=FIRST_COMPLETED)
+                self._collect(finished)
+                if self.lease and not self.lost and time.monotonic() - last_renew > self.renew_every:
+                    self._fenced(pushlog.renew_lease, self.store, self.lease)
+                    last_renew = time.monotonic()
+        if self.lost:
+            raise self.lost
+        return self.tally.stopped
+
+    def _fenced(self, step: Callable[..., None], *args: object) -> bool:
+        """Run a store step that checks the lease; False (and the run stops) when it is lost."""
+        try:
+            step(*args)
+            return True
+        except LeaseLost as e:
+            if self.lost is None:
+                log.warning("digest %s: stopping, %s", self.digest_id, e)
+                self.lost = e
+            return False
+
+    def _submit(self, pool: ThreadPoolExecutor, batch: list[Delivery]) -> None:
+        openids = [r.openid for r in batch]
+        if not self._fenced(pushlog.mark_sending, self.store, self.digest_id, openids, self.lease):
+            return
+        for r in batch:
+            self.inflight[pool.submit(self._call, r)] = r
+
+    def _call(self, row: Delivery) -> None:
+        # The row was marked under the lease a moment ago; after a wait for the rate limit the
+        # lease may have moved on, so look again.
+        if self.limiter.wait() > 0 and self.lease is not None:
+            pushlog.check_lease(self.store, self.lease)
+        self.send(row)
+
+    def _collect(self, finished: set[Future[None]]) -> None:
+        outcomes = []
+        for fut in finished:
+            row, exc = self.inflight.pop(fut), fut.exception()
+            if isinstance(exc, LeaseLost):
+                self.lost = self.lost or exc
+            else:
+                outcomes.append(self.tally.outcome(row, exc))
+        if self.lost or not self._fenced(self._record, outcomes):
+            return  # the rows belong to the newer run now; it records what it sends
+        self.done += len(finished)
+        if self.progress and finished:
+            self.progress(self.done, self.total)
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        pushlog.record(self.store, self.digest_id, outcomes, self.lease)
+        for o in outcomes:  # the platform knows better than our follow events did
+            if o.reason == "not_following" and not o.openid.startswith("tag:"):
+                subscribers.set_following(self.store, o.openid, False)

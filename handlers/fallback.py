@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
 
+from handlers import admin_draft, rules
+from handlers.admin_base import AdminError
 from handlers.base import Context, Message, Reply, Routes
 
 routes = Routes()
@@ -50,17 +51,15 @@ def is_emoticon(text: str) -> bool:
 
 
 @routes(type=("image", "video", "shortvideo", "location", "link", "file"), priority=20, quick=True)
-def not_understood(msg: Message, ctx: Context) -> str:
-    return _ANSWERS.get(msg.type, "") + _TAIL
+def not_understood(msg: Message, ctx: Context) -> Reply:
+    """The console's default reply when the account has one, else a pointer to what works."""
+    return rules.default_reply(msg, ctx) or _ANSWERS.get(msg.type, "") + _TAIL
 
 
 # A web address pasted as text is a link too: its pieces would only be searched for
 @routes(type="text", regex=r"(?i:https?://|www\.)\S+", priority=20, quick=True)
 def pasted_link(msg: Message, ctx: Context) -> Reply:
     if ctx.is_admin:  # a line of an open draft, else the way to import it
-        from handlers import admin_draft
-        from handlers.admin_base import AdminError
-
         try:
             reply = admin_draft.append_to_draft(msg, ctx)
         except AdminError as e:
@@ -80,15 +79,12 @@ def voice_unrecognised(msg: Message, ctx: Context) -> str:
 # words would miss the command routes. Re-route the trimmed text through the same router.
 @routes(type="voice", regex=r"(.*?\S)[\s。！？!?.，,、~～…]+", priority=90)
 def voice_trimmed(msg: Message, ctx: Context) -> Reply:
-    router = ctx.services.get("router")
+    routes = ctx.shared.routes
     text = ctx.match.group(1) if ctx.match else msg.content
     clean = replace(msg, content=text)
-    found = router.match(clean, ctx) if router is not None else None
+    found = routes.match(clean, ctx) if routes is not None else None
     if found is None:
         return NOT_UNDERSTOOD
     func, _ = found
     return func(clean, ctx)
 
-
-def setup(services: Any) -> None:
-    services.extra["router"] = services.router

@@ -6,6 +6,7 @@ from __future__ import annotations
 from handlers import listing
 from handlers.base import Context, Message, News, Reply, Routes
 from store import articles
+from store.categories import CATEGORIES
 
 routes = Routes()
 
@@ -18,13 +19,14 @@ def _empty(category: str) -> str:
     return f"暂时还没有{what}，请稍后再来看看。发送“帮助”查看其他用法。"
 
 
-# 最新, 最新党建, 最新的社区新闻, 最近有什么新闻, 今天的党建消息, 新闻: the newest stories (a
+# 最新, 最新党建, 最新的社区新闻, 最近有什么新闻, 新闻: the newest stories (a
 # topic in between, 最近的养老新闻, is a search)
 # (党建 alone stays a search: it is also a word stories carry)
 _NEWS = r"(?:新闻|报道|消息|动态)"
+_CATEGORY = "(" + "|".join(CATEGORIES) + ")"
 _LATEST = (
-    r"(?:(?:(?:最新|最近|近期|今天|今日)的?(?:有什么|有啥)?|有什么|有啥)\s*(党建|社区)?的?" + _NEWS
-    + r"?|(党建|社区)?的?" + _NEWS + r")[\s吗呢吧?？!！。~～]*"
+    r"(?:(?:(?:最新|最近|近期)的?(?:有什么|有啥)?|有什么|有啥)\s*" + _CATEGORY + "?的?"
+    + _NEWS + r"?|" + _CATEGORY + "?的?" + _NEWS + r")[\s吗呢吧?？!！。~～]*"
 )
 
 

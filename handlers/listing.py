@@ -15,13 +15,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from handlers import search_cache
+from handlers.base import TEXT_LIMIT, Context, clip_bytes, clip_chars
 from handlers.base import Article as Card
-from handlers.base import Context
 from store import articles
 
 log = logging.getLogger("newsbot.listing")
-TEXT_BUDGET = 1900  # bytes; bot.replies clips at 2000, a list must never reach that
-CARD_DESCRIPTION = 120  # characters of a card's description that bot.replies keeps
 SUMMARY_CHARS = 40  # one line of summary under each title
 STATE_PREFIX = "conv:"
 
@@ -42,7 +40,9 @@ def page_size(config: Any) -> int:
 
 @dataclass
 class Listing:
-    """What a user is browsing: ``kind`` is ``search`` (``query``) or ``latest`` (``category``)."""
+    """What a user is browsing: ``kind`` is ``search`` (``query``), ``latest`` (``category``)
+    or ``digest``: today's edition (``category``: the categories, comma-separated; ``query``:
+    the edition's day)."""
 
     kind: str
     query: str = ""
@@ -52,6 +52,8 @@ class Listing:
     total: int = 0  # matches of a search; 0 when unknown (latest)
     mode: str = "all"  # the search's mode: all terms, or any term (fallback)
     last: bool = False  # the page shown is the last one
+    subject: list[str] = field(default_factory=list)  # the words the search was about
+    corrected: list[list[str]] = field(default_factory=list)  # [typed, found] sound-alikes
 
     def remember(self, page: int, ids: list[int], size: int) -> None:
         """Note the ids numbered on ``page``; numbers of other pages keep theirs."""
@@ -68,7 +70,7 @@ _FIELDS = tuple(f.name for f in fields(Listing))
 def load(ctx: Context) -> Listing | None:
     try:
         raw = ctx.state.get(STATE_PREFIX + ctx.user)
-    except Exception:  # noqa: BLE001 - state backend down: answer as if the list expired
+    except Exception:  # state backend down: answer as if the list expired
         log.warning("conversation state unreadable user=%s", ctx.user, exc_info=True)
         return None
     if not raw:
@@ -92,14 +94,14 @@ def save(ctx: Context, listing: Listing | str) -> None:
     try:
         raw = listing if isinstance(listing, str) else dump(listing)
         ctx.state.set(STATE_PREFIX + ctx.user, raw, ttl)
-    except Exception:  # noqa: BLE001 - the list is still answered; only picks/paging are lost
+    except Exception:  # the list is still answered; only picks/paging are lost
         log.warning("conversation state not saved user=%s", ctx.user, exc_info=True)
 
 
 def clear(ctx: Context) -> None:
     try:
         ctx.state.delete(STATE_PREFIX + ctx.user)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("conversation state not cleared user=%s", ctx.user, exc_info=True)
 
 
@@ -114,19 +116,12 @@ def _nbytes(s: str) -> int:
     return len(s.encode("utf-8"))
 
 
-def clip_bytes(s: str, limit: int) -> str:
-    if _nbytes(s) <= limit:
-        return s
-    out = s.encode("utf-8")[: max(0, limit - 3)].decode("utf-8", "ignore").rstrip()
-    return out + "…" if out else ""
-
-
 def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
 def render(header: str, items: list[Item], first_number: int, footer: str,
-           budget: int = TEXT_BUDGET) -> str:
+           budget: int = TEXT_LIMIT) -> str:
     """``header``, then ``n. title`` and a one-line summary per item, then ``footer``; each item
     gets an equal share of what is left of ``budget`` bytes, so the whole always fits."""
     fixed = _nbytes(header) + _nbytes(footer) + 2 * 2  # the blank lines around the items
@@ -134,9 +129,7 @@ def render(header: str, items: list[Item], first_number: int, footer: str,
     lines = []
     for i, it in enumerate(items):
         head = clip_bytes(f"{first_number + i}. {_one_line(it.title)}", share)
-        summary = _one_line(it.summary)
-        if len(summary) > SUMMARY_CHARS:
-            summary = summary[: SUMMARY_CHARS - 1].rstrip() + "…"
+        summary = clip_chars(_one_line(it.summary), SUMMARY_CHARS)
         room = share - _nbytes(head) - 1
         summary = clip_bytes(summary, room) if room >= 12 else ""
         lines.append(head + ("\n" + summary if summary else ""))
@@ -147,9 +140,16 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     """Items of ``page`` of ``listing``, whether it is the last page, and the search results
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
+    if listing.kind == "digest":
+        from handlers import today
+
+        items, last = today.fetch(ctx, listing, page)
+        return items, last, None
     if listing.kind == "search":
-        res = search_cache.search(ctx.services, ctx.store, listing.query, size, page * size)
+        res = search_cache.search(ctx.shared.search_cache, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
+        listing.subject = list(res.subject)
+        listing.corrected = [[c.typed, c.found] for c in res.corrected]
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res
     rows = articles.latest(ctx.store, limit=size + 1, category=listing.category or None,
@@ -159,15 +159,28 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
 
 
 def header(listing: Listing, page: int, size: int) -> str:
+    if listing.kind == "digest":
+        from handlers import today
+
+        return today.header(listing, page, size)
     if listing.kind == "search":
         pages = max(1, -(-listing.total // size))
         where = f"（第 {page + 1}/{pages} 页）" if pages > 1 else ""
         q = clip_bytes(_one_line(listing.query), 60)
+        if listing.corrected:
+            typed = "、".join(t for t, _ in listing.corrected)
+            found = "、".join(f for _, f in listing.corrected)
+            return f"没有找到“{typed}”，为您找到“{found}”的新闻 {listing.total} 条{where}："
         if listing.mode == "any":
-            return f"没有同时包含“{q}”各个词的新闻，以下 {listing.total} 条包含其中一部分{where}："
+            return f"没有同时包含{quoted(listing.subject or [q])}的新闻，以下 {listing.total} 条包含其中一部分{where}："
         return f"“{q}”找到 {listing.total} 条新闻{where}："
     what = f"最新{listing.category}报道" if listing.category else "最新报道"
     return f"{what}（第 {page + 1} 页）：" if page else f"{what}："
+
+
+def quoted(words: list[str]) -> str:
+    """“郭龙生”“事迹”: the words a reader asked about, each in quotes."""
+    return "".join(f"“{clip_bytes(w, 30)}”" for w in words[:4])
 
 
 def footer(listing: Listing, last: bool) -> str:

@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from store import articles
+from store import articles, images
 
 _ID = re.compile(r"[0-9]{1,12}")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -103,6 +103,15 @@ def render_missing(config: Any) -> str:
         "<p>回到公众号发送关键词，可以搜索其他新闻。</p></main>"
     )
     return _page(config, "页面不存在", content, escape(site_name(config)))
+
+
+def render_image(store: Any, raw_id: str) -> tuple[int, str, bytes]:
+    """``(status, content type, bytes)`` of a picture kept in the store (a cover an admin sent),
+    or a 404 with no body."""
+    pic = images.get(store, int(raw_id)) if _ID.fullmatch(raw_id or "") else None
+    if pic is None:
+        return 404, "text/plain; charset=utf-8", "图片不存在".encode()
+    return 200, pic.content_type, pic.data
 
 
 def render_article_page(store: Any, raw_id: str, config: Any) -> tuple[int, str]:

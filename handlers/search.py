@@ -11,12 +11,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers import fallback, listing, search_cache
-from handlers.base import Context, Message, Reply, Routes
+from handlers import fallback, listing, rules
+from handlers.base import (
+    DESCRIPTION_LIMIT,
+    END,
+    Context,
+    Message,
+    Reply,
+    Routes,
+    clip_bytes,
+    clip_chars,
+)
+from handlers.search_cache import SearchCache
 from store import articles
 from store.articles import Article
-from store.db import now_iso
+from store.db import Store, now_iso
 from store.search import SearchResults
+from store.segment import cut_for_query
 
 log = logging.getLogger("newsbot.search")
 routes = Routes()
@@ -38,8 +49,6 @@ _GENERIC = frozenset(["开展", "活动", "工作", "推进", "推动", "群众"
 def headline_words(store: object) -> list[list[str]]:
     """Words fit for a hint from each of the newest headlines (Chinese, 2-5 characters, not
     generic), in order."""
-    from store.segment import cut_for_query
-
     return [
         [
             w
@@ -51,11 +60,10 @@ def headline_words(store: object) -> list[list[str]]:
 
 
 def suggestions(
-    store: object, query: str, n: int = 3, services: dict[str, Any] | None = None
+    store: Store, query: str, n: int = 3, cache: SearchCache | None = None
 ) -> list[str]:
     """A few words from the newest headlines, so the hint names things the store really has
     (one per headline). The headlines' words are kept with the process's search cache."""
-    cache = (services or {}).get(search_cache.SERVICE_KEY)
     per_title = (
         cache.derived(store, "headline-words", lambda: headline_words(store))
         if cache is not None
@@ -72,16 +80,12 @@ def suggestions(
     return seen + [w for w in FALLBACK_EXAMPLES if w not in seen and w not in query][: n - len(seen)]
 
 
+class NothingFound(str):
+    """The answer to a search that found nothing (the default reply may stand in for it)."""
+
+
 NO_LIST = "请先发送关键词搜索（如“养老”），或发送“最新”，再回复序号查看详情。"
 NO_PAGES = "没有可以翻页的列表（列表保留 {minutes} 分钟）。请重新发送关键词，或发送“最新”。"
-
-
-def setup(services: object) -> None:
-    """Give the process its search cache (``handlers.search_cache``). The text models load
-    with the first search: loading them in every worker at start-up starved the digest
-    leader's lock renewals when several workers started at once."""
-    extra = services.extra  # type: ignore[attr-defined]
-    extra[search_cache.SERVICE_KEY] = search_cache.SearchCache()
 
 
 
@@ -101,7 +105,7 @@ def _query_row(store: Any, user: str, query: str, hits: int) -> None:
             'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)',
             (now_iso(), user, query[:QUERY_LOG_CHARS], hits),
         )
-    except Exception:  # noqa: BLE001 - statistics are best effort
+    except Exception:  # statistics are best effort
         log.exception("query log failed user=%s", user)
 
 
@@ -123,15 +127,13 @@ def run_search(ctx: Context, query: str) -> Reply:
     cache keeps it with the pages, list included, until the stories change."""
     query = " ".join(query.split())
     size = listing.page_size(ctx.config)
-    cache = ctx.services.get(search_cache.SERVICE_KEY)
+    cache = ctx.shared.search_cache
     if cache is None:
         reply, kept, total = _first_page(ctx, query)
     else:
         reply, kept, total = cache.answer(ctx.store, (query, size), lambda: _first_page(ctx, query))
     log_query(ctx, query, total)
-    if kept is None:
-        listing.clear(ctx)
-    else:
+    if kept is not None:  # nothing found: the list the reader was paging through stays
         listing.save(ctx, kept)
     return reply
 
@@ -141,12 +143,12 @@ def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
     state = listing.Listing(kind="search", query=query)
     items, last, res = listing.fetch(ctx, state, 0)
     if not items:
-        found = NOTHING_FOUND.format(
-            q=listing.clip_bytes(query, 60),
-            examples="、".join(suggestions(ctx.store, query, services=ctx.services)),
-        )
+        found = NothingFound(NOTHING_FOUND.format(
+            q=clip_bytes("、".join(res.subject) or query, 60),
+            examples="、".join(suggestions(ctx.store, query, cache=ctx.shared.search_cache)),
+        ))
         return found, None, res.total
-    if clear_winner(res):
+    if clear_winner(res) and not res.corrected:  # a correction is said in a list's header
         a = articles.get(ctx.store, items[0].id)
         if a is not None:
             return _winner_card(ctx, state, a, res.total), listing.dump(state), res.total
@@ -158,9 +160,7 @@ def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -
     c = listing.card(ctx.config, a)
     if total > 1:
         more = f"（另有 {total - 1} 条相关，回复“更多”查看）"
-        room = listing.CARD_DESCRIPTION - len(more)
-        desc = c.description if len(c.description) <= room else c.description[: room - 1] + "…"
-        c.description = desc + more
+        c.description = clip_chars(c.description, DESCRIPTION_LIMIT - len(more)) + more
     state.ids, state.page, state.last = [int(a.id or 0)], -1, total <= 1
     return c
 
@@ -168,22 +168,27 @@ def _winner_card(ctx: Context, state: listing.Listing, a: Article, total: int) -
 def cached(msg: Message, ctx: Context) -> bool:
     """A search is quick when its first page is in the process's cache (a burst of the same
     keyword); a search that must run the engine goes to a thread."""
-    cache = ctx.services.get(search_cache.SERVICE_KEY)
+    cache = ctx.shared.search_cache
     return cache is not None and cache.has(msg.content, listing.page_size(ctx.config), 0)
 
 
 @routes.default(quick=cached)
 def search(msg: Message, ctx: Context) -> Reply:
+    """A search; when it finds nothing (or the text is only stickers), the console's default
+    reply if the account has one."""
     if fallback.is_emoticon(msg.content):
-        return fallback.NOT_UNDERSTOOD
-    return run_search(ctx, msg.content)
+        return rules.default_reply(msg, ctx) or fallback.NOT_UNDERSTOOD
+    reply = run_search(ctx, msg.content)
+    if isinstance(reply, NothingFound):
+        return rules.default_reply(msg, ctx) or reply
+    return reply
 
 
-@routes(regex=r"\d{1,4}", priority=30, quick=True)
+@routes(regex=r"(\d{1,4})" + END, priority=30, quick=True)
 def pick(msg: Message, ctx: Context) -> Reply:
     """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
     list are searched like any other word."""
-    digits = ctx.match.group(0) if ctx.match else msg.content.strip()
+    digits = ctx.match.group(1) if ctx.match else msg.content.strip()
     return _pick(ctx, digits, int(digits))
 
 
@@ -206,7 +211,7 @@ def _said_number(text: str) -> int | None:
     return None if t is None or o is None else t * 10 + o
 
 
-@routes(regex=rf"第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]", priority=30, quick=True)
+@routes(regex=rf"(?:第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]){END}", priority=30, quick=True)
 def pick_said(msg: Message, ctx: Context) -> Reply:
     said = (ctx.match.group(1) or ctx.match.group(2)) if ctx.match else ""
     n = _said_number(said)
@@ -224,7 +229,7 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
             return run_search(ctx, digits)
         if state.page == -1 and not state.last:  # a card was shown; the rest is one "更多" away
             return f"刚才只展示了 1 条。请先回复“更多”查看全部 {state.total} 条，再回复序号。"
-        return f"没有第 {n} 条。请回复 1–{len(state.ids)} 之间的序号，或发送新的关键词。"
+        return f"没有第 {n} 条。{_numbers_hint(len(state.ids))}，或发送新的关键词。"
     a = articles.get(ctx.store, state.ids[n - 1])
     if a is None:
         return "这条新闻已经下线了。请回复其他序号，或发送新的关键词。"
@@ -233,18 +238,18 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
     return f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
 
 
-@routes(keyword=("下一页", "下页", "更多", "next", "more", "下一页吧", "换一批", "再来点", "再来",
-                 "还有吗", "还有呢", "还有", "继续", "接着看"), priority=40)
+@routes(regex=r"(?i:下一页吧?|下页|更多|next|more|换一批|再来点?|还有吗?|还有呢|继续|接着看)" + END,
+        priority=40)
 def next_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, +1)
 
 
-@routes(keyword=("上一页", "上页", "prev"), priority=40)
+@routes(regex=r"(?i:上一页|上页|prev)" + END, priority=40)
 def previous_page(msg: Message, ctx: Context) -> Reply:
     return _turn(ctx, -1)
 
 
-@routes(regex=rf"第\s*{_SAID}\s*页", priority=40)
+@routes(regex=rf"第\s*{_SAID}\s*页{END}", priority=40)
 def jump_to_page(msg: Message, ctx: Context) -> Reply:
     n = _said_number(ctx.match.group(1)) if ctx.match else None
     state = listing.load(ctx)
@@ -255,6 +260,8 @@ def jump_to_page(msg: Message, ctx: Context) -> Reply:
     size = listing.page_size(ctx.config)
     if state.kind == "search" and state.total and (n - 1) * size >= state.total:
         pages = -(-state.total // size)
+        if pages == 1:
+            return "结果只有 1 页，都在上面了。回复序号查看详情，或发送新的关键词。"
         return f"一共只有 {pages} 页。回复“第{pages}页”看最后一页，或发送新的关键词。"
     shown = listing.show(ctx, state, n - 1)
     if shown is None:
@@ -270,6 +277,8 @@ def _turn(ctx: Context, step: int) -> Reply:
         return _at_end(state)
     page = state.page + step
     if page < 0:
+        if state.last:
+            return "结果只有这一页，都在上面了。回复序号查看详情，或发送新的关键词。"
         return "已经是第一页了。回复“下一页”或“更多”往后看。"
     shown = listing.show(ctx, state, page)
     if shown is None:
@@ -280,11 +289,16 @@ def _turn(ctx: Context, step: int) -> Reply:
     return shown
 
 
+def _numbers_hint(n: int) -> str:
+    """How to pick from a list of ``n``: "请回复 1" for one story, else the range."""
+    return "列表里只有 1 条，请回复 1" if n == 1 else f"请回复 1–{n} 之间的序号"
+
+
 def _at_end(state: listing.Listing) -> str:
-    what = f"“{state.query}”的结果" if state.kind == "search" else "最新报道"
-    n = state.total if state.kind == "search" else len(state.ids)
+    what = {"search": f"“{state.query}”的结果", "digest": "今天新收录的报道"}.get(
+        state.kind, "最新报道")
+    n = state.total if state.kind in ("search", "digest") else len(state.ids)
     total = f"（共 {n} 条）" if n else ""
-    return (
-        f"已经是最后一页了，{what}都在上面{total}。\n"
-        f"回复序号查看详情，或发送新的关键词。"
-    )
+    where = "已经是最后一页了" if state.page > 0 else "结果只有这一页"
+    pick = "回复 1 查看详情" if n == 1 else "回复序号查看详情"
+    return f"{where}，{what}都在上面{total}。\n{pick}，或发送新的关键词。"

@@ -1,7 +1,7 @@
 """Recent search pages, so a burst of the same keyword (a push morning, a popular story) runs
 the engine once.
 
-One bounded LRU per process, kept in ``services.extra`` (made by ``handlers.search.setup``).
+One bounded LRU per process, kept in ``Context.shared`` (made by ``handlers.shared``).
 Pages are keyed on (normalised query, offset, limit) and are valid for one articles
 *generation*: a counter in the store's ``meta`` table that triggers bump on every insert, edit
 or delete of a story (and on an index rebuild), whichever process made it. Lookups read the
@@ -25,7 +25,6 @@ from store import search as engine
 from store.query import MAX_QUERY_CHARS, normalise
 from store.search import SearchResults
 
-SERVICE_KEY = "search_cache"
 DEFAULT_SIZE = 512
 
 Key = tuple[str, int, int]
@@ -146,10 +145,10 @@ def _key(text: str, limit: int, offset: int) -> Key:
     return (normalise(" ".join(text.split())), int(offset), int(limit))
 
 
-def search(services: dict[str, Any], store: Any, query: str, limit: int, offset: int) -> SearchResults:
+def search(cache: SearchCache | None, store: Any, query: str, limit: int, offset: int
+           ) -> SearchResults:
     """A page of ``query``'s results: from the process's cache when one is set up, else the
     engine directly."""
-    cache = services.get(SERVICE_KEY)
     if cache is None:
         return engine.search(store, query, limit=limit, offset=offset)
     return cache.search(store, query, limit, offset)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from handlers.base import Context, Message, Routes
+from handlers.base import END, Context, Message, Routes
 from store import subscribers
-from store.subscribers import ALL
+from store.categories import CATEGORIES
 
 routes = Routes()
 
@@ -24,8 +24,11 @@ def _names(cats: list[str]) -> str:
     return "、".join(cats)
 
 
-def _when(ctx: Context) -> str:
-    return f"每天 {ctx.config.digest['time']} "
+def _delivery(ctx: Context) -> str:
+    """When the digest comes, promised only while the schedule is on."""
+    if ctx.config.digest["enabled"]:
+        return f"每天 {ctx.config.digest['time']} 给您推送新报道摘要"
+    return "每日推送目前暂停，恢复后会给您推送新报道摘要；现在发送“今日”即可查看今天的新闻"
 
 
 # what people put after a category's name: 党建新闻, 社区类, 党建的报道 (alone: 订阅新闻 = all)
@@ -35,17 +38,17 @@ _SUFFIXES = re.compile(r"(?:新闻|报道|栏目|摘要|类|的)+$")
 def parse_categories(arg: str) -> list[str] | None:
     """``党建`` / ``社区`` / ``全部`` (also ``党建 社区``, ``党建,社区``, ``党建新闻``); ``None``
     if unknown."""
-    arg = arg.strip()
+    arg = re.sub(END + "$", "", arg.strip())
     if not arg or arg.lower() in ALL_WORDS:
-        return list(ALL)
+        return list(CATEGORIES)
     for sep in "，,、和及+":
         arg = arg.replace(sep, " ")
     words = [w for w in (_SUFFIXES.sub("", w) for w in arg.split()) if w]
     if not words or words in (["党建社区"], ["社区党建"]):
-        words = list(ALL)
-    if any(w not in ALL for w in words):
+        words = list(CATEGORIES)
+    if any(w not in CATEGORIES for w in words):
         return None
-    return [c for c in ALL if c in words]
+    return [c for c in CATEGORIES if c in words]
 
 
 def subscribe_reply(ctx: Context, arg: str) -> str:
@@ -60,7 +63,7 @@ def subscribe_reply(ctx: Context, arg: str) -> str:
         head = f"您已经订阅了{_names(cats)}，无需重复订阅。"
     else:
         head = f"订阅成功：{_names(new)}。"
-    text = f"{head}\n{_when(ctx)}会给您推送新报道摘要（当前订阅：{_names(sub.categories)}）。"
+    text = f"{head}当前订阅：{_names(sub.categories)}。\n{_delivery(ctx)}。"
     if not arg.strip() and new:
         text += "\n“订阅”默认订阅全部栏目；只想看一类，发送“退订 社区”或“退订 党建”。"
     return text + "\n发送“退订”可随时取消。"
@@ -102,13 +105,13 @@ def unsubscribe(msg: Message, ctx: Context) -> str:
     return "已退订，不再给您推送新闻摘要。想再订阅时发送“订阅”即可。"
 
 
-@routes(keyword=("我的订阅", "订阅状态", "查看订阅"), priority=45)
+@routes(regex=r"(?:我的订阅|订阅状态|查看订阅)" + END, priority=45)
 def my_subscriptions(msg: Message, ctx: Context) -> str:
     cur = subscribers.get(ctx.store, ctx.user)
     if cur is None or not cur.categories:
-        return f"您还没有订阅。{CHOICES}，{_when(ctx)}收到新报道摘要。"
+        return f"您还没有订阅。{CHOICES}。"
     return (
-        f"您订阅了：{_names(cur.categories)}，{_when(ctx)}收到新报道摘要。\n"
+        f"您订阅了：{_names(cur.categories)}。{_delivery(ctx)}。\n"
         "发送“退订”取消全部，或“退订 党建”“退订 社区”取消一类。"
     )
 

@@ -85,5 +85,8 @@ def snapshot(a: Any) -> dict[str, Any]:
         "category_override": a.category_override,
         "source": a.source,
         "url": a.url,
+        "picurl": a.picurl,
         "published": a.published,
+        "summary": a.summary,
+        "edited": a.edited,
     }

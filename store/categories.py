@@ -33,6 +33,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "家属院": 2, "停车": 1, "充电": 1, "垃圾分类": 2, "议事会": 2, "协商议事": 2,
     },
 }
+CATEGORIES = tuple(KEYWORDS)  # the category names, in the order they are shown
 TITLE_WEIGHT = 3.0
 THRESHOLD = 12.0
 SECOND_SHARE = 0.4

@@ -19,8 +19,8 @@ from store.pg_schema import GENERATED_IDS, PRIMARY_KEYS
 
 # in the order they are written; search_terms (PostgreSQL) follows search_docs by trigger
 TABLES = ("articles", "subscribers", "digests", "push_log", "audit", "admins", "query_log",
-          "search_docs")
-META_KEPT_BY_DESTINATION = ("articles.generation", "schema.readers_from")
+          "reply_rules", "images", "search_docs")
+META_KEPT_BY_DESTINATION = ("articles.generation", "rules.generation", "schema.readers_from")
 BATCH = 1000
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
+from store import search_lists
+
 log = logging.getLogger("newsbot.store")
 
 
@@ -136,6 +138,7 @@ def _digest_push_log(db: sqlite_utils.Database) -> None:
 
 def _search_index(db: sqlite_utils.Database) -> None:
     """The search index (store/search_index.py); stories already stored are indexed now."""
+    # imported here: store.search_index imports this module (and loads jieba)
     from store.search_index import build_from_row, create_tables
 
     create_tables(db)
@@ -145,10 +148,8 @@ def _search_index(db: sqlite_utils.Database) -> None:
 
 def _search_top_lists(db: sqlite_utils.Database) -> None:
     """Search: document counts per word (fts5vocab) and the common words' top lists."""
-    from store.search_lists import create_tables
-
     db.execute("CREATE VIRTUAL TABLE search_docs_vocab USING fts5vocab(search_docs_fts, 'row')")
-    create_tables(db)
+    search_lists.create_tables(db)
 
 
 def _search_doc_freq(db: sqlite_utils.Database) -> None:
@@ -171,9 +172,50 @@ def _articles_generation(db: sqlite_utils.Database) -> None:
                f" WHEN NEW.key = 'search.dictionary' BEGIN {bump} END")
 
 
+def _reply_rules(db: sqlite_utils.Database) -> None:
+    """Auto-replies as WeChat's console has them (store/rules.py): keyword rules, the welcome,
+    the default reply and the console menu's buttons; a generation counter for their caches."""
+    db["reply_rules"].create(
+        {
+            "id": int,
+            "kind": str,  # keyword, welcome, default, menu
+            "name": str,
+            "reply_mode": str,  # all, random
+            "keywords": str,  # JSON list of {"text", "match": "equal" | "contain"}
+            "replies": str,  # JSON list of {"type": "text" | "image" | "news", ...}
+            "menu_key": str,  # the click key a console menu button was given
+            "origin": str,  # console (imported), cli:<user>, or an admin's openid
+            "added_at": str,
+        },
+        pk="id",
+        not_null={"kind", "keywords", "replies", "added_at"},
+        defaults={"keywords": "[]", "replies": "[]", "reply_mode": "all"},
+    )
+    db["reply_rules"].create_index(["kind"])
+    db.execute("INSERT INTO meta (key, value) VALUES ('rules.generation', '0')")
+
+
+def _editors_work(db: sqlite_utils.Database) -> None:
+    """Editors' work: which fields of a story an editor changed (an import keeps them), the
+    pictures an admin set as covers, and lookups by source and address for a story's identity.
+    Addresses that are not http(s) are dropped: they were never safe to send out."""
+    db.execute("ALTER TABLE articles ADD COLUMN edited TEXT NOT NULL DEFAULT '[]'")
+    db.execute("CREATE INDEX idx_articles_source ON articles(source)")
+    db.execute("CREATE INDEX idx_articles_url ON articles(url)")
+    db.execute(
+        "CREATE TABLE images (id INTEGER PRIMARY KEY, article_id INTEGER, content_type TEXT"
+        " NOT NULL, data BLOB NOT NULL, sha256 TEXT NOT NULL, added_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_images_article ON images(article_id)")
+    web = "(lower({0}) LIKE 'http://%' OR lower({0}) LIKE 'https://%')"
+    db.execute(f"UPDATE articles SET url = NULL WHERE url IS NOT NULL AND NOT {web.format('url')}")
+    db.execute(f"UPDATE articles SET picurl = '' WHERE picurl IS NOT NULL AND picurl != ''"
+               f" AND NOT {web.format('picurl')}")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _digest_push_log, _search_index, _search_top_lists, _search_doc_freq,
-    _articles_generation,
+    _articles_generation, _reply_rules, _editors_work,
 ]
 
 
@@ -212,8 +254,17 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 
 def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int:
-    """Bring ``db`` to the newest schema; returns the version."""
+    """Bring ``db`` to the newest schema; returns the version. A file of another program (its
+    own tables, none of ours) is refused rather than given our tables beside its own."""
     current = schema_version(db)
+    if current == 0:
+        foreign = [t for t in db.table_names() if not t.startswith("sqlite_")]
+        if foreign:
+            raise StoreError(
+                f"{path or 'store'} is not a newsbot store: it holds other tables"
+                f" ({', '.join(sorted(foreign)[:3])}); give the path of a newsbot store"
+                " or of a new file"
+            )
     target = len(MIGRATIONS)
     if current > target:
         _check_newer(db, current, target, path)

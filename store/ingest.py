@@ -17,10 +17,13 @@ Otherwise it is a section head and stays in the story as a paragraph of its own.
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.articles import Article, Outcome, save
+from store import audit
+from store.articles import Article, Outcome, Saved, merge, prepare, require
 from store.db import Store
 from store.ingest_blocks import (
     CAPTION_MARKS,
@@ -41,6 +44,11 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
 from store.ingest_mend import mend
 from store.text import COMMAS, balanced, normal_key, sentences
 
+# seconds at least between an import's transactions (the next file's summaries are made
+# meanwhile): SQLite's busy handler sleeps up to 0.1 s between tries, so a writer of another
+# process waiting in it tries at least once inside every gap, instead of mostly finding the
+# lock taken again
+TURN = 0.1
 SECTION_MAX = 28  # a heading group longer than this (characters) is a headline, not a section
 
 
@@ -51,15 +59,23 @@ class ImportReport:
     unchanged: list[int] = field(default_factory=list)
     stories: list[Article] = field(default_factory=list)
     pages: int = 0
+    kept: int = 0  # editors' changes an import would have replaced, and kept
+    replaced: int = 0  # editors' changes replaced (--overwrite-edits)
 
     def record(self, article_id: int, outcome: Outcome) -> None:
         getattr(self, outcome).append(article_id)
 
     def line(self) -> str:
-        return (
+        text = (
             f"{self.pages} page{'s' if self.pages != 1 else ''}, {len(self.added)} stories added, "
             f"{len(self.updated)} updated, {len(self.unchanged)} skipped as duplicates"
         )
+        if self.kept:
+            text += (f"; {self.kept} editor change{'s' if self.kept != 1 else ''} kept"
+                     " (--overwrite-edits replaces them)")
+        if self.replaced:
+            text += f"; {self.replaced} editor change{'s' if self.replaced != 1 else ''} replaced"
+        return text
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -347,22 +363,94 @@ def save_all(
     articles: list[Article],
     report: ImportReport | None = None,
     progress: Callable[[Article], None] | None = None,
+    *,
+    actor: str = "import",
+    action: str = "import",
+    overwrite_edits: bool = False,
 ) -> ImportReport:
-    """Save stories in one transaction: all of them, or none if anything fails.
-    ``progress`` is called after each story."""
+    """Save stories in one transaction: all of them, or none if anything fails. Each story
+    added or changed gets an audit entry by ``actor`` with the story before and after; fields
+    an editor changed are kept unless ``overwrite_edits``. ``progress`` is called after each."""
     report = report or ImportReport()
+    taken: set[int] = set()
     with store.transaction():
         for a in articles:
-            article_id, outcome = save(store, a)
-            report.record(article_id, outcome)
+            saved = merge(store, a, overwrite_edits=overwrite_edits, taken=taken)
+            taken.add(saved.id)
+            report.record(saved.id, saved.outcome)
+            _tally_edits(report, saved, overwrite_edits)
+            _audit(store, actor, action, saved)
             report.stories.append(a)
             if progress is not None:
                 progress(a)
     return report
 
 
-def import_text(store: Store, text: str, source: str) -> ImportReport:
-    """Parse one page and save its stories (one transaction)."""
-    report = save_all(store, parse_page(text, source))
+@dataclass(frozen=True)
+class FileStories:
+    name: str  # as the report names it: a path or an address
+    stories: list[Article]
+
+
+def save_files(
+    store: Store,
+    files: list[FileStories],
+    report: ImportReport | None = None,
+    progress: Callable[[Article], None] | None = None,
+    *,
+    actor: str = "import",
+    overwrite_edits: bool = False,
+) -> ImportReport:
+    """Save each file's stories in a transaction of its own: a file is saved whole or not at
+    all, and other writers (an admin's edit, a subscription) get their turn between files
+    instead of waiting for the whole import. Summaries and categories are made before a file's
+    transaction begins. A file that cannot be saved stops the run with :class:`IngestError`;
+    the files before it stay saved, and a rerun skips them as duplicates."""
+    from store.search_index import build
+
+    report = report or ImportReport()
+    first = next((a for f in files for a in f.stories), None)
+    if first is not None:  # the index's dictionaries (jieba, pinyin: seconds in a fresh
+        # process) load now, not inside the first file's transaction
+        build(0, [first.title], first.body[:1], first.authors)
+    committed = 0.0
+    for f in files:
+        for a in f.stories:
+            prepare(store, a)
+        # the gap since the last commit: at least as long as SQLite's busy handler sleeps
+        # between tries, so a writer waiting in it gets in before this file
+        time.sleep(max(0.0, committed + TURN - time.monotonic()))
+        try:
+            save_all(store, f.stories, report, progress, actor=actor,
+                     overwrite_edits=overwrite_edits)
+        except sqlite3.Error as e:
+            raise IngestError(
+                f"{f.name}: not saved ({e}); the files before it are saved, and importing"
+                " again skips them"
+            ) from None
+        committed = time.monotonic()
+        report.pages += 1
+    return report
+
+
+def _tally_edits(report: ImportReport, saved: Saved, overwrite_edits: bool) -> None:
+    if overwrite_edits:
+        report.replaced += len(saved.kept)
+    else:
+        report.kept += len(saved.kept)
+
+
+def _audit(store: Store, actor: str, action: str, saved: Saved) -> None:
+    if saved.outcome == "unchanged":
+        return
+    before = audit.snapshot(saved.before) if saved.before is not None else None
+    audit.record(store, actor, action if saved.outcome == "added" else f"{action}_update", article_id=saved.id, before=before,
+                 after=audit.snapshot(require(store, saved.id)))
+
+
+def import_text(store: Store, text: str, source: str, *, actor: str = "import",
+                action: str = "import") -> ImportReport:
+    """Parse one page and save its stories (one transaction, audited by ``actor``)."""
+    report = save_all(store, parse_page(text, source), actor=actor, action=action)
     report.pages = 1
     return report

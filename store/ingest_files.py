@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from store.articles import Article
+from store.articles import Article, BadAddress, web_url
+from store.extract import extract_html, not_an_article
 
 MAX_BYTES = 2_000_000  # a page of text is ~20 KB; anything this big is not a page
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
@@ -62,16 +63,19 @@ def load_file(path: str | Path) -> list[Article]:
     suffix = p.suffix.lower()
     text = read_page(p)
     if suffix in HTML_SUFFIXES:
-        from store.extract import extract_html
-
         a = extract_html(text)
         if a is None:
             raise IngestError(f"{p.name}: no article found in this HTML page")
+        a.title = a.title or a.body[0][:30]  # a saved page may have lost its <title>
+        if not_an_article(a):
+            chars = sum(len(x) for x in a.body)
+            raise IngestError(f"{p.name}: no article in this HTML page (title {a.title!r}, "
+                              f"{chars} characters of text)")
         a.source = p.name
         return [a]
     if suffix in JSONL_SUFFIXES:
         return articles_from_jsonl(text, p.name)
-    from store.ingest import parse_page
+    from store.ingest import parse_page  # here: store.ingest imports this module
 
     return parse_page(text, p.name)
 
@@ -90,9 +94,14 @@ def articles_from_jsonl(text: str, name: str = "export") -> list[Article]:
             raise IngestError(f"{name}, line {n}: a story needs at least a title")
         data = {k: v for k, v in data.items() if k in Article.__dataclass_fields__}
         data.pop("id", None)
-        for k in ("authors", "body", "captions", "categories"):
+        for k in ("authors", "body", "captions", "categories", "edited"):
             if not isinstance(data.get(k, []), list):
                 raise IngestError(f"{name}, line {n}: {k} must be a list")
+        try:
+            data["url"] = web_url(data.get("url"), "url") or None
+            data["picurl"] = web_url(data.get("picurl"), "picurl")
+        except BadAddress as e:
+            raise IngestError(f"{name}, line {n}: {e}") from None
         out.append(Article(**data))
     if not out:
         raise IngestError(f"{name}: no stories in this export")

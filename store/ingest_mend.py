@@ -154,7 +154,7 @@ def match_fragments(units: list[Unit], page: str) -> dict[int, tuple[int, bool]]
                 between_ok = False
     pairs: dict[int, tuple[int, bool]] = {}
     taken: set[int] = set()
-    for s, i, j, adjacent in sorted(scored, key=lambda t: (-t[0], t[1], t[2])):
+    for _, i, j, adjacent in sorted(scored, key=lambda t: (-t[0], t[1], t[2])):
         if i in pairs or j in taken:
             continue
         pairs[i] = (j, adjacent)

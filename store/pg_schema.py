@@ -31,8 +31,10 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "search_terms": ("term", "article_id"),
     "search_stats": ("id",),
     "schema_version": ("version",),
+    "reply_rules": ("id",),
+    "images": ("id",),
 }
-GENERATED_IDS = frozenset({"articles", "digests", "audit", "query_log"})
+GENERATED_IDS = frozenset({"articles", "digests", "audit", "query_log", "reply_rules", "images"})
 
 _V1 = """
 CREATE TABLE articles (
@@ -135,9 +137,28 @@ CREATE TRIGGER articles_generation_reindex AFTER INSERT OR UPDATE ON meta
   FOR EACH ROW WHEN (NEW.key = 'search.dictionary') EXECUTE FUNCTION newsbot_generation();
 """
 
+_REPLY_RULES = """
+CREATE TABLE reply_rules (
+    id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL, name TEXT, reply_mode TEXT DEFAULT 'all',
+    keywords TEXT NOT NULL DEFAULT '[]', replies TEXT NOT NULL DEFAULT '[]', menu_key TEXT,
+    origin TEXT, added_at TEXT NOT NULL);
+CREATE INDEX idx_reply_rules_kind ON reply_rules (kind);
+INSERT INTO meta (key, value) VALUES ('rules.generation', '0');
+"""
+
+_EDITORS_WORK = """
+ALTER TABLE articles ADD COLUMN edited TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX idx_articles_source ON articles (source);
+CREATE INDEX idx_articles_url ON articles (url);
+CREATE TABLE images (
+    id BIGSERIAL PRIMARY KEY, article_id BIGINT, content_type TEXT NOT NULL,
+    data BYTEA NOT NULL, sha256 TEXT NOT NULL, added_at TEXT NOT NULL);
+CREATE INDEX idx_images_article ON images (article_id);
+"""
+
 MIGRATIONS: list[str] = [
     _V1, _DIGEST_PUSH_LOG, _SEARCH_INDEX, _SEARCH_TOP_LISTS, _SEARCH_DOC_FREQ,
-    _ARTICLES_GENERATION,
+    _ARTICLES_GENERATION, _REPLY_RULES, _EDITORS_WORK,
 ]
 READERS_KEY = "schema.readers_from"  # as on SQLite: store.db.BREAKING marks both
 _MIGRATE_LOCK = 0x6D696772  # one host migrates; the others wait, then find it done

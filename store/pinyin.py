@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from importlib import resources
+
+import jieba
+
+from store.segment import USER_DICT
 
 _HAN = re.compile(r"^[\u4e00-\u9fff]{2,6}$")
 # Tags in jieba's dictionary for people (nr*) and places (ns).
@@ -21,7 +26,7 @@ def keys(word: str) -> tuple[str, ...]:
     """The pinyin keys of a Chinese word; empty for anything else."""
     if not _HAN.match(word):
         return ()
-    # imported here: pypinyin's tables cost a worker ~50 MB, and only indexing and queries
+    # imported here: pypinyin's tables weigh on a worker's memory, and only indexing and queries
     # typed in letters need them
     from pypinyin import Style, lazy_pinyin
 
@@ -37,14 +42,8 @@ def keys(word: str) -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def name_words() -> frozenset[str]:
     """Words jieba's dictionary tags as people or places, plus the project's place names."""
-    import jieba
-
-    from store.segment import USER_DICT
-
     found: set[str] = set()
     paths = [os.path.join(os.path.dirname(jieba.__file__), "dict.txt")]
-    from importlib import resources
-
     user = resources.files("store") / "data" / USER_DICT
     if user.is_file():
         paths.append(str(user))

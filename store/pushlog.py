@@ -3,8 +3,10 @@
 A recipient row moves ``pending -> sending -> sent | skipped | failed``. ``sending`` is committed
 *before* the API call and the outcome *after* it, so after a crash a row is either untouched
 (``pending``: send it), finished (leave it), or uncertain (``sending``: the call may or may not
-have reached WeChat). Uncertain rows are sent again with the row's ``clientmsgid``, the idempotency
-key the API honours, so the platform drops the repeat instead of delivering it twice.
+have reached WeChat). Uncertain rows are sent again with the row's ``clientmsgid``: a mass send
+repeated is refused (45065), but WeChat documents no ``clientmsgid`` for customer-service
+messages, so there the repeat reaches the subscriber a second time (at most the calls in
+flight at a crash; a platform that honours the key drops it).
 
 A digest is ``running`` until every row is final, then ``done`` (or ``failed`` when some rows
 failed for a reason worth retrying: a later run retries them, up to ``MAX_ATTEMPTS`` tries).
@@ -12,7 +14,14 @@ A run that found no new stories leaves an ``empty`` row so the log says so.
 
 One run at a time per store: :func:`take_lease` is a lease in the ``meta`` table that a run
 renews while it works; a holder that died frees it after its ttl (at once when it was a process
-on this host that no longer exists).
+on this host that no longer exists). Each new holder gets a fencing token one higher than the
+last. A run checks its token in the same transaction as every write (``start``,
+``mark_sending``, ``record``, ``finish``), and again before a call that had to wait for the
+rate limit: a run that stalled past its ttl (paused, cut off) while a newer one took over
+stops at its next step, so what it had left to send is never sent twice. Only the calls it had
+already begun when it stalled may land (the newer run sent those rows again with the same
+``clientmsgid``, so the platform drops the repeat). The owner is compared with the token, so
+a lease written by a release without tokens (a deploy's older hosts) still tells runs apart.
 """
 
 from __future__ import annotations
@@ -93,12 +102,16 @@ def start(
     slot: str | None = None,
     status: str = "running",
     report: dict[str, Any] | None = None,
+    lease: Lease | None = None,
 ) -> Digest | None:
-    """Record a new digest and its whole plan in one transaction; ``None`` when ``slot`` ran."""
+    """Record a new digest and its whole plan in one transaction; ``None`` when ``slot`` ran.
+    With ``lease``, :class:`LeaseLost` (and nothing recorded) when a newer run holds it."""
     started = now_iso()
     db = store.db
     try:
-        with store.transaction():
+        with store.transaction() as conn:
+            if lease is not None:
+                _hold(conn, lease)
             cur = db.execute(
                 "INSERT INTO digests (started_at, status, channel, since, article_ids, report,"
                 " finished_at, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -171,10 +184,15 @@ def due(store: Store, digest_id: int) -> list[Delivery]:
     return [Delivery(r[0], json.loads(r[1] or "[]"), r[2], r[3] or "", r[4], r[5]) for r in rows]
 
 
-def mark_sending(store: Store, digest_id: int, openids: list[str]) -> None:
-    """Committed before the calls go out: after a crash these rows are known to be uncertain."""
+def mark_sending(
+    store: Store, digest_id: int, openids: list[str], lease: Lease | None = None
+) -> None:
+    """Committed before the calls go out: after a crash these rows are known to be uncertain.
+    With ``lease``, only while it is the newest (:class:`LeaseLost` otherwise)."""
     at = now_iso()
     with store.transaction() as conn:
+        if lease is not None:
+            _hold(conn, lease)
         conn.executemany(
             "UPDATE push_log SET status = 'sending', attempts = attempts + 1, at = ?"
             " WHERE digest_id = ? AND openid = ?",
@@ -182,8 +200,11 @@ def mark_sending(store: Store, digest_id: int, openids: list[str]) -> None:
         )
 
 
-def record(store: Store, digest_id: int, outcomes: Iterable[Outcome]) -> None:
-    """Commit finished calls; a final failure uses up its attempts so it is not retried."""
+def record(
+    store: Store, digest_id: int, outcomes: Iterable[Outcome], lease: Lease | None = None
+) -> None:
+    """Commit finished calls; a final failure uses up its attempts so it is not retried.
+    With ``lease``, :class:`LeaseLost` when a newer run holds it: its rows are not ours."""
     at = now_iso()
     rows = [
         (o.status, o.reason, at, MAX_ATTEMPTS if o.status == "failed" and o.final else None,
@@ -193,6 +214,8 @@ def record(store: Store, digest_id: int, outcomes: Iterable[Outcome]) -> None:
     if not rows:
         return
     with store.transaction() as conn:
+        if lease is not None:
+            _hold(conn, lease)
         conn.executemany(
             "UPDATE push_log SET status = ?, reason = ?, at = ?,"
             " attempts = COALESCE(?, attempts) WHERE digest_id = ? AND openid = ?",
@@ -212,11 +235,16 @@ def tally(store: Store, digest_id: int) -> dict[str, dict[str, int]]:
     return out
 
 
-def finish(store: Store, digest_id: int, status: str, report: dict[str, Any]) -> None:
-    store.db.execute(
-        "UPDATE digests SET status = ?, report = ?, finished_at = ? WHERE id = ?",
-        (status, json.dumps(report, ensure_ascii=False), now_iso(), digest_id),
-    )
+def finish(
+    store: Store, digest_id: int, status: str, report: dict[str, Any], lease: Lease | None = None
+) -> None:
+    with store.transaction() as conn:
+        if lease is not None:
+            _hold(conn, lease)
+        conn.execute(
+            "UPDATE digests SET status = ?, report = ?, finished_at = ? WHERE id = ?",
+            (status, json.dumps(report, ensure_ascii=False), now_iso(), digest_id),
+        )
 
 
 def mass_sent_since(store: Store, since_iso: str) -> int:
@@ -231,6 +259,26 @@ def mass_sent_since(store: Store, since_iso: str) -> int:
 
 
 # -- one run at a time -----------------------------------------------------------------------
+class LeaseLost(Exception):
+    """A newer run holds the lease: this run must not send, record or finish anything more."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A run's hold on the store. ``token`` is its fencing token: one more than the previous
+    holder's, so a stalled run that wakes up can tell that the store moved on without it."""
+
+    owner: str
+    token: int
+    ttl: float
+
+
+@dataclass(frozen=True)
+class LeaseTry:
+    lease: Lease | None  # None: refused
+    holder: str = ""  # on refusal, who holds it
+
+
 def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{time.monotonic_ns()}"
 
@@ -252,25 +300,60 @@ def _holder_dead(owner: str) -> bool:
     return False
 
 
-def take_lease(store: Store, owner: str, ttl: float) -> str | None:
-    """Take or renew the run lease; on refusal, the current holder's name."""
+def _read_lease(conn: Any) -> dict[str, Any]:
+    r = conn.execute("SELECT value FROM meta WHERE key = ?", (LEASE_KEY,)).fetchone()
+    held = json.loads(r[0]) if r else {}
+    return {"owner": held.get("owner", ""), "until": float(held.get("until", 0)),
+            "token": int(held.get("token", 0))}
+
+
+def _write_lease(conn: Any, owner: str, until: float, token: int) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (LEASE_KEY, json.dumps({"owner": owner, "until": until, "token": token})),
+    )
+
+
+def take_lease(store: Store, owner: str, ttl: float) -> LeaseTry:
+    """Take the run lease when it is free, expired, or its holder died; with a new token."""
     now = time.time()
     with store.transaction() as conn:
-        r = conn.execute("SELECT value FROM meta WHERE key = ?", (LEASE_KEY,)).fetchone()
-        if r:
-            held = json.loads(r[0])
-            free = held["owner"] == owner or held["until"] < now or _holder_dead(held["owner"])
-            if not free:
-                return str(held["owner"])
-        conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            (LEASE_KEY, json.dumps({"owner": owner, "until": now + ttl})),
-        )
-    return None
+        held = _read_lease(conn)
+        busy = held["owner"] and held["until"] >= now and not _holder_dead(held["owner"])
+        if busy:
+            return LeaseTry(None, str(held["owner"]))
+        token = held["token"] + 1
+        _write_lease(conn, owner, now + ttl, token)
+    return LeaseTry(Lease(owner, token, ttl))
 
 
-def drop_lease(store: Store, owner: str) -> None:
+def _hold(conn: Any, lease: Lease) -> None:
+    """Inside a transaction: go on only while ``lease`` is the newest. A lease past its time
+    that nobody took is still this run's: no other run sent anything since."""
+    held = _read_lease(conn)
+    if held["token"] != lease.token or held["owner"] != lease.owner:
+        raise LeaseLost(f"the digest lease passed to {held['owner'] or 'another run'}"
+                        f" (token {held['token']}, this run's {lease.token})")
+
+
+def renew_lease(store: Store, lease: Lease) -> None:
+    """Extend the lease; :class:`LeaseLost` when a newer run took it."""
     with store.transaction() as conn:
-        r = conn.execute("SELECT value FROM meta WHERE key = ?", (LEASE_KEY,)).fetchone()
-        if r and json.loads(r[0])["owner"] == owner:
-            conn.execute("DELETE FROM meta WHERE key = ?", (LEASE_KEY,))
+        _hold(conn, lease)
+        _write_lease(conn, lease.owner, time.time() + lease.ttl, lease.token)
+
+
+def check_lease(store: Store, lease: Lease) -> None:
+    """A read, right before a call goes out: :class:`LeaseLost` when a newer run took it."""
+    held = _read_lease(store.db.conn)
+    if held["token"] != lease.token or held["owner"] != lease.owner:
+        raise LeaseLost(f"the digest lease passed to {held['owner'] or 'another run'}")
+
+
+def drop_lease(store: Store, lease: Lease) -> None:
+    """Free the lease if this run still holds it; the token stays, so the next one is newer."""
+    with store.transaction() as conn:
+        held = _read_lease(conn)
+        if held["token"] == lease.token and held["owner"] == lease.owner:
+            _write_lease(conn, "", 0.0, lease.token)

@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from store.segment import cut_for_query, tokenizer
 
@@ -36,6 +37,7 @@ STOPWORDS = frozenset(
      # "我想看看花园口的新闻", "网格员都做什么"): every story is news, none is about 做
      "做", "干", "搞", "说", "讲", "有没有", "看看", "查", "查查", "搜", "搜索", "如何", "怎样",
      "怎么样", "为什么", "哪里", "哪儿", "多少", "新闻", "报道", "消息", "文章", "内容", "相关",
+     "请问", "麻烦", "能不能", "可不可以", "知道", "想知道",
      "a", "an", "the", "of", "and", "or", "not", "to", "in", "on", "for"]
 )
 
@@ -45,8 +47,40 @@ _INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e
 
 
 def normalise(text: str) -> str:
-    """Full-width forms folded, lower case, control characters dropped."""
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    """Full-width forms folded, traditional characters made simplified, lower case, control
+    characters dropped. The index and queries both pass through here, so 黨建 meets 党建."""
+    return to_simplified(_INVISIBLE.sub("", unicodedata.normalize("NFKC", text))).lower()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """``text`` in simplified characters, by OpenCC's t2s (phrases first, then characters).
+
+    Only characters outside GB 2312, the simplified character set, are replaced: t2s also
+    folds simplified characters of their own (the 乾 of 张乾林 would become 干)."""
+    try:
+        text.encode("gb2312")
+        return text  # simplified (or ASCII) already: the common case, and cheap
+    except UnicodeEncodeError:
+        pass
+    folded = str(_t2s().convert(text))
+    if len(folded) != len(text):
+        return folded
+    return "".join(c if _simplified(c) else f for c, f in zip(text, folded))
+
+
+def _simplified(ch: str) -> bool:
+    try:
+        ch.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def words(tokens: list[str] | tuple[str, ...]) -> list[str]:
@@ -73,6 +107,11 @@ class Query:
                 if w not in seen:
                     seen.append(w)
         return seen
+
+    @property
+    def subject(self) -> list[str]:
+        """What the user asked about: each word they typed, as written (no synonyms)."""
+        return [self.labels.get(slot[0]) or "".join(slot[0]) for slot in self.slots]
 
     @property
     def tokens(self) -> list[str]:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from importlib import resources
 
+from store import articles
 from store.db import Store
+from store.ingest import parse_page, save_all
 
 
 def sample_pages() -> list[tuple[str, str]]:
@@ -23,9 +25,6 @@ def sample_pages() -> list[tuple[str, str]]:
 
 def import_samples_if_empty(store: Store) -> int:
     """Import the shipped sample pages when the store has no stories; returns stories added."""
-    from store import articles
-    from store.ingest import parse_page, save_all
-
     if articles.count(store):
         return 0
     stories = [a for name, text in sample_pages() for a in parse_page(text, f"samples/{name}")]

@@ -7,8 +7,11 @@ long the story's own compound is. The plan for one query, first that finds somet
 1. ``all``: every word of the query (AND), ranked by bm25 with the title above the body;
    when that finds little, the words' synonyms (store/data/synonyms.txt) widen it;
    ``guo long sheng`` typed by syllable is also tried as ``guolongsheng``;
-2. ``any``: any word (OR), ranked the same way;
-3. ``none``: nothing; the caller offers the latest stories and help.
+2. a name or place typed with another character of the same sound (郭龙升 for 郭龙生): when
+   the store knows a person or place whose full pinyin is the typed word's, the query is run
+   again with that name (``corrected`` says what was replaced);
+3. ``any``: any word (OR), ranked the same way;
+4. ``none``: nothing; the caller offers the latest stories and help.
 
 User text is never FTS5 syntax (see store/query.py), so any input is safe.
 """
@@ -21,12 +24,14 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from store import pinyin, search_index, search_lists
 from store.db import Store
 from store.query import Query, for_any, joined_pinyin, parse, widened
 from store.search_index import build_from_row
 from store.search_rank import Expr, count, expr_all, expr_any, match_string, rank
+from store.segment import tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,13 @@ class SearchResults:
     total: int  # number of matching stories
     mode: str  # "all" (every term), "any" (fallback), "none" (nothing found)
     terms: list[str] = field(default_factory=list)  # the terms searched (after synonyms/pinyin)
+    subject: list[str] = field(default_factory=list)  # the words the user asked about
+    corrected: list[Correction] = field(default_factory=list)  # typed words found as others
+
+
+class Correction(NamedTuple):
+    typed: str  # as the user wrote it: 郭龙升
+    found: str  # the name or place the store knows by the same sound: 郭龙生
 
 
 def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchResults:
@@ -60,6 +72,12 @@ def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchR
     q = parse(query if isinstance(query, str) else "")
     if not q.slots:
         return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=[])
+    res = _search(store, q, limit, offset)
+    res.subject = q.subject
+    return res
+
+
+def _search(store: Store, q: Query, limit: int, offset: int) -> SearchResults:
 
     # what to search: the words; their pinyin run together; their synonyms when too few
     best: tuple[Query, int] | None = None
@@ -71,6 +89,12 @@ def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchR
             break
     if best:
         return _page(store, q.text, best[0], expr_all(best[0].slots), "all", limit, offset)
+    fixed = _sound_alike(store, q)
+    if fixed is not None:
+        corrected, fq = fixed
+        res = _page(store, q.text, fq, expr_all(fq.slots), "all", limit, offset)
+        res.corrected = corrected
+        return res
     wide = for_any(widened(q) or q)
     if _count(store, expr_any(wide.slots), 1):
         return _page(store, q.text, wide, expr_any(wide.slots), "any", limit, offset)
@@ -86,6 +110,69 @@ def _all_plans(q: Query) -> list[Query]:
     if wide:
         plans.append(wide)
     return plans
+
+
+def _sound_alike(store: Store, q: Query) -> tuple[list[Correction], Query] | None:
+    """``q`` with each word the store does not hold replaced by the person or place it holds
+    under the same full pinyin, when that finds every word; ``None`` when nothing is fixed.
+    Neighbouring words are tried together first: a misspelt name is often cut in two
+    (永星屯村 -> 永星 | 屯村)."""
+    slots: list[list[tuple[str, ...]]] = []
+    labels = dict(q.labels)
+    corrected: list[Correction] = []
+    i = 0
+    while i < len(q.slots):
+        for span in (3, 2, 1):
+            group = q.slots[i:i + span]
+            typed = "".join(q.labels.get(s[0]) or "".join(s[0]) for s in group)
+            if len(group) < span or not 2 <= len(typed) <= 6:
+                continue
+            if span == 1 and _count(store, expr_all(group), 1):
+                continue  # a word the stories hold
+            found = _known_name(store, typed)
+            if found is not None:
+                corrected.append(Correction(typed, found))
+                fixed = parse(found)
+                slots.extend(fixed.slots)
+                labels.update(fixed.labels)
+                i += span
+                break
+        else:
+            slots.append(q.slots[i])
+            i += 1
+    if not corrected:
+        return None
+    fq = Query(text=q.text, slots=slots, labels=labels)
+    return (corrected, fq) if _count(store, expr_all(fq.slots), 1) else None
+
+
+def _known_name(store: Store, word: str) -> str | None:
+    """The person or place of the index whose full pinyin is ``word``'s, the most mentioned."""
+    keys = pinyin.keys(word)
+    if not keys or len(word) > 6:
+        return None
+    full = keys[0]
+    try:
+        rows = store.db.execute(
+            "SELECT d.name_words FROM search_docs_fts f JOIN search_docs d"
+            " ON d.article_id = f.rowid WHERE search_docs_fts MATCH ? LIMIT 50",
+            (f'names : "{full}"',),
+        ).fetchall()
+    except sqlite3.OperationalError as err:
+        log.error("name lookup %r failed: %s", full, err)
+        return None
+    votes: dict[str, int] = {}
+    known = tokenizer().FREQ
+    for (name_words,) in rows:
+        for entry in (name_words or "").split():
+            w, _, k = entry.partition("|")
+            if w != word and full in k.split(",") and _is_name_or_place(w, known):
+                votes[w] = votes.get(w, 0) + 1
+    return max(votes, key=lambda w: (votes[w], w)) if votes else None
+
+
+def _is_name_or_place(word: str, known: dict[str, int]) -> bool:
+    return pinyin.is_name(word, known) or word.endswith(pinyin.PLACE_ENDS)
 
 
 def _count(store: Store, e: Expr, cap: int) -> int:

@@ -9,19 +9,23 @@ triggers), with the article id as rowid.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+import jieba
 import sqlite_utils
 
 from store import pinyin, search_lists
+from store.db import connect
 from store.query import WORD, normalise, words
 from store.search_cut import precise
-from store.segment import tokenizer
+from store.segment import USER_DICT, tokenizer
 
 if TYPE_CHECKING:
     from store.db import Store
@@ -155,13 +159,6 @@ def build_from_row(row: dict[str, Any]) -> Doc:
 
 def dictionary_fingerprint() -> str:
     """Identity of the dictionary the text is cut with (jieba's and the project's)."""
-    import hashlib
-    from importlib import resources
-
-    import jieba
-
-    from store.segment import USER_DICT
-
     h = hashlib.sha256(jieba.__version__.encode())
     user = resources.files("store") / "data" / USER_DICT
     if user.is_file():
@@ -189,8 +186,6 @@ def stale(db: sqlite_utils.Database) -> bool:
 def _rows(store: Store) -> Iterator[list[dict[str, Any]]]:
     """The articles in batches, read on a connection of their own (a pool reads from its
     feeder thread while the caller's connection writes)."""
-    from store.db import connect
-
     db = connect(store.path)
     try:
         cur = db.execute("SELECT * FROM articles ORDER BY id")
@@ -279,7 +274,7 @@ def _rebuild_in_place(store: Store, progress: Callable[[int, int], None] | None)
     return done
 
 
-class _triggers_off:
+class _triggers_off:  # noqa: N801 - used like a function, as contextlib's managers are
     """Drop the sync triggers inside the caller's transaction and put them back after."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:

@@ -1,8 +1,8 @@
 """Ranking with bm25 without scoring every match.
 
 FTS5's ``bm25()`` is exact but costs a call per matching row, and the words people search for
-most (党建, 社区, 党员, 主题教育) are in most stories: ranking them all takes tens of
-milliseconds at 20,000 stories and grows with the store. The score is a sum over the query's
+most (党建, 社区, 党员, 主题教育) are in most stories: ranking them all costs time that grows
+with the store. The score is a sum over the query's
 words of ``idf(word) * impact(word, story)``, where the impact depends only on the story
 (weighted count of the word, story length against the average). So:
 
@@ -240,19 +240,7 @@ def _ta(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int, av
     longest = max(len(tl.order) for tl in lists.values())
 
     def threshold(depth: int) -> float:
-        """The most a story not read by ``depth`` could score (-inf: none can match)."""
-        state: dict[str, bool | None] = dict(absent)
-        ub = 0.0
-        for t, tl in lists.items():
-            if depth < len(tl.order):
-                state[t] = None
-                ub += coef[t] * tl.order[depth][0]
-            elif tl.complete:
-                state[t] = False
-            else:
-                state[t] = None
-                ub += coef[t] * tl.bound
-        return -math.inf if _eval(e, state) is False else ub
+        return _threshold(e, lists, absent, coef, depth)
 
     best: list[tuple[float, int]] = []  # min-heap of the `need` best (score, id)
     pending: list[tuple[float, int]] = []  # (upper bound, id): read, not yet scored
@@ -264,19 +252,7 @@ def _ta(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int, av
                 if d in seen:
                     continue
                 seen.add(d)
-                state: dict[str, bool | None] = dict(absent)
-                s = ub = 0.0
-                for t, other in lists.items():
-                    v = other.entries.get(d)
-                    if v is not None:
-                        state[t] = True
-                        s += coef[t] * v
-                    elif other.complete:
-                        state[t] = False
-                    else:
-                        state[t] = None
-                        ub += coef[t] * other.bound
-                m = _eval(e, state)
+                m, s, ub = _partial(e, lists, absent, coef, d)
                 if m is True and not ub:  # every word's part is known: the exact score
                     _keep(best, need, s, d)
                 elif m is not False:
@@ -301,6 +277,42 @@ def _ta(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int, av
             if len(best) < need:
                 return None
             return _ordered(best), False
+
+
+def _threshold(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: dict[str, float],
+               depth: int) -> float:
+    """The most a story not read by ``depth`` could score (-inf: none can match)."""
+    state: dict[str, bool | None] = dict(absent)
+    ub = 0.0
+    for t, tl in lists.items():
+        if depth < len(tl.order):
+            state[t] = None
+            ub += coef[t] * tl.order[depth][0]
+        elif tl.complete:
+            state[t] = False
+        else:
+            state[t] = None
+            ub += coef[t] * tl.bound
+    return -math.inf if _eval(e, state) is False else ub
+
+
+def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: dict[str, float],
+             d: int) -> tuple[bool | None, float, float]:
+    """What the lists read so far say of story ``d``: whether it matches (``None``: not known
+    yet), the score of its words found, and the most its other words could add."""
+    state: dict[str, bool | None] = dict(absent)
+    s = ub = 0.0
+    for t, other in lists.items():
+        v = other.entries.get(d)
+        if v is not None:
+            state[t] = True
+            s += coef[t] * v
+        elif other.complete:
+            state[t] = False
+        else:
+            state[t] = None
+            ub += coef[t] * other.bound
+    return _eval(e, state), s, ub
 
 
 def _rare_list(db: sqlite_utils.Database, t: str, nrow: int, n: int) -> TopList:

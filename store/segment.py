@@ -28,7 +28,7 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
     folder) when it cannot be written.
 
     jieba trusts any ``jieba.cache`` in the temporary folder and rebuilds it when it is gone
-    (tmp cleaners), which costs a worker seconds and ~130 MB more at its peak; a folder of the
+    (tmp cleaners), which costs a worker seconds and much memory at its peak; a folder of the
     project's own keeps it across reboots."""
     home = environ.get("HOME") or os.path.expanduser("~")
     base = environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
@@ -50,7 +50,7 @@ def cache_name() -> str:
 def _load_cache(tk: jieba.Tokenizer, path: Path) -> bool:
     """Load jieba's prefix-dictionary cache into ``tk`` as jieba would, but from the bytes
     read at once: jieba unmarshals it from the open file, one small read per entry (half a
-    million of them; 0.77 s against 0.27 s here, most of a worker's cold start). ``False``
+    million of them: most of a worker's cold start). ``False``
     when there is no usable cache (jieba then builds it)."""
     try:
         freq, total = marshal.loads(path.read_bytes())

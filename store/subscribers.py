@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from store.articles import CATEGORIES as ALL  # the categories one can follow
+from store.categories import CATEGORIES
 from store.db import Store, now_iso
 
 # The 48-hour window needs no finer grain than a minute: a user's later messages within this
@@ -39,12 +39,12 @@ def get(store: Store, openid: str) -> Subscriber | None:
 
 
 def subscribe(store: Store, openid: str, categories: Iterable[str]) -> Subscriber:
-    """Add ``categories`` to the user's subscriptions (kept in ``ALL`` order)."""
+    """Add ``categories`` to the user's subscriptions (kept in ``CATEGORIES`` order)."""
     cats = set(categories)
     with store.transaction():
         cur = get(store, openid)
         have = set(cur.categories) if cur else set()
-        new = [c for c in ALL if c in have | cats]
+        new = [c for c in CATEGORIES if c in have | cats]
         store.db["subscribers"].upsert(
             {
                 "openid": openid,
@@ -67,7 +67,7 @@ def unsubscribe(
         cur = get(store, openid)
         if cur is None:
             return None
-        drop = set(ALL if categories is None else categories)
+        drop = set(CATEGORIES if categories is None else categories)
         new = [c for c in cur.categories if c not in drop]
         store.db["subscribers"].update(
             openid, {"categories": json.dumps(new, ensure_ascii=False), "updated_at": now_iso()}

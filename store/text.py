@@ -127,3 +127,39 @@ def normal_key(text: str) -> str:
     t = re.sub(r"\s+", "", text)
     return t.translate(str.maketrans({",": "，", ":": "：", "(": "（", ")": "）", ";": "；",
                                       "?": "？", "!": "！"}))
+
+
+_FULL = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；", "(": "（", ")": "）"}
+# what may stand beside a mark that belongs to Chinese text: a Chinese character or mark
+_CJK_MARKS = set("“”‘’《》（）「」『』【】、，。！？：；…—")
+
+
+def _chinese(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or ch in _CJK_MARKS
+
+
+def chinese_punctuation(text: str) -> str:
+    """Half-width , ? ! : ; ( ) written between Chinese characters in their full-width forms
+    (各社区(村)党员 -> 各社区（村）党员; 深入?目前 -> 深入？目前). Marks beside digits or Latin
+    text on both sides (2019,6; 15:30; a URL's ?x=1) are left alone; a closing bracket follows
+    its opening one."""
+    if not any(c in _FULL for c in text):
+        return text
+    out = list(text)
+    opened: list[bool] = []  # for each open "(": was it made full-width
+    n = len(text)
+    for i, ch in enumerate(text):
+        if ch not in _FULL:
+            continue
+        left = text[i - 1] if i else ""
+        right = text[i + 1] if i + 1 < n else ""
+        if ch == "(":
+            opened.append(_chinese(left) or _chinese(right))
+            if opened[-1]:
+                out[i] = _FULL[ch]
+        elif ch == ")":
+            if opened.pop() if opened else _chinese(left) or _chinese(right):
+                out[i] = _FULL[ch]
+        elif _chinese(left) and (not right or right.isspace() or _chinese(right)):
+            out[i] = _FULL[ch]
+    return "".join(out)

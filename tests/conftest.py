@@ -19,7 +19,32 @@ from bot.callback import BotReply, message_xml, read_reply, sign_request
 from bot.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+# beside the project; a working copy checked out one level deeper finds it too
+CORPUS = next((p / "shared" / "corpus" for p in (ROOT.parent, ROOT.parent.parent)
+               if (p / "shared" / "corpus").is_dir()), ROOT.parent / "shared" / "corpus")
+SAMPLES = ROOT / "store" / "data" / "samples"
+NO_SEED = "the seed pages (../shared/corpus/) are not beside this checkout"
+PAGE_SETS = ("own", "seed")
+
+
+def page_set(kind: str) -> list[Path]:
+    """The pages of one set, in name order: "own" are the sample pages shipped with the project
+    and always present; "seed" are the outside newspaper pages, an extra check that skips the
+    calling test when the folder is absent (a bare clone)."""
+    if kind == "own":
+        return sorted(SAMPLES.glob("*.txt"))
+    if kind != "seed":
+        raise ValueError(f"unknown page set {kind!r}")
+    pages = sorted(CORPUS.glob("0*.txt"))
+    if not pages:
+        pytest.skip(NO_SEED)
+    return pages
+
+
+def page_text(kind: str, prefix: str) -> str:
+    """The text of the one page of a set whose file name starts with ``prefix``."""
+    [path] = [p for p in page_set(kind) if p.name.startswith(prefix)]
+    return path.read_text(encoding="utf-8")
 
 
 def write_config(tmp_path: Path, extra: str = "", store: str = "") -> Path:
@@ -148,7 +173,7 @@ class LiveServer:
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> LiveServer:  # noqa: PYI034 - final in practice
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:

@@ -104,8 +104,10 @@ class Rig:
     """Emulator + config + store + state + outbound client for one test."""
 
     def __init__(self, tmp_path: Path, *, extra: str = "", account_type: str = "subscription",
-                 api_kw: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> None:
-        self.emu = Emulator(APPID, SECRET, account_type=account_type)
+                 api_kw: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+                 custom_clientmsgid: bool = False) -> None:
+        self.emu = Emulator(APPID, SECRET, account_type=account_type,
+                            custom_clientmsgid=custom_clientmsgid)
         self.url = self.emu.start()
         self.config = config_for(tmp_path, self.url, extra, env)
         self.store = open_configured(self.config)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from bot.callback import message_xml, sign_request
 from bot.config import Config, load_config
 from store import articles
 from store.audit import entries
-from tests.conftest import Bot, write_config
+from tests.conftest import PAGE_SETS, Bot, page_text, write_config
 
 ADMIN = "o_admin_editor"
 ADMIN_2 = "o_admin_second"
@@ -223,12 +222,13 @@ def test_retitle(bot: Bot, services: Services) -> None:
     assert reply == f"已修改 #{aid} 的标题：\n《花园口村网格员上门走访独居老人》→《网格员走访独居老人》"
     assert articles.get(services.store, aid).title == "网格员走访独居老人"
     e = entries(services.store)[0]
-    assert (e.action, e.before, e.after) == (
-        "retitle", {"title": "花园口村网格员上门走访独居老人"}, {"title": "网格员走访独居老人"}
+    assert (e.action, e.before["title"], e.after["title"]) == (
+        "retitle", "花园口村网格员上门走访独居老人", "网格员走访独居老人"
     )
+    assert e.before["body"] == e.after["body"] and e.after["edited"] == ["title"]
     assert "缺少新标题" in say(bot, f"#改标题 {aid}")
     assert "没有编号为 42 的稿件" in say(bot, "#改标题 42 新标题")
-    assert "新标题太长" in say(bot, f"#改标题 {aid} " + "长" * 80)
+    assert "标题太长" in say(bot, f"#改标题 {aid} " + "长" * 80)
     assert "请给出稿件编号" in say(bot, "#改标题 新标题")
     assert articles.get(services.store, aid).title == "网格员走访独居老人"
     assert len(entries(services.store)) == 2
@@ -288,7 +288,7 @@ def test_stats(bot: Bot, services: Services) -> None:
     text = say(bot, "#统计")
     lines = text.splitlines()
     assert lines[0] == "稿件 2 篇：党建 1，社区 1，未分类 0", text
-    assert "上次推送：2024-06-21 00:00 UTC，done（送达 3）" in text
+    assert "上次推送：#1，2024年6月21日 08:00，已完成，客服消息：新闻 0 篇，发送 0/0" in text
     assert "今日消息 8 条，其中搜索 6 次" in text  # add + 6 searches + #统计
     assert "热门搜索：网格员（3）；游泳馆开放时间（2）；独居老人（1）" in text
     nothing = next(ln for ln in lines if ln.startswith("近 7 天没搜到的"))
@@ -402,16 +402,17 @@ def test_a_replay_after_the_dedup_record_expired_still_acts_once(tmp_path: Path,
 
 
 # -- a whole newspaper page ------------------------------------------------------------------------
-def _page(name: str) -> str:
-    from tests.conftest import CORPUS
+# a page of each set long enough to be taken for a page when pasted with #添加, and another one
+WHOLE = {"own": "06", "seed": "000"}
+IN_PARTS = {"own": "03", "seed": "001"}
 
-    return (CORPUS / name).read_text(encoding="utf-8")
 
-
-def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services) -> None:
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services,
+                                                   kind: str) -> None:
     from store.ingest import parse_page
 
-    page = _page("000_3c5a6b1eb4544498.txt")
+    page = page_text(kind, WHOLE[kind])
     expected = [a.title for a in parse_page(page, "p")]
     assert len(expected) >= 2
     reply = say(bot, "#添加\n" + page)  # pasted with #添加: recognised as a page
@@ -426,8 +427,9 @@ def test_a_whole_page_goes_through_the_page_import(bot: Bot, services: Services)
     assert again.startswith(f"版面已导入：新增 0 篇，更新 0 篇，未变 {len(expected)} 篇")
 
 
-def test_a_page_sent_in_parts(bot: Bot, services: Services) -> None:
-    page = _page("001_1c925549a5f0f8ca.txt")
+@pytest.mark.parametrize("kind", PAGE_SETS)
+def test_a_page_sent_in_parts(bot: Bot, services: Services, kind: str) -> None:
+    page = page_text(kind, IN_PARTS[kind])
     lines = page.splitlines()
     half = len(lines) // 2
     assert "版面已开始" in say(bot, "#版面")

@@ -37,8 +37,8 @@ def test_admin_add_list_remove(cfg_path: Path) -> None:
     config = load_config(cfg_path, env={})
     services = build_services(config)
     try:
-        assert services.extra["is_admin"]("oNewEditor_123")
-        assert not services.extra["is_admin"]("o_reader")
+        assert services.shared.is_admin("oNewEditor_123")
+        assert not services.shared.is_admin("o_reader")
     finally:
         services.close()
 

@@ -154,7 +154,7 @@ def test_list_show_edit_delete(tmp_path):
     a = stored(db)[0]
     assert (a.title, a.category_override, a.url) == ("网格员郑秀梅", [], "https://example.org/1")
     assert "1" not in [line.split("\t")[0] for line in run(db, "list", "--category", "社区").output.splitlines()]
-    assert run(db, "edit", "1", "--category", "无", "--category", "党建").exit_code == 1
+    assert run(db, "edit", "1", "--category", "无", "--category", "党建").exit_code == 2
     assert run(db, "edit", "1").exit_code == 1
     r = run(db, "edit", "1", "--url", "example.org/1")  # not a web address: nothing changes
     assert r.exit_code == 2 and "is not a web address" in r.output
@@ -179,10 +179,11 @@ def test_list_show_edit_delete(tmp_path):
     assert [e.action for e in log][:2] == ["delete", "edit"]
     assert all(e.admin.startswith("cli") for e in log)
     assert log[0].article_id == 2 and log[0].before["body"]  # the deleted story, whole
-    retitled = log[-1]
+    retitled = [e for e in log if e.action == "edit"][-1]
     assert retitled.before["title"] != "网格员郑秀梅" and retitled.before["url"] is None
     assert retitled.after["title"] == "网格员郑秀梅" and retitled.after["url"] == "https://example.org/1"
-    assert len(log) == 5  # four edits that changed something, one deletion; refusals none
+    # the page's three stories imported, four edits that changed something, one deletion
+    assert [e.action for e in log].count("import") == 3 and len(log) == 8
     assert "delete" in run(db, "audit", "--limit", "1").output
 
 

@@ -1,5 +1,7 @@
 """A digest process killed mid-push (SIGKILL, not an exception), then run again: the rest go
-out, nobody gets the digest twice."""
+out. On WeChat, which keeps no clientmsgid for customer-service messages, only the calls in
+flight at the crash may reach their subscriber twice, at most ``[digest] concurrency`` of them;
+where the platform honours clientmsgid, nobody gets it twice."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from digest_support import ROOT_ENV, Rig, add_people, add_stories, delivered
 
 from handlers.digest import run_digest
@@ -24,8 +27,9 @@ def _wait_for(cond, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-d
         time.sleep(0.01)
 
 
-def test_killed_mid_push_then_rerun_completes_without_duplicates(tmp_path: Path) -> None:
-    rig = Rig(tmp_path)
+@pytest.mark.parametrize("custom_clientmsgid", [False, True], ids=["wechat", "dedup-on"])
+def test_killed_mid_push_then_rerun_completes(tmp_path: Path, custom_clientmsgid: bool) -> None:
+    rig = Rig(tmp_path, custom_clientmsgid=custom_clientmsgid)
     try:
         add_stories(rig.store, 2)
         people = add_people(rig.store, rig.emu, 400)
@@ -62,10 +66,15 @@ def test_killed_mid_push_then_rerun_completes_without_duplicates(tmp_path: Path)
         assert resumed.sent == len(people.inside)
         assert report.status == "empty"  # and nothing new to send after it
         got = delivered(rig.emu)
-        assert set(got) == set(people.inside)
-        assert set(got.values()) == {1}, "someone got the digest twice"
+        assert set(got) == set(people.inside) and min(got.values()) == 1
         assert pushlog.unfinished(rig.store) == []
-        # the uncertain rows had reached WeChat: sent again with their clientmsgid, dropped there
-        assert 1 <= rig.emu.stats().get("duplicates", 0) <= sum(tally["sending"].values())
+        uncertain = sum(tally["sending"].values())
+        assert uncertain <= 4  # [digest] concurrency: the calls in flight at the crash
+        twice = [o for o, n in got.items() if n > 1]
+        if custom_clientmsgid:  # sent again with their clientmsgid, dropped by the platform
+            assert twice == []
+            assert 1 <= rig.emu.stats().get("duplicates", 0) <= uncertain
+        else:  # sent again and delivered again: only those, and at most twice
+            assert len(twice) <= uncertain and max(got.values()) <= 2
     finally:
         rig.close()

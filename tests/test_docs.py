@@ -58,3 +58,23 @@ def test_readme_set_up_commands_and_ci() -> None:
     assert test_cmd == "python3 -m pip install -e '.[test]' && python3 -m pytest"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_cmd in ci.splitlines()
+    # once more, indented, in the bare clone's own venv, after lint
+    assert [ln.strip() for ln in ci.splitlines()].count(test_cmd) == 2
+    assert ci.index("ruff check") < ci.index("git clone") < ci.index(test_cmd)
+
+
+def test_the_readme_is_a_short_front_door_and_links_every_page() -> None:
+    assert len(README.encode("utf-8")) <= 8 * 1024
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert {"design.md", "operations.md", "performance.md", "readers.md", "admin.md"} <= set(pages)
+    linked = set(re.findall(r"\]\(docs/([a-z]+\.md)", README))
+    assert linked == set(pages), f"pages the README does not link: {set(pages) - linked}"
+
+
+def test_benchmark_figures_live_only_in_performance_md() -> None:
+    rate = re.compile(r"\d[\d,.]*\s*(?:req/s|µs|deliveries/s|stories/s|searches/s)")
+    for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        if p.name == "performance.md":
+            continue
+        found = rate.findall(p.read_text(encoding="utf-8"))
+        assert not found, f"{p.name} quotes {found}: figures belong in docs/performance.md"

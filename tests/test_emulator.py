@@ -134,18 +134,24 @@ def test_stable_token_force_refresh_is_limited_to_once_every_30_seconds(wx: Api)
     first = wx.stable()["access_token"]
     forced = wx.stable(force=True)["access_token"]
     assert forced != first
+    # the replaced token dies at once
+    assert wx.get("tags/get", access_token=first)["errcode"] == 40001
+    assert wx.get("tags/get", access_token=forced)["tags"] == []
     assert wx.stable(force=True)["errcode"] == 45011
     wx.emu.advance(31)
     assert wx.stable(force=True)["access_token"] not in (first, forced)
 
 
-def test_two_thousand_token_fetches_a_day(wx: Api) -> None:
+def test_two_thousand_token_fetches_a_day_and_stable_token_counts_apart(wx: Api) -> None:
     wx.emu.account.token_days[_day(wx)] = 1999  # the day's earlier fetches
     assert "access_token" in wx.token()
     assert wx.token()["errcode"] == 45009
+    assert "access_token" in wx.stable()  # its own count (500,000 calls a day)
+    wx.emu.account.stable_days[_day(wx)] = 500_000
     assert wx.stable()["errcode"] == 45009
     wx.emu.advance(86400)
     assert "access_token" in wx.token()
+    assert "access_token" in wx.stable()
 
 
 def _day(wx: Api) -> int:
@@ -200,13 +206,24 @@ def test_message_limits(wx: Api) -> None:
     assert wx.emu.deliveries[-1]["articles"][0]["title"] == "一"
 
 
-def test_custom_send_clientmsgid_delivers_once(wx: Api) -> None:
+def test_custom_send_ignores_clientmsgid_as_wechat_does(wx: Api) -> None:
     wx.login()
     wx.emu.user_spoke("o_a")
     first = wx.text("o_a", clientmsgid="digest-1:o_a")
     again = wx.text("o_a", clientmsgid="digest-1:o_a")
-    assert first["errcode"] == 0 and again == {"errcode": 0, "errmsg": "ok", "duplicate": True}
-    assert len(wx.emu.deliveries) == 1
+    assert first == again == {"errcode": 0, "errmsg": "ok"}
+    assert len(wx.emu.deliveries) == 2
+
+
+def test_custom_send_clientmsgid_delivers_once_when_switched_on(tmp_path: Path) -> None:
+    for wx in _emulator(tmp_path, custom_clientmsgid=True):
+        wx.login()
+        wx.emu.user_spoke("o_a")
+        first = wx.text("o_a", clientmsgid="digest-1:o_a")
+        again = wx.text("o_a", clientmsgid="digest-1:o_a")
+        assert first["errcode"] == 0
+        assert again == {"errcode": 0, "errmsg": "ok", "duplicate": True}
+        assert len(wx.emu.deliveries) == 1
 
 
 # -- mass sends ------------------------------------------------------------------------------
@@ -221,8 +238,9 @@ def test_subscription_account_gets_one_mass_send_a_day(wx: Api) -> None:
     repeat = wx.mass(clientmsgid="day-1")
     assert repeat["errcode"] == 45065 and repeat["msg_id"] == sent["msg_id"]
     assert wx.mass("另一条")["errcode"] == 45028
+    # sending to a list of openids is for (certified) service accounts
     assert wx.post("message/mass/send", {"touser": ["o_1", "o_2"], "msgtype": "text",
-                                         "text": {"content": "x"}})["errcode"] == 45028
+                                         "text": {"content": "x"}})["errcode"] == 48001
     assert len(wx.emu.deliveries) == 2
     wx.emu.advance(86400)
     wx.login()
@@ -305,7 +323,10 @@ def test_menu_is_stored_and_returned(wx: Api) -> None:
                        {"name": "更多", "sub_button": [
                            {"type": "view", "name": "官网", "url": "https://example.org/"}]}]}
     assert wx.post("menu/create", menu)["errcode"] == 0
-    assert wx.get("menu/get") == {"menu": menu}
+    assert wx.get("menu/get") == {"menu": {"button": [  # every button lists its sub buttons
+        {**menu["button"][0], "sub_button": []},
+        {"name": "更多", "sub_button": [{**menu["button"][1]["sub_button"][0],
+                                         "sub_button": []}]}]}}
     four = {"button": [{"type": "click", "name": f"b{i}", "key": "K"} for i in range(4)]}
     assert wx.post("menu/create", four)["errcode"] == 40016
     assert wx.post("menu/create", {"button": [{"type": "click", "name": "x"}]})["errcode"] == 40019

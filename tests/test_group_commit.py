@@ -17,10 +17,10 @@ import pytest
 from bot.app import build_services, create_app
 from bot.callback import message_xml, read_reply, sign_request
 from bot.config import Config
-from bot.router import FALLBACK_TEXT, Router
+from bot.router import Router
 from bot.state import StateUnavailable
 from bot.state.sqlite import SQLiteState
-from handlers.base import Context, Message, Routes
+from handlers.base import FALLBACK_TEXT, Context, Message, Routes
 
 routes = Routes()
 during: list[Any] = []  # what the "meanwhile" handler does while it runs
@@ -53,7 +53,7 @@ noted: list[str] = []  # side effects that waited for the claim (Context.once_ou
 
 
 @routes(keyword="几次", quick=True)
-def counted(msg: Message, ctx: Context) -> str:
+def count_runs(msg: Message, ctx: Context) -> str:
     runs.append(1)
     ctx.once_ours(noted.append, f"run {len(runs)}")
     ctx.state.set("last_run", str(len(runs)))

@@ -20,6 +20,8 @@ NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
 def test_serve_demo_then_send_help(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    # the demo's emulator on a port of its own (send goes through it), not the shared 8081
+    env["NEWSBOT_WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{free_port()}"
     server = subprocess.Popen(
         [*NEWSBOT, "serve", "--demo", "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -41,9 +43,10 @@ def test_serve_demo_then_send_help(tmp_path: Path) -> None:
 
 def test_send_to_a_bot_that_is_not_running(tmp_path: Path) -> None:
     port = free_port()
+    env = {**os.environ, "NEWSBOT_WECHAT_API_BASE_URL": "http://127.0.0.1:9"}  # no emulator
     r = subprocess.run(
         [*NEWSBOT, "send", "帮助", "--url", f"http://127.0.0.1:{port}/wechat"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env,
     )
     assert r.returncode == 1
     assert "cannot reach the bot" in r.stderr and "Traceback" not in r.stderr
@@ -138,6 +141,8 @@ def test_send_signed_with_another_token_says_how_to_match_the_server(
     from tests.conftest import LiveServer
 
     monkeypatch.delenv("NEWSBOT_CONFIG", raising=False)
+    # no emulator (send would go through one): the default address may hold someone else's
+    monkeypatch.setenv("NEWSBOT_WECHAT_API_BASE_URL", "http://127.0.0.1:9")
     with LiveServer(create_app(services)) as srv:  # its token is the tests', not the dev one
         r = CliRunner().invoke(main, ["send", "--url", f"{srv.url}/wechat", "帮助"])
     assert r.exit_code == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import build_router
+from bot.router import build_router
 from handlers.base import Context, Message
 
 

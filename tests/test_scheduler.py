@@ -150,7 +150,7 @@ def test_the_service_runs_its_scheduler_while_it_serves(tmp_path: Path) -> None:
     config = config_for(tmp_path, "http://127.0.0.1:9", _digest_at(-120, 60))
     services = build_services(config)
     with TestClient(create_app(services)):
-        sched = services.extra["digest_scheduler"]
+        sched = services.scheduler
         _until(lambda: sched.scheduler.get_job("digest") is not None)  # it leads: digest planned
         assert sched.leader
         assert SQLiteState(tmp_path / "state.db").acquire("digest-scheduler", "another", 5) is False

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.app import Services
-from handlers.search_cache import SERVICE_KEY, SearchCache
+from handlers.search_cache import SearchCache
 from store import articles, search
 from store.articles import Article
 from store.db import Store, open_store
@@ -70,7 +70,7 @@ def test_a_repeated_keyword_is_answered_from_the_cache(seeded: Services, bot: Bo
     again = [bot.send("养老", user=f"o_{i}").render() for i in range(5)]
     assert again == [first] * 5
     assert engine_calls == ["养老"]
-    assert len(seeded.extra[SERVICE_KEY]) == 1
+    assert len(seeded.shared.search_cache) == 1
 
     bot.send("步道", user="o_b")  # another keyword is its own search
     assert engine_calls == ["养老", "步道"]

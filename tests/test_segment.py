@@ -37,7 +37,7 @@ def test_the_processs_tokenizer_uses_that_folder_and_a_name_per_jieba_version() 
 
 def test_searching_never_loads_pypinyin(tmp_path: Path) -> None:
     """Indexing stores each name's pinyin keys, so a query in letters is matched and
-    highlighted without pypinyin's tables (~55 MB) in the serving process."""
+    highlighted without pypinyin's tables in the serving process."""
     path = str(tmp_path / "s.db")
     store = open_store(path)
     articles.save(store, Article(title="郭龙生带领村民修通山路", body=["郭龙生和村里的党员一起出工。"]))

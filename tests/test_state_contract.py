@@ -202,6 +202,47 @@ def test_set_if_absent_treats_expired_as_absent(state: StateBackend) -> None:
     assert state.get("k") == "second"
 
 
+# -- bindings (the nonce memory) ---------------------------------------------------------------
+def test_bind_keeps_the_first_value(state: StateBackend, opener: Callable[[], StateBackend]) -> None:
+    assert state.bind("n1", "msg:a", ttl=60) == "msg:a"
+    assert state.bind("n1", "msg:a", ttl=60) == "msg:a"  # the same again: still its own
+    assert opener().bind("n1", "msg:b", ttl=60) == "msg:a"  # another: told whose it is
+    assert state.get("n1") == "msg:a"
+    assert state.bind("n2", "msg:b", ttl=60) == "msg:b"
+
+
+def test_bind_many_binds_in_order(state: StateBackend) -> None:
+    state.bind("n0", "msg:old", ttl=60)
+    got = state.bind_many([("n1", "msg:a", 60), ("n0", "msg:b", 60), ("n1", "msg:c", 60)])
+    assert got == ["msg:a", "msg:old", "msg:a"]
+    assert state.bind_many([]) == []
+
+
+def test_bind_forgets_after_its_ttl(state: StateBackend) -> None:
+    assert state.bind("n", "msg:a", ttl=SHORT) == "msg:a"
+    time.sleep(PAST)
+    assert state.bind("n", "msg:b", ttl=60) == "msg:b"
+
+
+def test_threads_racing_to_bind_agree_on_one(
+    state: StateBackend, opener: Callable[[], StateBackend]
+) -> None:
+    handles = [opener() for _ in range(8)]
+    got: list[str] = []
+    start = threading.Barrier(len(handles))
+
+    def race(i: int) -> None:
+        start.wait()
+        got.append(handles[i].bind("nonce", f"msg:{i}", ttl=60))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(handles))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and len(set(got)) == 1 and state.get("nonce") == got[0]
+
+
 # -- counters --------------------------------------------------------------------------------
 def test_incr_counts_and_reads_as_string(state: StateBackend) -> None:
     assert [state.incr("n") for _ in range(3)] == [1, 2, 3]
@@ -747,6 +788,29 @@ def test_sqlite_settle_many_reports_a_broken_file_as_unavailable(tmp_path: Path)
         with pytest.raises(StateUnavailable, match="no such table"):  # any transaction
             state.finish_with("c", "C", 60, [("set", "k", "v", None)])
         assert state.acquire("digest", "me", 30) is True  # and the file still works after
+    finally:
+        state.close()
+
+
+def test_sqlite_full_file_is_unavailable_for_every_call(tmp_path: Path) -> None:
+    """A file that cannot grow (SQLite's page limit: the "disk is full" error itself) makes
+    every call raise StateUnavailable, never SQLite's own error."""
+    state = SQLiteState(tmp_path / "state.db")
+    try:
+        db = state._db
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        calls = [
+            lambda i: state.claim(f"c{i}", lease=30),
+            lambda i: state.set(f"v{i}", "x" * 500, ttl=60),
+            lambda i: state.bind(f"n{i}", "x" * 500, ttl=60),
+            lambda i: state.incr(f"i{i}"),
+            lambda i: state.finish_with(f"f{i}", "y" * 500, 60, [("set", f"w{i}", "z" * 500, 60)]),
+            lambda i: state.settle_many([(f"s{i}", "y" * 500, 60, [])]),
+        ]
+        for call in calls:
+            with pytest.raises(StateUnavailable, match="full"):
+                for i in range(5000):
+                    call(i)
     finally:
         state.close()
 

@@ -134,13 +134,12 @@ def test_a_replaced_token_is_refreshed_once(api: WeChatAPI, emulator: Emulator,
                                             config: Config) -> None:
     emulator.user_spoke("o_a")
     api.send_text("o_a", "一")
-    # someone else fetches through the old endpoint; after the overlap ours is refused (40001)
+    # someone else forces a new stable token: ours is refused at once (40001)
     import httpx
 
-    httpx.get(f"{emulator.url}/cgi-bin/token", params={
+    httpx.post(f"{emulator.url}/cgi-bin/stable_token", json={
         "grant_type": "client_credential", "appid": config.wechat["appid"],
-        "secret": config.wechat["appsecret"]})
-    emulator.advance(301)
+        "secret": config.wechat["appsecret"], "force_refresh": True})
     api.send_text("o_a", "二")
     assert [d["content"] for d in emulator.deliveries] == ["一", "二"]
     assert emulator.stats()["errors:40001"] == 1
@@ -229,8 +228,11 @@ def test_articles_mass_sends_and_their_quota(api: WeChatAPI, emulator: Emulator)
     again = api.mass_send_text("今日摘要", clientmsgid="digest-7")
     assert again["duplicate"] is True and again["msg_id"] == sent["msg_id"]
     with pytest.raises(QuotaExceeded) as quota:
-        api.mass_send_text_to(["o_a", "o_b"], "再来一条")
+        api.mass_send_text("再来一条")
     assert quota.value.errcode == 45028
+    with pytest.raises(WeChatAPIError) as refused:  # a list of openids: service accounts only
+        api.mass_send_text_to(["o_a", "o_b"], "再来一条")
+    assert refused.value.errcode == 48001
     assert sum(d["channel"] == "mass" for d in emulator.deliveries) == 2
 
 

@@ -1,21 +1,29 @@
 """The ``newsbot`` command line. Each command is thin: it calls what the service calls.
 
 Subcommands live in sibling modules that attach themselves to ``main``; ``COMMAND_MODULES``
-lists them.
+lists them. A command imports the service's modules it uses inside itself: they are heavy
+(jieba and the search models, the page extractor, the API client, the web server), and so
+``newsbot --help`` and each command load only their own.
 """
 
 from __future__ import annotations
 
+import getpass
 import importlib
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot import logs
 from bot.config import Config, ConfigError, load_config
+from bot.state import StateUnavailable
+from store.db import StoreError, open_configured
 
 
 @dataclass
@@ -39,23 +47,46 @@ class CliState:
     def store(self) -> Any:
         """The article store named by ``--db`` or ``[store]``."""
         if self._store is None:
-            from store.db import open_configured
-
             self._store = open_configured(self.config)
         return self._store
 
 
 class NewsbotGroup(click.Group):
-    """Turns the project's own errors into a clear message and exit code 1, not a traceback."""
+    """Turns the project's own errors, and SQLite's about the store (full disk, locked,
+    damaged), into one clear line and exit code 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from bot.state import StateUnavailable
-        from store.db import StoreError
-
         try:
             return super().invoke(ctx)
         except (ConfigError, StoreError, StateUnavailable) as e:
             raise click.ClickException(str(e)) from None
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            raise click.ClickException(store_failure(_store_path(ctx), e)) from None
+
+
+def _store_path(ctx: click.Context) -> str:
+    obj = ctx.find_object(CliState)
+    try:
+        return str(obj.config.resolve(obj.config.store["path"])) if obj else "the store"
+    except ConfigError:
+        return "the store"
+
+
+def store_failure(path: str, e: Exception) -> str:
+    """What to tell an operator whose command met SQLite failing on the store at ``path``."""
+    text = str(e)
+    low = text.lower()
+    if "full" in low or "i/o error" in low:
+        return (f"store {path}: cannot write ({text}); the step that failed left nothing"
+                " behind. Free some disk space and run the command again.")
+    if "locked" in low or "busy" in low:
+        return (f"store {path} is locked by another process ({text}); run the command again"
+                " when it has finished.")
+    if isinstance(e, UnicodeDecodeError) or "decode" in low or "malformed" in low \
+            or type(e) is sqlite3.DatabaseError:
+        return (f"store {path} is damaged ({text.split(' with text')[0][:80]}); restore it from a backup"
+                " (docs/operations.md).")
+    return f"store {path}: {text[:200]}"
 
 
 @click.group(cls=NewsbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,8 +115,6 @@ def main(ctx: click.Context, config_path: str | None, db_path: str | None, verbo
 
 def operator() -> str:
     """Who the audit log names for a change made from the command line."""
-    import getpass
-
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
@@ -95,15 +124,6 @@ def operator() -> str:
 def progress_bar(disable: bool = False, eta: bool = False) -> Any:
     """The bar of long work (import, reindex, digest send): on stderr, so stdout keeps only the
     results; gone when done; not drawn at all when stderr is not a terminal (a pipe or a log)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     console = Console(stderr=True)
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     if eta:
@@ -114,7 +134,7 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
 
 COMMAND_MODULES = (
     "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
-    "stores",
+    "rules", "converse", "stores",
 )
 
 for _name in COMMAND_MODULES:

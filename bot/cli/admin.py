@@ -6,6 +6,8 @@ import click
 
 from bot.cli import CliState, main, operator
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 _OPENID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 

@@ -1,7 +1,8 @@
 """``newsbot import / export / list / show / edit / delete``: the operators' story commands.
 
-Import reads every file first and saves the good ones in one store transaction, so a run never
-leaves half a page behind. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
+Import reads and checks every file first, then saves each good one in a transaction of its own:
+a file is never half-saved, other writers get their turn between files, and a rerun of an
+interrupted import skips what is already stored. A bad file (empty, binary, not UTF-8, over 2 MB, no story) is
 reported and skipped; the others are imported and the exit code is 1. ``--strict`` imports
 nothing when any file is bad.
 """
@@ -19,9 +20,12 @@ from typing import Any
 import click
 
 from bot.cli import CliState, main, operator, progress_bar
+from store.categories import CATEGORIES
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 SUFFIXES = {".txt", ".text", ".html", ".htm", ".xhtml", ".jsonl", ".ndjson"}
-CATEGORY_CHOICES = ("党建", "社区", "无", "auto")
+CATEGORY_CHOICES = (*CATEGORIES, "无", "auto")
 
 
 def _files(paths: tuple[str, ...]) -> list[Path | str]:
@@ -61,26 +65,34 @@ def _load_url(url: str, config: Any) -> list[Any]:
 @click.argument("paths", nargs=-1, required=True, metavar="PATH|URL...")
 @click.option("--strict", is_flag=True, help="Import nothing at all if any file is bad.")
 @click.option("--dry-run", is_flag=True, help="Read and split the pages, save nothing.")
+@click.option("--overwrite-edits", is_flag=True,
+              help="Replace what editors changed in the stories with the imported text.")
 @click.pass_obj
-def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) -> None:
+def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
+            overwrite_edits: bool) -> None:
     """Import newspaper pages (.txt), article pages (.html), an export (.jsonl) or the story
     at a web address (as the admins' #链接 does, within the [admin] fetch_* limits).
 
-    Each page is split into its stories; a story already in the store is skipped, an edited
-    one (same file and title, new text) is updated. Folders are searched for such files.
+    Each page is split into its stories; a story already in the store keeps its id and is
+    updated (or skipped when nothing changed), even under a changed title. What an editor
+    changed (#改, newsbot edit) is kept unless --overwrite-edits. Folders are searched.
+    Every file is read and checked first; then each is saved in a transaction of its own, so
+    the service keeps answering during a long import and an interrupted one is finished by
+    running it again.
 
     \b
     Example:
       newsbot import pages/*.txt
       newsbot --db news.db import story.html backup.jsonl
       newsbot import https://mp.weixin.qq.com/s/AbCdEf
+      newsbot import --overwrite-edits pages/2024-07-02.txt
     """
-    from store.ingest import ImportReport, IngestError, load_file, save_all
+    from store.ingest import FileStories, ImportReport, IngestError, load_file, save_files
 
     files = _files(paths)
     if not files:
         raise click.ClickException("no page files found in " + " ".join(paths))
-    parsed: list[tuple[Path | str, list[Any]]] = []
+    parsed: list[FileStories] = []
     bad: list[str] = []
     report = ImportReport()
     with progress_bar() as progress:
@@ -88,27 +100,31 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool) 
         for f in files:
             try:
                 found = _load_url(f, obj.config) if isinstance(f, str) else load_file(f)
-                parsed.append((f, found))
+                parsed.append(FileStories(f if isinstance(f, str) else str(f), found))
             except IngestError as e:
                 bad.append(str(e))
             progress.advance(reading)
-        stories = [a for _, found in parsed for a in found]
+        stories = sum(len(p.stories) for p in parsed)
         if bad and strict:
-            stories = []
+            stories = 0
         elif stories and not dry_run:
-            saving = progress.add_task("saving stories", total=len(stories))
-            save_all(obj.store(), stories, report, progress=lambda _a: progress.advance(saving))
+            saving = progress.add_task("saving stories", total=stories)
+            try:
+                save_files(obj.store(), parsed, report,
+                           progress=lambda _a: progress.advance(saving),
+                           actor=operator(), overwrite_edits=overwrite_edits)
+            except IngestError as e:
+                bad.append(str(e))
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
-    if bad and strict:
+    if bad and strict and not report.pages:
         raise click.ClickException(f"{len(bad)} bad file(s): nothing imported (--strict)")
-    report.pages = len(parsed)
     if dry_run:
-        for f, found in parsed:
-            for a in found:
-                name = f if isinstance(f, str) else f.name
+        for p in parsed:
+            for a in p.stories:
+                name = p.name if "://" in p.name else Path(p.name).name
                 click.echo(f"{name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
-        click.echo(f"{len(parsed)} pages, {len(stories)} stories found (dry run, nothing saved)")
+        click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
     if bad:
@@ -173,7 +189,7 @@ def _cats(a: Any) -> str:
 
 
 @main.command("list")
-@click.option("--category", type=click.Choice(["党建", "社区"]), help="Only this category.")
+@click.option("--category", type=click.Choice(CATEGORIES), help="Only this category.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100000), default=20, show_default=True,
               help="Stories to show, newest first.")
 @click.pass_obj
@@ -185,6 +201,7 @@ def list_(obj: CliState, category: str | None, limit: int) -> None:
     Example:
       newsbot list --category 社区 --limit 10
     """
+    from handlers.clock import shown_date
     from store.articles import latest
 
     found = latest(obj.store(), limit=limit, category=category)
@@ -192,7 +209,7 @@ def list_(obj: CliState, category: str | None, limit: int) -> None:
         click.echo("no stories" + (f" in {category}" if category else ""))
         return
     for a in found:
-        date = a.published or a.added_at[:10]
+        date = a.published or shown_date(a.added_at, obj.config)
         click.echo(f"{a.id}\t{date}\t{_cats(a)}\t{a.title}")
 
 
@@ -207,6 +224,7 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     Example:
       newsbot show 12
     """
+    from handlers.clock import shown
     from store.articles import require
 
     a = require(obj.store(), article_id)
@@ -217,7 +235,9 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     for label, value in (("kicker", a.kicker), ("subtitle", a.subtitle),
                          ("authors", "、".join(a.authors)), ("categories", _cats(a)),
                          ("published", a.published), ("source", a.source), ("url", a.url),
-                         ("added", a.added_at), ("updated", a.updated_at),
+                         ("added", shown(a.added_at, obj.config)),
+                         ("updated", shown(a.updated_at, obj.config)),
+                         ("edited by hand", "、".join(a.edited)),
                          ("summary", a.summary), ("summary (long)", a.summary_long)):
         if value:
             lines.append(f"{label}: {value}")
@@ -228,68 +248,81 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     click.echo("\n".join(lines))
 
 
+_FIELD_OPTIONS = ("title", "subtitle", "kicker", "authors", "published", "url", "cover",
+                  "summary")
+
+
 @main.command()
 @click.argument("article_id", type=int, metavar="ID")
 @click.option("--title", help="New title.")
-@click.option("--subtitle", help="New subtitle.")
+@click.option("--subtitle", help="New subtitle (empty: none).")
+@click.option("--kicker", help="New kicker, the line above the title (empty: none).")
+@click.option("--authors", help="Authors, separated by spaces or 、, or a byline as printed "
+              "(记者 王磊 通讯员 赵敏); empty: none.")
+@click.option("--published", metavar="DATE", help="Date published, e.g. 2024-07-02 (empty: "
+              "unknown).")
 @click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORY_CHOICES),
               help="Set the categories (repeat for both); 无 = none; auto = back to the model's.")
 @click.option("--url", help="Link readers to this address (empty: the bot hosts the story).")
+@click.option("--cover", help="Address of the cover picture (empty: none).")
 @click.option("--summary", help="New short summary (the news card's text; empty: made from the "
               "text again).")
+@click.option("--paragraph", nargs=2, type=(click.IntRange(1), str), metavar="N TEXT",
+              help="Replace paragraph N of the body (N one past the last adds one; TEXT - "
+              "removes it).")
+@click.option("--body", "body_file", type=click.File("r", encoding="utf-8"), metavar="FILE",
+              help="Replace the whole body with FILE's text, one paragraph a line (- : stdin).")
 @click.pass_obj
-def edit(obj: CliState, article_id: int, title: str | None, subtitle: str | None,
-         categories: tuple[str, ...], url: str | None, summary: str | None) -> None:
-    """Change a story's title, subtitle, categories, link or summary.
+def edit(obj: CliState, article_id: int, categories: tuple[str, ...],
+         paragraph: tuple[int, str] | None, body_file: Any, **fields: str | None) -> None:
+    """Change any field of a story: title, subtitle, kicker, authors, date, categories, link,
+    cover, summary, one paragraph or the whole body. A later import of the same page keeps
+    what was changed here (unless `newsbot import --overwrite-edits`).
 
     \b
     Example:
       newsbot edit 12 --title "社区食堂开张了" --category 社区 --category 党建
-      newsbot edit 12 --category 无
+      newsbot edit 12 --authors "王磊 赵敏" --published 2024-07-02
+      newsbot edit 12 --paragraph 3 "新的第三段。"
     """
-    from store.articles import update
-
-    changes: dict[str, Any] = {}
-    if title is not None:
-        if not title.strip():
-            raise click.ClickException("the title cannot be empty")
-        changes["title"] = title.strip()
-    if subtitle is not None:
-        changes["subtitle"] = subtitle.strip()
-    if url is not None:
-        from store.webfetch import is_web_address
-
-        if url.strip() and not is_web_address(url.strip()):
-            raise click.BadParameter(
-                f"{url!r} is not a web address (http:// or https://); empty: the bot hosts it",
-                param_hint="'--url'",
-            )
-        changes["url"] = url.strip() or None
-    if summary is not None:
-        changes["summary"] = summary.strip()
-    if categories:
-        chosen = set(categories)
-        if len(chosen) > 1 and chosen & {"无", "auto"}:
-            raise click.ClickException("--category 无 and auto stand alone")
-        if chosen == {"auto"}:
-            changes["category_override"] = None
-        elif chosen == {"无"}:
-            changes["category_override"] = []
-        else:
-            from store.articles import CATEGORIES
-
-            changes["category_override"] = [c for c in CATEGORIES if c in chosen]
-    if not changes:
-        raise click.ClickException("nothing to change: give --title, --subtitle, --category, --url or --summary")
+    from store.articles import edit as edit_story
     from store.articles import require
-    from store.audit import record, snapshot
+    from store.db import StoreError
+    from store.edits import EditError, read_body, read_value, set_paragraph
 
     store = obj.store()
-    with store.transaction():  # the change and its audit entry, together
-        before = snapshot(require(store, article_id))
-        a = update(store, article_id, **changes)
-        record(store, operator(), "edit", article_id=a.id, before=before, after=snapshot(a))
+    try:
+        changes = {("picurl" if k == "cover" else k): read_value("picurl" if k == "cover" else k, v)
+                   for k, v in fields.items() if v is not None}
+        if categories:
+            changes["categories"] = _category_choice(categories)
+        if body_file is not None:
+            changes["body"] = read_body(body_file.read())
+        if paragraph is not None:
+            changes["body"] = set_paragraph(changes.get("body") or require(store, article_id).body,
+                                            *paragraph)
+    except EditError as e:
+        raise click.UsageError(str(e)) from None
+    if not changes:
+        raise click.ClickException(
+            "nothing to change: give " + ", ".join(f"--{o}" for o in _FIELD_OPTIONS)
+            + ", --category, --paragraph or --body")
+    try:
+        a = edit_story(store, article_id, operator(), **changes)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(f"#{a.id} updated: {a.title} [{_cats(a)}]")
+
+
+def _category_choice(categories: tuple[str, ...]) -> list[str] | None:
+    chosen = set(categories)
+    if len(chosen) > 1 and chosen & {"无", "auto"}:
+        raise click.UsageError("--category 无 and auto stand alone")
+    if chosen == {"auto"}:
+        return None
+    if chosen == {"无"}:
+        return []
+    return [c for c in CATEGORIES if c in chosen]
 
 
 @main.command()

@@ -9,6 +9,8 @@ import click
 
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 def _brief(value: Any, limit: int = 80) -> str:
     """A before/after value on one line; a story's body is summed up, not printed."""
@@ -35,6 +37,7 @@ def audit(obj: CliState, limit: int, admin: str | None, as_json: bool) -> None:
       newsbot audit --limit 20
       newsbot audit --admin oAbC123xyz --json
     """
+    from handlers.clock import shown
     from store.audit import entries
 
     rows = entries(obj.store(), limit=limit, admin=admin)
@@ -47,6 +50,6 @@ def audit(obj: CliState, limit: int, admin: str | None, as_json: bool) -> None:
             continue
         story = f"#{e.article_id}" if e.article_id is not None else "-"
         click.echo(
-            f"{e.id}\t{e.at}\t{e.admin}\t{e.action}\t{story}\t"
+            f"{e.id}\t{shown(e.at, obj.config)}\t{e.admin}\t{e.action}\t{story}\t"
             f"{_brief(e.before)} -> {_brief(e.after)}"
         )

@@ -6,8 +6,12 @@ import json
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from bot.cli import CliState, main, progress_bar
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 
 @main.group()
@@ -71,6 +75,8 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
     """Send the digest now: finish any unfinished one, then the new stories; print the report.
 
     Exits 1 when some deliveries failed; run it again to retry them (nothing goes twice).
+    Also exits 1 when this run stalled past [digest] lease_ttl and another run took over: it
+    then stops sending at once, and the other run sends the rest.
 
     \b
     Example:
@@ -102,6 +108,10 @@ def send(obj: CliState, no_progress: bool, as_json: bool) -> None:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(report.summary())
+    if report.status == "lost":
+        raise click.ClickException(
+            f"this run stopped sending: {report.note}; the run that took over sends the rest"
+        )
     runs = [report, *report.resumed]
     if any(r.failed for r in runs):
         retry = any(r.status == "failed" for r in runs)
@@ -122,9 +132,6 @@ def status(obj: CliState, limit: int) -> None:
     Example:
       newsbot digest status --limit 5
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from store import pushlog
 
     store = obj.store()
@@ -132,13 +139,15 @@ def status(obj: CliState, limit: int) -> None:
     if not runs:
         click.echo("no digest has run yet")
         return
-    table = Table("id", "started (UTC)", "slot", "status", "channel", "stories", "sent",
+    from handlers.clock import shown
+
+    table = Table("id", "started", "slot", "status", "channel", "stories", "sent",
                   "skipped", "failed")
     for d in runs:
         t = pushlog.tally(store, d.id)
         n = _n
         table.add_row(
-            str(d.id), d.started_at, d.slot or "-", d.status, d.channel,
+            str(d.id), shown(d.started_at, obj.config), d.slot or "-", d.status, d.channel,
             str(len(d.article_ids)), f"{n(t, 'sent')}/{sum(sum(v.values()) for v in t.values())}",
             _reasons(t.get("skipped", {})), _reasons(t.get("failed", {})),
         )

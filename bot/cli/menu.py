@@ -8,6 +8,8 @@ import click
 
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 def _api(obj: CliState):  # type: ignore[no-untyped-def]
     from bot.state import open_state
@@ -31,7 +33,8 @@ def menu() -> None:
 @click.option("--dry-run", is_flag=True, help="Check the menu and print it; send nothing.")
 @click.pass_obj
 def push(obj: CliState, dry_run: bool) -> None:
-    """Check [menu] buttons against WeChat's limits and push them (menu/create).
+    """Check [menu] buttons against WeChat's limits and push them (menu/create). With no
+    [menu] buttons, the console menu `newsbot rules import` imported is pushed.
 
     \b
     Example:
@@ -39,12 +42,19 @@ def push(obj: CliState, dry_run: bool) -> None:
     """
     from bot.menu import MenuError, build_menu, render_menu
     from bot.wxapi import WeChatAPIError
+    from store import rules as store_rules
 
     buttons = obj.config.menu["buttons"]
     if not buttons:
+        imported = store_rules.console_menu(obj.store())
+        buttons = imported["button"] if imported else []
+        if buttons:
+            click.echo("no [menu] buttons in the config: pushing the imported console menu")
+    if not buttons:
         raise click.ClickException(
-            "no [menu] buttons in the config: nothing to push. Copy the [menu] section of "
-            "config.example.toml into your config file and edit it"
+            "no [menu] buttons in the config and no console menu imported: nothing to push. "
+            "Copy the [menu] section of config.example.toml into your config file and edit "
+            "it, or run `newsbot rules import` first"
         )
     try:
         body = build_menu(buttons)

@@ -9,6 +9,8 @@ import click
 
 from bot.cli import CliState, main, progress_bar
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 @main.command()
 @click.argument("query")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
+from urllib.parse import urlsplit
 
 import click
 
 from bot.cli import CliState, main
+
+# The service's modules are imported inside the commands: heavy, and each needs its own.
 
 
 @main.command()
@@ -26,7 +31,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     """
     import uvicorn
 
-    from bot import logs
+    from bot import logs, server
     from bot.app import build_services, create_app
 
     cfg = obj.config
@@ -37,6 +42,7 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
     workers = workers or cfg.server["workers"]
     host, port = cfg.server["host"], cfg.server["port"]
     _check_free(host, port)
+    server.configure(cfg.server["read_timeout"], cfg.server["max_connections"])
     if cfg.dev:
         click.echo(
             "newsbot: no config file, running on local defaults.\n"
@@ -81,9 +87,10 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
 #   (path quoted and all) for every request, even below the log level;
 # - nothing reads the client's address or scheme (WeChat's signature is the authentication,
 #   links come from [server] public_url), so X-Forwarded-* headers are not rewritten;
-# - no "server: uvicorn" header: it tells the world what runs here and nothing else.
+# - no "server: uvicorn" header: it tells the world what runs here and nothing else;
+# - its httptools protocol with a read timeout and a cap on open connections (bot.server).
 UVICORN = {"log_level": "warning", "access_log": False, "proxy_headers": False,
-           "server_header": False}
+           "server_header": False, "http": "bot.server:TimedHttpProtocol"}
 
 
 def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
@@ -108,8 +115,6 @@ def _demo_hooks(cfg) -> dict:  # type: ignore[no-untyped-def]
 def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
     """Serve the emulator where ``[wechat] api_base_url`` points when that is a loopback URL
     (with no config file: http://127.0.0.1:8081), else on 8081; on a free port if taken."""
-    from urllib.parse import urlsplit
-
     from bot.cli.emulator import DEFAULT_PORT
     from bot.emulator import Emulator
 
@@ -120,7 +125,8 @@ def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
     log_path = cfg.resolve("newsbot-emulator.log")
     emu = Emulator(w["appid"], w["appsecret"], account_type=w["account_type"],
                    callback=f"http://{host}:{s['port']}/wechat", token=w["token"],
-                   aes_key=w["encoding_aes_key"], log_path=log_path)
+                   aes_key=w["encoding_aes_key"], log_path=log_path,
+                   encrypt=cfg.wechat_mode != "plain")  # users sign as the mode wants
     try:
         base = emu.start("127.0.0.1", port)
     except OSError:
@@ -139,9 +145,6 @@ def _start_demo_emulator(cfg):  # type: ignore[no-untyped-def]
 
 def _check_free(host: str, port: int) -> None:
     """Fail before loading anything when the address is taken, with the fix in the message."""
-    import errno
-    import socket
-
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:

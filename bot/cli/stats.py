@@ -9,6 +9,8 @@ import click
 
 from bot.cli import CliState, main
 
+# The service's modules are imported inside the commands: heavy, and each needs its own.
+
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="The figures as one JSON object.")

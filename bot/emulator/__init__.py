@@ -2,6 +2,9 @@
 users' side (messages to the bot's callback). Served by uvicorn, in a thread for tests
 (:meth:`Emulator.start`) or as ``newsbot emulator``.
 
+``custom_clientmsgid=True`` makes ``message/custom/send`` honour ``clientmsgid`` (the
+emulator's own extension; WeChat documents it for mass sends only, so it is off by default).
+
 Time is the emulator's own: ``clock`` (default ``time.time``) plus an offset moved by
 :meth:`Emulator.advance`, so tests cross a 2-hour token life or a 48-hour window instantly.
 """
@@ -15,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import uvicorn
 
 from bot.emulator.account import Account
 from bot.emulator.faults import Fault, Faults
@@ -43,14 +48,16 @@ class Emulator:
         rate_limits: dict[str, tuple[int, float]] | None = None,
         log_path: str | Path | None = None,
         seed: int | None = None,
+        custom_clientmsgid: bool = False,
     ) -> None:
-        from bot.emulator.app import create_app
+        from bot.emulator.app import create_app  # here: that module imports this package
 
         self.clock = clock
         self.offset = 0.0
         self.lock = threading.RLock()
         self.account = Account(appid, secret, account_type=account_type,
-                               rate_limits=rate_limits, on_delivery=self._log_delivery)
+                               rate_limits=rate_limits, on_delivery=self._log_delivery,
+                               custom_clientmsgid=custom_clientmsgid)
         self.faults = Faults()
         if seed is not None:
             self.faults.rng.seed(seed)
@@ -176,6 +183,17 @@ class Emulator:
             raise RuntimeError("the emulator has no bot callback: pass callback=URL")
         return self.users_side
 
+    # -- the web console ---------------------------------------------------------------------
+    def set_console(self, autoreply: dict[str, Any] | None = None,
+                    menu: dict[str, Any] | None = None) -> None:
+        """What the account's editors set in WeChat's console, in WeChat's own shapes (see
+        ``bot.emulator.console``): reported by ``get_current_autoreply_info`` and
+        ``get_current_selfmenu_info``."""
+        from bot.emulator.console import set_console
+
+        with self.lock:
+            set_console(self.account, autoreply, menu)
+
     # -- faults --------------------------------------------------------------------------------
     def inject(self, kind: str, endpoint: str | None = None, **kw: Any) -> Fault:
         """Add a fault (see ``bot.emulator.faults``); returns it (``.fired`` counts hits)."""
@@ -191,8 +209,6 @@ class Emulator:
     # -- serving -------------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 = a free port) in a daemon thread; returns the base URL."""
-        import uvicorn
-
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

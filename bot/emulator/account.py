@@ -21,10 +21,10 @@ class Token:
     value: str
     expires_at: float
     stable: bool
-    replaced_at: float | None = None
+    dies_at: float | None = None  # set when a newer token replaces this one
 
     def check(self, now: float) -> int:
-        if self.replaced_at is not None and now > self.replaced_at + R.TOKEN_OVERLAP:
+        if self.dies_at is not None and now >= self.dies_at:
             return 40001
         if now >= self.expires_at:
             return 42001
@@ -53,19 +53,27 @@ class Account:
         account_type: str = "subscription",
         rate_limits: dict[str, tuple[int, float]] | None = None,
         on_delivery: Callable[[dict[str, Any]], None] | None = None,
+        custom_clientmsgid: bool = False,
     ) -> None:
         if account_type not in ("subscription", "service"):
             raise ValueError("account_type is subscription or service")
         self.appid, self.secret, self.account_type = appid, secret, account_type
+        self.custom_clientmsgid = custom_clientmsgid
         self.tokens: dict[str, Token] = {}
+        # /cgi-bin/token and /cgi-bin/stable_token are kept apart, as WeChat keeps them: each
+        # has its own current token and its own daily count
         self.current: Token | None = None
+        self.stable_current: Token | None = None
         self.token_days: Counter[int] = Counter()
+        self.stable_days: Counter[int] = Counter()
         self.force_days: Counter[int] = Counter()
         self.last_force: float | None = None
         self.users: dict[str, User] = {}
         self.tags: dict[int, str] = {}
         self._next_tag = 100
-        self.menu: dict[str, Any] | None = None
+        self.menu: dict[str, Any] | None = None  # pushed through menu/create
+        self.console_menu: dict[str, Any] | None = None  # set in the web console
+        self.console_autoreply: dict[str, Any] | None = None
         self.mass_days: Counter[int] = Counter()
         self.clientmsgids: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self.rate_limits = dict(R.DEFAULT_RATE_LIMITS if rate_limits is None else rate_limits)
@@ -76,53 +84,69 @@ class Account:
         self._msg_id = 1000
 
     # -- tokens --------------------------------------------------------------------------------
-    def _issue(self, now: float, stable: bool) -> Token:
-        old = self.current
+    def _issue(self, now: float, stable: bool, old_dies_at: float | None) -> Token:
+        """A new token of one kind; the one it replaces dies at ``old_dies_at`` (``None``:
+        it lives out its own life)."""
+        old = self.stable_current if stable else self.current
         tok = Token("ACCESS_TOKEN_" + secrets.token_hex(24), now + R.TOKEN_LIFE, stable)
-        if old is not None and old.replaced_at is None:
-            old.replaced_at = now
+        if old is not None and old.dies_at is None and old_dies_at is not None:
+            old.dies_at = old_dies_at
         self.tokens[tok.value] = tok
-        self.current = tok
+        if stable:
+            self.stable_current = tok
+        else:
+            self.current = tok
         self.stats["token_fetches"] += 1
         return tok
 
-    def _credentials(self, appid: str, secret: str, now: float) -> dict[str, Any] | None:
+    def _credentials(self, appid: str, secret: str) -> dict[str, Any] | None:
+        if not appid:
+            return err(41002)
+        if not secret:
+            return err(41004)
         if appid != self.appid:
             return err(40013)
         if secret != self.secret:
             return err(40125)
-        if self.token_days[R.day_of(now)] >= R.TOKEN_FETCHES_PER_DAY:
-            return err(45009)
         return None
 
     def fetch_token(self, appid: str, secret: str, now: float) -> dict[str, Any]:
-        """``/cgi-bin/token``: a new token every time; the previous one dies 5 minutes later."""
-        bad = self._credentials(appid, secret, now)
+        """``/cgi-bin/token``: a new token every time; the previous one dies 5 minutes later.
+        2000 a day; stable tokens are not touched."""
+        bad = self._credentials(appid, secret)
         if bad:
             return bad
+        if self.token_days[R.day_of(now)] >= R.TOKEN_FETCHES_PER_DAY:
+            return err(45009)
         self.token_days[R.day_of(now)] += 1
-        tok = self._issue(now, stable=False)
+        tok = self._issue(now, False, now + R.TOKEN_OVERLAP)
         return {"access_token": tok.value, "expires_in": R.TOKEN_LIFE}
 
     def stable_token(self, appid: str, secret: str, force: bool, now: float) -> dict[str, Any]:
-        """``/cgi-bin/stable_token``: the same token while it is valid, renewed 5 minutes
-        before expiry; ``force_refresh`` is limited to 20 a day, 30 s apart."""
-        bad = self._credentials(appid, secret, now)
+        """``/cgi-bin/stable_token``: the same token while it is valid, renewed in the last 5
+        minutes (the old one lives out its life); ``force_refresh`` makes a new one and the old
+        one dies at once, at most 20 a day, 30 s apart. Tokens of ``/cgi-bin/token`` are not
+        touched."""
+        bad = self._credentials(appid, secret)
         if bad:
             return bad
-        cur = self.current
-        fresh = cur is not None and cur.check(now) == 0 and cur.replaced_at is None
-        if not force and fresh and cur is not None and cur.expires_at - now > R.TOKEN_OVERLAP:
+        day = R.day_of(now)
+        if self.stable_days[day] >= R.STABLE_FETCHES_PER_DAY:
+            return err(45009)
+        cur = self.stable_current
+        if not force and cur is not None and cur.check(now) == 0 \
+                and cur.expires_at - now > R.TOKEN_OVERLAP:
+            self.stable_days[day] += 1
             return {"access_token": cur.value, "expires_in": int(cur.expires_at - now)}
         if force:
-            if self.force_days[R.day_of(now)] >= R.FORCE_REFRESH_PER_DAY:
+            if self.force_days[day] >= R.FORCE_REFRESH_PER_DAY:
                 return err(45009)
             if self.last_force is not None and now - self.last_force < R.FORCE_REFRESH_GAP:
                 return err(45011)
-            self.force_days[R.day_of(now)] += 1
+            self.force_days[day] += 1
             self.last_force = now
-        self.token_days[R.day_of(now)] += 1
-        tok = self._issue(now, stable=True)
+        self.stable_days[day] += 1
+        tok = self._issue(now, True, now if force else None)
         return {"access_token": tok.value, "expires_in": R.TOKEN_LIFE}
 
     def check_token(self, token: str | None, now: float) -> int:
@@ -135,7 +159,7 @@ class Account:
         """Make every issued token invalid now (as if WeChat had revoked them)."""
         for tok in self.tokens.values():
             tok.expires_at = 0.0
-        self.current = None
+        self.current = self.stable_current = None
 
     # -- rate limits ---------------------------------------------------------------------------
     def rate_limited(self, endpoint: str, now: float) -> bool:

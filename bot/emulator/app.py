@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from bot.emulator import directory, messages
+from bot.emulator import console, directory, messages
 from bot.emulator.faults import Fault
 from bot.emulator.rules import err
 
@@ -32,15 +33,18 @@ Call = Callable[["Emulator", Request, dict[str, Any], float], dict[str, Any]]
 def _token(emu: Emulator, req: Request, body: dict[str, Any], now: float) -> dict[str, Any]:
     q = req.query_params
     if q.get("grant_type") != "client_credential":
-        return err(47001)
+        return err(40002)
     return emu.account.fetch_token(q.get("appid", ""), q.get("secret", ""), now)
 
 
 def _stable(emu: Emulator, req: Request, body: dict[str, Any], now: float) -> dict[str, Any]:
     if body.get("grant_type") != "client_credential":
+        return err(40002)
+    appid, secret, force = body.get("appid", ""), body.get("secret", ""), body.get(
+        "force_refresh", False)
+    if not isinstance(appid, str) or not isinstance(secret, str) or not isinstance(force, bool):
         return err(47001)
-    return emu.account.stable_token(str(body.get("appid", "")), str(body.get("secret", "")),
-                                    bool(body.get("force_refresh")), now)
+    return emu.account.stable_token(appid, secret, force, now)
 
 
 # endpoint -> (HTTP method, needs a token, call)
@@ -61,6 +65,10 @@ ENDPOINTS: dict[str, tuple[str, bool, Call]] = {
         e.account, r.query_params.get("openid", ""))),
     "menu/create": ("POST", True, lambda e, r, b, n: directory.menu_create(e.account, b)),
     "menu/get": ("GET", True, lambda e, r, b, n: directory.menu_get(e.account)),
+    "get_current_autoreply_info": ("GET", True, lambda e, r, b, n: console.autoreply_info(
+        e.account)),
+    "get_current_selfmenu_info": ("GET", True, lambda e, r, b, n: console.selfmenu_info(
+        e.account)),
 }
 
 
@@ -95,15 +103,41 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _body_problem(method: str, raw: bytes, body: dict[str, Any] | None) -> int:
+    """WeChat's answer to a body it cannot take: 44002 empty (for a POST), 47001 not JSON."""
+    if method == "POST" and not raw.strip():
+        return 44002
+    return 47001 if body is None else 0
+
+
 def create_app(emu: Emulator) -> Starlette:
-    async def cgi(request: Request) -> Response:
+    api = EmulatorAPI(emu)
+    return Starlette(routes=[
+        Route("/cgi-bin/{endpoint:path}", api.cgi, methods=["GET", "POST"]),
+        Route("/emulator/deliveries", api.deliveries, methods=["GET"]),
+        Route("/emulator/stats", api.stats, methods=["GET"]),
+        Route("/emulator/users", api.users, methods=["GET"]),
+        Route("/emulator/users/{openid}/{action}", api.user_action, methods=["POST"]),
+        Route("/emulator/faults", api.faults, methods=["GET", "POST", "DELETE"]),
+        Route("/emulator/console", api.console, methods=["GET", "POST"]),
+        Route("/emulator/clock", api.clock, methods=["GET", "POST"]),
+    ])
+
+
+class EmulatorAPI:
+    """The emulator's endpoints: WeChat's ``/cgi-bin/…`` and its own ``/emulator/…``."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    async def cgi(self, request: Request) -> Response:
+        emu = self.emu
         endpoint = request.path_params["endpoint"].strip("/")
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
-            return JSONResponse({"errcode": 48001, "errmsg": "api unauthorized"}, 404)
-        method, needs_token, call = spec
-        if request.method != method:
-            return JSONResponse(err(-1), 405)
+            return JSONResponse(err(48001))
+        if request.method != spec[0]:  # WeChat answers 200 with a code, not HTTP 405
+            return JSONResponse(err(43001 if spec[0] == "GET" else 43002))
         raw = await request.body()
         plan = emu.faults.plan(endpoint)
         if plan.delay:
@@ -115,91 +149,126 @@ def create_app(emu: Emulator) -> Starlette:
                 return JSONResponse(err(fault.errcode))
             if not fault.after:
                 return await _disrupt(fault, request)
-        body = _parse(raw)
-        with emu.lock:
-            now = emu.now()
-            acct = emu.account
-            acct.stats[f"calls:{endpoint}"] += 1
-            if body is None:
-                result = err(47001)
-            elif needs_token and (code := acct.check_token(request.query_params.get(
-                    "access_token"), now)):
-                result = err(code)
-            elif acct.rate_limited(endpoint, now):
-                result = err(45011)
-            else:
-                result = call(emu, request, body, now)
-            if result.get("errcode"):
-                acct.stats[f"errors:{result['errcode']}"] += 1
+        result = self.call(endpoint, request, raw)
         if fault is not None:
             return await _disrupt(fault, request)
         return JSONResponse(result)
 
-    async def deliveries(request: Request) -> Response:
+    def call(self, endpoint: str, request: Request, raw: bytes) -> dict:
+        """One API call as the account answers it: its token, its body, its rate limits, its
+        rules."""
+        method, needs_token, call = ENDPOINTS[endpoint]
+        body = _parse(raw)
+        emu = self.emu
+        with emu.lock:
+            now = emu.now()
+            acct = emu.account
+            acct.stats[f"calls:{endpoint}"] += 1
+            token_code = acct.check_token(request.query_params.get("access_token"), now) \
+                if needs_token else 0
+            if code := token_code or _body_problem(method, raw, body):
+                result = err(code)
+            elif acct.rate_limited(endpoint, now):
+                result = err(45011)
+            else:
+                try:
+                    result = call(emu, request, body or {}, now)
+                except (AttributeError, TypeError, ValueError, KeyError):
+                    result = err(47001)  # a field of the wrong JSON type
+            if result.get("errcode"):
+                acct.stats[f"errors:{result['errcode']}"] += 1
+        return result
+
+    async def deliveries(self, request: Request) -> Response:
         q = request.query_params
         since = int(q["since"]) if q.get("since", "").isdigit() else 0
-        with emu.lock:
-            items = [dict(d, index=i) for i, d in enumerate(emu.account.deliveries[since:], since)]
+        with self.emu.lock:
+            kept = self.emu.account.deliveries[since:]
+            items = [dict(d, index=i) for i, d in enumerate(kept, since)]
         if q.get("openid"):
             items = [d for d in items if d.get("openid") == q["openid"]]
         if q.get("channel"):
             items = [d for d in items if d.get("channel") == q["channel"]]
         return JSONResponse({"count": len(items), "deliveries": items})
 
-    async def stats(request: Request) -> Response:
-        return JSONResponse(emu.stats())
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.emu.stats())
 
-    async def users(request: Request) -> Response:
-        return JSONResponse({"users": emu.users()})
+    async def users(self, request: Request) -> Response:
+        return JSONResponse({"users": self.emu.users()})
 
-    async def user_action(request: Request) -> Response:
+    async def user_action(self, request: Request) -> Response:
         openid, action = request.path_params["openid"], request.path_params["action"]
         body = _parse(await request.body()) or {}
         if action == "follow":
-            emu.follow(openid, opens_window=bool(body.get("window")))
+            self.emu.follow(openid, opens_window=bool(body.get("window")))
         elif action == "unfollow":
-            emu.unfollow(openid)
+            self.emu.unfollow(openid)
         elif action == "spoke":
-            emu.user_spoke(openid)
+            self.emu.user_spoke(openid)
         elif action in ("say", "event"):
-            if emu.users_side is None:
-                return JSONResponse({"error": "no bot callback configured"}, 409)
-            if action == "say":
-                reply = await run_in_threadpool(emu.say, openid, str(body.get("text", "")))
-            else:
-                reply = await run_in_threadpool(emu.event, openid, str(body.get("event", "")),
-                                                str(body.get("key", "")))
-            return JSONResponse({"kind": reply.kind, "reply": reply.render()})
+            return await self.play(openid, action, body)
         else:
             return JSONResponse({"error": f"unknown action {action}"}, 404)
         return JSONResponse({"ok": True})
 
-    async def faults(request: Request) -> Response:
+    async def play(self, openid: str, action: str, body: dict[str, Any]) -> Response:
+        """A user's text or event, noted and sent on to the bot; ``callback`` in the body
+        names the bot when the emulator was started without one."""
+        emu = self.emu
+        callback = body.get("callback")
+        if isinstance(callback, str) and callback and (
+                emu.users_side is None or emu.users_side.callback != callback):
+            emu.connect(callback)
+        if emu.users_side is None:
+            return JSONResponse({"error": "no bot callback configured"}, 409)
+        encrypt = body.get("encrypt")
+        encrypt = encrypt if isinstance(encrypt, bool) else None
+        try:
+            if action == "say":
+                reply = await run_in_threadpool(emu.say, openid, str(body.get("text", "")),
+                                                encrypt=encrypt)
+            else:
+                reply = await run_in_threadpool(emu.event, openid, str(body.get("event", "")),
+                                                str(body.get("key", "")), encrypt=encrypt)
+        except httpx.HTTPError as e:
+            return JSONResponse({"error": f"cannot reach the bot at {emu.users_side.callback}:"
+                                          f" {type(e).__name__}"}, 502)
+        return JSONResponse({"kind": reply.kind, "reply": reply.render(),
+                             "status": reply.status, "raw": reply.raw})
+
+    async def console(self, request: Request) -> Response:
+        """The console's rules: set them (POST) and read back what WeChat would report."""
+        emu = self.emu
+        if request.method == "POST":
+            body = _parse(await request.body())
+            if body is None:
+                return JSONResponse({"error": "the body must be a JSON object"}, 400)
+            try:
+                with emu.lock:
+                    console.set_console(emu.account, body.get("autoreply"), body.get("menu"))
+            except (console.ConsoleError, AttributeError) as e:
+                return JSONResponse({"error": str(e)}, 400)
+        with emu.lock:
+            return JSONResponse({"autoreply": console.autoreply_info(emu.account),
+                                 "menu": console.selfmenu_info(emu.account)})
+
+    async def faults(self, request: Request) -> Response:
         if request.method == "DELETE":
-            emu.clear_faults()
+            self.emu.clear_faults()
         elif request.method == "POST":
             body = _parse(await request.body()) or {}
             try:
-                emu.faults.add(Fault(**body))
+                self.emu.faults.add(Fault(**body))
             except (TypeError, ValueError) as e:
                 return JSONResponse({"error": str(e)}, 400)
-        return JSONResponse({"faults": [f.as_dict() for f in emu.faults.faults]})
+        return JSONResponse({"faults": [f.as_dict() for f in self.emu.faults.faults]})
 
-    async def clock(request: Request) -> Response:
+    async def clock(self, request: Request) -> Response:
         if request.method == "POST":
             body = _parse(await request.body()) or {}
             try:
-                emu.advance(float(body.get("advance", 0)))
+                self.emu.advance(float(body.get("advance", 0)))
             except (TypeError, ValueError):
                 return JSONResponse({"error": "advance must be a number of seconds"}, 400)
-        return JSONResponse({"now": emu.now(), "offset": emu.offset})
-
-    return Starlette(routes=[
-        Route("/cgi-bin/{endpoint:path}", cgi, methods=["GET", "POST"]),
-        Route("/emulator/deliveries", deliveries, methods=["GET"]),
-        Route("/emulator/stats", stats, methods=["GET"]),
-        Route("/emulator/users", users, methods=["GET"]),
-        Route("/emulator/users/{openid}/{action}", user_action, methods=["POST"]),
-        Route("/emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/emulator/clock", clock, methods=["GET", "POST"]),
-    ])
+        return JSONResponse({"now": self.emu.now(), "offset": self.emu.offset})

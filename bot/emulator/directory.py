@@ -12,15 +12,21 @@ from bot.emulator.rules import err
 def tags_create(acct: Account, body: dict[str, Any]) -> dict[str, Any]:
     tag = body.get("tag")
     name = tag.get("name") if isinstance(tag, dict) else None
-    if not isinstance(name, str) or not name or len(name) > 30 or name in acct.tags.values():
+    if not isinstance(name, str):
+        return err(47001)
+    if len(name) > R.TAG_NAME_CHARS:
+        return err(45158)
+    if not name.strip() or name in acct.tags.values():
         return err(45157)
+    if len(acct.tags) >= R.TAGS_PER_ACCOUNT:
+        return err(45056)
     acct._next_tag += 1
     acct.tags[acct._next_tag] = name
     return {"tag": {"id": acct._next_tag, "name": name}}
 
 
 def tags_get(acct: Account) -> dict[str, Any]:
-    counts = {t: 0 for t in acct.tags}
+    counts = dict.fromkeys(acct.tags, 0)
     for u in acct.users.values():
         for t in u.tags:
             if u.following and t in counts:
@@ -60,9 +66,11 @@ def user_info(acct: Account, openid: str) -> dict[str, Any]:
     if u is None:
         return err(40003)
     if not u.following:
-        return {"subscribe": 0, "openid": openid, "tagid_list": []}
+        return {"subscribe": 0, "openid": openid}
     return {"subscribe": 1, "openid": openid, "language": "zh_CN",
-            "subscribe_time": int(u.followed_at), "tagid_list": sorted(u.tags), "remark": ""}
+            "subscribe_time": int(u.followed_at), "remark": "", "groupid": 0,
+            "tagid_list": sorted(u.tags), "subscribe_scene": "ADD_SCENE_OTHERS",
+            "qr_scene": 0, "qr_scene_str": ""}
 
 
 _TYPES_KEY = {"click", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
@@ -111,6 +119,10 @@ def menu_create(acct: Account, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def menu_get(acct: Account) -> dict[str, Any]:
+    """As WeChat answers: every button carries ``sub_button`` (a list, empty for a leaf)."""
     if acct.menu is None:
         return err(46003)
-    return {"menu": acct.menu}
+    return {"menu": {"button": [
+        {**b, "sub_button": [{**s, "sub_button": []} for s in b.get("sub_button", [])]}
+        for b in acct.menu["button"]
+    ]}}

@@ -23,8 +23,10 @@ def _text_problem(body: dict[str, Any]) -> tuple[str, int]:
 def custom_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, Any]:
     """``message/custom/send``: one message to one follower inside their window.
 
-    ``clientmsgid`` is honoured here too (an emulator extension): a repeat within 24 h is
-    answered ``ok`` with ``duplicate: true`` and delivers nothing.
+    WeChat documents no ``clientmsgid`` for this call and delivers a repeat again; so does the
+    emulator, unless started with ``custom_clientmsgid=True`` (its own extension, off by
+    default): then a repeat within 24 h is answered ``ok`` with ``duplicate: true`` and
+    delivers nothing.
     """
     openid = body.get("touser")
     msgtype = body.get("msgtype")
@@ -51,11 +53,17 @@ def custom_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, An
         record["articles"] = [
             {k: str(a.get(k, "")) for k in ("title", "description", "url", "picurl")}
         ]
+    elif msgtype == "image":
+        image = body.get("image")
+        media = image.get("media_id") if isinstance(image, dict) else None
+        if not isinstance(media, str) or not media:
+            return err(40007)  # (the emulator keeps no media: any id given is taken)
+        record["content"] = f"[image {media}]"
     else:
         return err(40008)
     if not u.following:
         return err(43004)
-    cmid = body.get("clientmsgid") or None
+    cmid = (body.get("clientmsgid") or None) if acct.custom_clientmsgid else None
     if acct._seen("custom", cmid, now) is not None:
         return {"errcode": 0, "errmsg": "ok", "duplicate": True}
     code = acct._window(u, now)
@@ -80,9 +88,11 @@ def _mass(acct: Account, body: dict[str, Any], now: float, recipients: list[str]
     if code:
         return err(code)
     cmid = body.get("clientmsgid") or None
+    if cmid is not None and (not isinstance(cmid, str) or len(cmid) > R.CLIENTMSGID_CHARS):
+        return err(45067)
     seen = acct._seen("mass", cmid, now)
     if seen is not None:
-        return err(45065, msg_id=seen["msg_id"], msg_data_id=seen["msg_data_id"])
+        return err(45065, msg_id=seen["msg_id"])
     day = R.day_of(now)
     if acct.account_type == "subscription" and acct.mass_days[day] >= R.MASS_PER_DAY_SUBSCRIPTION:
         acct.stats["refused:45028"] += 1
@@ -101,8 +111,8 @@ def _mass(acct: Account, body: dict[str, Any], now: float, recipients: list[str]
         acct._deliver({"channel": "mass", "openid": openid, "msgtype": "text",
                        "content": content, "msg_id": msg_id, "clientmsgid": cmid, "at": now,
                        **extra})
-    result = {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id,
-              "msg_data_id": msg_id}
+    # (msg_data_id comes only with mpnews sends, which the emulator has no drafts for)
+    result = {"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id}
     acct._remember("mass", cmid, now, result)
     return result
 
@@ -116,7 +126,8 @@ def mass_sendall(acct: Account, body: dict[str, Any], now: float) -> dict[str, A
         tag_id = None
         recipients = list(acct.users)
     else:
-        tag_id = flt.get("tag_id")
+        # group_id is the field's older name, still sent by wechatpy and still taken
+        tag_id = flt.get("tag_id", flt.get("group_id"))
         if not isinstance(tag_id, int) or tag_id not in acct.tags:
             return err(45159)
         recipients = [o for o, u in acct.users.items() if tag_id in u.tags]
@@ -124,7 +135,10 @@ def mass_sendall(acct: Account, body: dict[str, Any], now: float) -> dict[str, A
 
 
 def mass_send(acct: Account, body: dict[str, Any], now: float) -> dict[str, Any]:
-    """``message/mass/send``: to a list of 2 to 10,000 openids."""
+    """``message/mass/send``: to a list of 2 to 10,000 openids; certified service accounts only
+    (a subscription account is answered 48001)."""
+    if acct.account_type == "subscription":
+        return err(48001)
     touser = body.get("touser")
     if not isinstance(touser, list):
         return err(47001)

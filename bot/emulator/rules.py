@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 TOKEN_LIFE = 7200  # seconds an access_token lives
 TOKEN_OVERLAP = 300  # a replaced token keeps working this long; stable_token renews this early
-TOKEN_FETCHES_PER_DAY = 2000
+TOKEN_FETCHES_PER_DAY = 2000  # /cgi-bin/token
+STABLE_FETCHES_PER_DAY = 500_000  # /cgi-bin/stable_token, counted apart from /cgi-bin/token
 FORCE_REFRESH_PER_DAY = 20
 FORCE_REFRESH_GAP = 30  # seconds between two force_refresh fetches
 
@@ -19,6 +22,9 @@ MASS_PER_DAY_SUBSCRIPTION = 1  # successful mass sends a day, subscription accou
 MASS_PER_MONTH_SERVICE = 4  # mass messages each user of a service account receives a month
 MASS_SEND_MIN, MASS_SEND_MAX = 2, 10000  # openids in one message/mass/send
 CLIENTMSGID_TTL = 24 * 3600
+CLIENTMSGID_CHARS = 64
+TAG_NAME_CHARS = 30
+TAGS_PER_ACCOUNT = 100
 TAGGING_BATCH = 50
 FOLLOWERS_PAGE = 10000
 DAY_OFFSET = 8 * 3600  # WeChat's days and months are Beijing time
@@ -33,6 +39,7 @@ ERRMSG = {
     -1: "system error",
     0: "ok",
     40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
     40003: "invalid openid",
     40007: "invalid media_id",
     40008: "invalid message type",
@@ -51,7 +58,11 @@ ERRMSG = {
     40125: "invalid appsecret",
     40130: "invalid openid list size, at least two openid",
     41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
     42001: "access_token expired",
+    43001: "require GET method",
+    43002: "require POST method",
     43004: "require subscribe",
     44002: "empty post data",
     44003: "empty news data",
@@ -62,12 +73,16 @@ ERRMSG = {
     45011: "api minute-quota reach limit, must slower, retry next minute",
     45015: "response out of time limit or subscription is canceled",
     45028: "has no masssend quota",
+    45056: "too many tags",
     45047: "out of response count limit",
     45065: "clientmsgid exist",
+    45067: "clientmsgid size out of limit",
     45157: "invalid tag name",
+    45158: "tag name too long",
     45159: "invalid tag id",
     46003: "menu no exist",
     47001: "data format error",
+    48001: "api unauthorized",
 }
 
 
@@ -81,7 +96,5 @@ def day_of(t: float) -> int:
 
 
 def month_of(t: float) -> str:
-    import time as _time
-
-    tm = _time.gmtime(t + DAY_OFFSET)
+    tm = time.gmtime(t + DAY_OFFSET)
     return f"{tm.tm_year}-{tm.tm_mon:02d}"

@@ -16,6 +16,12 @@ values and answers are ``str``; times are seconds (floats allowed).
   the value until deleted; ``set`` replaces the value and its expiry. An expired value reads as
   ``None``; deleting a missing key is not an error. ``set_if_absent`` is atomic: of concurrent
   callers exactly one stores its value and gets ``True``; an expired value counts as absent.
+* **Bindings** (the webhook's nonce memory) share the values' keys: ``bind(key, value, ttl)``
+  stores ``value`` when ``key`` holds no live value and returns the value that stands, the
+  caller's own when it came first. It is atomic: of concurrent callers with different values
+  exactly one gets its own back, and every caller gets that same one. ``bind_many`` binds
+  several in order, in one transaction (SQLite) or one round trip (Redis), returning each
+  one's standing value: the webhook's group of a loop turn.
 * **Counters** share the values' keys: ``incr(key, ttl)`` adds one atomically and returns the
   new count; the first increment (of a missing or expired key) starts the ``ttl``, later ones
   keep it. ``get`` reads a counter as its decimal string. ``incr`` of a value that is not an
@@ -41,9 +47,10 @@ values and answers are ``str``; times are seconds (floats allowed).
   ``owner`` holds and says whether it did (``False`` for another owner's lock or one that has
   expired). A lock whose holder died frees itself after ``ttl``.
 * Claims, values and locks are three separate namespaces.
-* **Failure**: a backend that cannot reach its server raises :class:`StateUnavailable` (quickly,
-  within a couple of seconds), never a driver's own exception. The webhook then answers
-  without dedup and logs a warning rather than failing the request.
+* **Failure**: a backend that cannot reach its server or write its file (down, locked, disk
+  full, damaged) raises :class:`StateUnavailable` (quickly, within a couple of seconds), never a
+  driver's own exception. The webhook then runs degraded (see ``docs/webhook.md``): readers
+  are answered without dedup, admins' commands wait, a warning is logged once a minute.
 
 Backends are picked by ``[state] backend``: ``sqlite`` (one WAL file shared by the processes of
 one host) or ``redis`` (``[state] url``; shared by several hosts; keys under
@@ -117,6 +124,14 @@ class StateBackend(ABC):
     def delete(self, key: str) -> None: ...
 
     @abstractmethod
+    def bind(self, key: str, value: str, ttl: float) -> str: ...
+
+    def bind_many(self, items: Sequence[tuple[str, str, float]]) -> list[str]:
+        """``bind`` for each of ``items`` (key, value, ttl) in order; the backends do them
+        together."""
+        return [self.bind(*item) for item in items]
+
+    @abstractmethod
     def acquire(self, name: str, owner: str, ttl: float) -> bool: ...
 
     @abstractmethod
@@ -169,7 +184,7 @@ class StateBackend(ABC):
                 out.append(e)
         return out
 
-    def close(self) -> None:  # optional: for backends without resources
+    def close(self) -> None:  # noqa: B027 - optional: for backends without resources
         """Release connections."""
 
     def wait(self, key: str, timeout: float, interval: float = 0.02) -> str | None:
@@ -275,6 +290,7 @@ class MessageState:
 def open_state(config: Config) -> StateBackend:
     """The backend named by ``[state] backend``."""
     backend = config.state["backend"]
+    # the backends are imported here: each module imports this one for the interface
     if backend == "redis":
         from bot.state.redis import RedisState
 

@@ -49,6 +49,13 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
+_BIND = """
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -84,6 +91,7 @@ class RedisState(StateBackend):
         self._incr = self.r.register_script(_INCR)
         self._acquire = self.r.register_script(_ACQUIRE)
         self._release = self.r.register_script(_RELEASE)
+        self._bind = self.r.register_script(_BIND)
 
     def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         """Run one Redis command; connection trouble becomes :class:`StateUnavailable`."""
@@ -96,7 +104,7 @@ class RedisState(StateBackend):
         except (redis.ConnectionError, redis.TimeoutError) as e:
             with self._guard:
                 self._down_until = time.monotonic() + self.cooldown
-            log.warning("redis at %s unreachable: %s", _safe(self.url), e)
+            log.debug("redis at %s unreachable: %s", _safe(self.url), e)  # the caller warns
             raise StateUnavailable(f"redis at {_safe(self.url)} is unreachable: {e}") from None
 
     def _k(self, kind: str, key: str) -> str:
@@ -128,6 +136,15 @@ class RedisState(StateBackend):
 
     def delete(self, key: str) -> None:
         self._call(self.r.delete, self._k("v", key))
+
+    def bind(self, key: str, value: str, ttl: float) -> str:
+        return str(self._call(self._bind, keys=[self._k("v", key)], args=[value, _ms(ttl)]))
+
+    def bind_many(self, items: Sequence[tuple[str, str, float]]) -> list[str]:
+        pipe = self.r.pipeline(transaction=False)
+        for key, value, ttl in items:
+            self._bind(keys=[self._k("v", key)], args=[value, _ms(ttl)], client=pipe)
+        return [str(v) for v in self._call(pipe.execute)]
 
     def incr(self, key: str, ttl: float | None = None) -> int:
         try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.state import Claim, ClaimStatus, Settle, StateBackend, StateUnavailable, Write
 from store.db import enable_wal
@@ -26,7 +28,7 @@ DROP INDEX IF EXISTS kv_expiry;
 _PURGE_EVERY = 500  # writes between sweeps of expired rows
 _PURGE_BATCH = 1000  # rows a sweep deletes (claims) or looks at (values) at most
 # Values have no expiry index: a handler sets one per message (the user's list, a new expiry
-# each time), and moving its index entry cost a third of the group commit. A sweep looks at
+# each time), and moving its index entry weighed on every group commit. A sweep looks at
 # the next _PURGE_BATCH values in rowid order instead, from where the last one stopped; an
 # expired value reads as missing meanwhile, so the sweep only gives the space back.
 _SWEEP_KV = (
@@ -35,6 +37,29 @@ _SWEEP_KV = (
 )
 _SWEEP_KV_END = "SELECT MAX(rowid) FROM (SELECT rowid FROM kv WHERE rowid > ? ORDER BY rowid LIMIT ?)"
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+_T = TypeVar("_T")
+
+
+def _failure(e: BaseException) -> bool:
+    """SQLite's own failures, as opposed to a value it cannot store: the file locked past
+    ``busy_timeout``, a full disk, an I/O error (operational), a damaged file (the base class
+    itself)."""
+    return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
+
+
+def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """The backend's SQLite failures leave ``method`` as :class:`StateUnavailable`."""
+
+    @functools.wraps(method)
+    def guarded(self: SQLiteState, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as e:
+            if not _failure(e):
+                raise
+            raise StateUnavailable(f"state file {self.path}: {e}") from None
+
+    return guarded
 
 
 class SQLiteState(StateBackend):
@@ -100,6 +125,7 @@ class SQLiteState(StateBackend):
             )
 
     # -- claims -------------------------------------------------------------------------------
+    @_guarded
     def claim(self, key: str, lease: float) -> Claim:
         now = time.time()
         with self._wlock:
@@ -123,6 +149,7 @@ class SQLiteState(StateBackend):
     def settle(self, key: str, answer: str, ttl: float, writes: Sequence[Write] = ()) -> Claim:
         return self.settle_many([(key, answer, ttl, writes)])[0]
 
+    @_guarded
     def settle_many(self, items: Sequence[Settle]) -> list[Claim | Exception]:
         """One transaction for all: each message's claim decides whether its answer and
         writes go in (a message already claimed elsewhere changes nothing). The messages'
@@ -133,7 +160,7 @@ class SQLiteState(StateBackend):
             return self._settle_together(items)  # type: ignore[return-value]
         except StateUnavailable:
             raise
-        except Exception:  # noqa: BLE001 - one message's bad writes: the others go on
+        except Exception:  # one message's bad writes: the others go on
             if len(items) == 1:
                 raise
         return super().settle_many(items)  # each message alone, through settle
@@ -154,6 +181,7 @@ class SQLiteState(StateBackend):
     def finish(self, key: str, answer: str, ttl: float) -> None:
         self.finish_with(key, answer, ttl, ())
 
+    @_guarded
     def answer(self, key: str) -> str | None:
         row = self._db.execute(
             "SELECT answer FROM claims WHERE key = ? AND expires_at >= ?", (key, time.time())
@@ -161,6 +189,7 @@ class SQLiteState(StateBackend):
         return row[0] if row else None
 
     # -- values -------------------------------------------------------------------------------
+    @_guarded
     def get(self, key: str) -> str | None:
         row = self._db.execute(
             "SELECT value FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at >= ?)",
@@ -168,12 +197,14 @@ class SQLiteState(StateBackend):
         ).fetchone()
         return row[0] if row else None
 
+    @_guarded
     def set(self, key: str, value: str, ttl: float | None = None) -> None:
         with self._wlock:
             db = self._db
             db.execute(_PUT, (key, value, _expiry(time.time(), ttl)))
             self._tick(db)
 
+    @_guarded
     def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         now = time.time()
         with self._tx() as db:
@@ -183,9 +214,31 @@ class SQLiteState(StateBackend):
             db.execute(_PUT, (key, value, _expiry(now, ttl)))
             return True
 
+    @_guarded
+    def bind(self, key: str, value: str, ttl: float) -> str:
+        return self.bind_many([(key, value, ttl)])[0]
+
+    @_guarded
+    def bind_many(self, items: Sequence[tuple[str, str, float]]) -> list[str]:
+        now = time.time()
+        out = []
+        with self._tx() as db:
+            for key, value, ttl in items:
+                row = db.execute(
+                    "SELECT value FROM kv WHERE key = ?"
+                    " AND (expires_at IS NULL OR expires_at >= ?)", (key, now),
+                ).fetchone()
+                if row is None:
+                    db.execute(_PUT, (key, value, now + ttl))
+                out.append(value if row is None else str(row[0]))
+            self._tick(db)
+        return out
+
+    @_guarded
     def delete(self, key: str) -> None:
         self._write("DELETE FROM kv WHERE key = ?", (key,))
 
+    @_guarded
     def incr(self, key: str, ttl: float | None = None) -> int:
         now = time.time()
         if _RETURNING:
@@ -214,6 +267,7 @@ class SQLiteState(StateBackend):
             db.execute(_PUT, (key, str(count), exp))
             return count
 
+    @_guarded
     def add(self, key: str, n: int = 1, ttl: float | None = None) -> None:
         with self._wlock:
             self._add(self._db, key, n, ttl, time.time())
@@ -232,6 +286,7 @@ class SQLiteState(StateBackend):
             (key, n, _expiry(now, ttl), now, n, now, now),
         )
 
+    @_guarded
     def finish_with(
         self, key: str, answer: str | None, ttl: float, writes: Sequence[Write]
     ) -> None:
@@ -276,6 +331,7 @@ class SQLiteState(StateBackend):
             self._add(db, key, adds.pop((key, ttl)), ttl, now)
 
     # -- locks --------------------------------------------------------------------------------
+    @_guarded
     def acquire(self, name: str, owner: str, ttl: float) -> bool:
         now = time.time()
         with self._tx() as db:
@@ -287,6 +343,7 @@ class SQLiteState(StateBackend):
             db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, owner, now + ttl))
             return True
 
+    @_guarded
     def release(self, name: str, owner: str) -> bool:
         with self._tx() as db:
             cur = db.execute(
@@ -342,7 +399,7 @@ class _Tx:
             self.db.execute("BEGIN IMMEDIATE")
         except BaseException as e:
             self.lock.release()
-            if isinstance(e, sqlite3.OperationalError):
+            if _failure(e):
                 raise self._unavailable(e) from None
             raise
         return self.db
@@ -352,7 +409,9 @@ class _Tx:
             if exc_type is None:
                 try:
                     self.db.execute("COMMIT")
-                except sqlite3.OperationalError as e:
+                except sqlite3.DatabaseError as e:
+                    if not _failure(e):
+                        raise
                     with contextlib.suppress(sqlite3.Error):  # a failed COMMIT stays open
                         self.db.execute("ROLLBACK")
                     raise self._unavailable(e) from None
@@ -361,5 +420,5 @@ class _Tx:
                     self.db.execute("ROLLBACK")
         finally:
             self.lock.release()
-        if isinstance(exc, sqlite3.OperationalError):
+        if exc is not None and _failure(exc):
             raise self._unavailable(exc) from None
