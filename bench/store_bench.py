@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.search_bench import _pct, build_store, queries_for  # noqa: E402
+from bench.search_bench import _pct, build_store, queries_for
 
 
 def _times(store: Any, qs: list[str], repeat: int) -> tuple[list[float], dict[str, list[int]]]:

@@ -100,3 +100,13 @@ def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
     for t in _tokens(e):
         out[t] = out.get(t, 0.0) + idf(nrow, dfs[t])
     return out
+
+
+def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
+    """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
+    ``names : "key"``): the word's rows narrow the stories, the column confirms the place."""
+    return db.execute(
+        "SELECT d.name_words FROM search_terms t JOIN search_docs d ON d.article_id = t.article_id"
+        " WHERE t.term = ? AND ' ' || lower(d.names) || ' ' LIKE ? LIMIT 50",
+        (key.lower(), f"% {key.lower()} %"),
+    ).fetchall()

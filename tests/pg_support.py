@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 
 def find_bin(name: str) -> str | None:
@@ -69,7 +70,7 @@ class Cluster:
         subprocess.run([*_as_user(), *args], check=True, timeout=timeout,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def start(self) -> Cluster:
+    def start(self) -> Self:
         initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
         if not initdb or not pg_ctl:
             raise FileNotFoundError("PostgreSQL's initdb and pg_ctl are not installed")
@@ -105,7 +106,7 @@ class Cluster:
         self.stop("immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

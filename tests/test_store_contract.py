@@ -140,11 +140,16 @@ def test_one_digest_per_slot_and_its_log(store: Any) -> None:
 
 
 def test_the_run_lease(store: Any) -> None:
-    assert pushlog.take_lease(store, "hostA:1:1", 60) is None
-    assert pushlog.take_lease(store, "hostB:2:2", 60) == "hostA:1:1"
-    assert pushlog.take_lease(store, "hostA:1:1", 60) is None  # renewal
-    pushlog.drop_lease(store, "hostA:1:1")
-    assert pushlog.take_lease(store, "hostB:2:2", 60) is None
+    a = pushlog.take_lease(store, "hostA:1:1", 60).lease
+    assert a is not None
+    refused = pushlog.take_lease(store, "hostB:2:2", 60)
+    assert refused.lease is None and refused.holder == "hostA:1:1"
+    pushlog.renew_lease(store, a)
+    pushlog.drop_lease(store, a)
+    b = pushlog.take_lease(store, "hostB:2:2", 60).lease
+    assert b is not None and b.token > a.token  # the fencing token only grows
+    with pytest.raises(pushlog.LeaseLost):
+        pushlog.renew_lease(store, a)
 
 
 def test_admins_and_audit(store: Any) -> None:
