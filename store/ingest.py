@@ -427,7 +427,7 @@ def save_files(
             raise IngestError(
                 f"{f.name}: not saved ({e}); the files before it are saved, and importing"
                 " again skips them"
-            ) from None
+            ) from e  # the store's own error, for a caller that explains it
         committed = time.monotonic()
         report.pages += 1
     return report

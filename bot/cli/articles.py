@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from typing import Any
 
 import click
 
-from bot.cli import CliState, main, operator, progress_bar
+from bot.cli import CliState, main, operator, progress_bar, store_failure
 from store.categories import CATEGORIES
 
 # The service's modules are imported inside the commands: heavy, and each needs its own.
@@ -94,6 +95,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         raise click.ClickException("no page files found in " + " ".join(paths))
     parsed: list[FileStories] = []
     bad: list[str] = []
+    refused: BaseException | None = None  # the store's error that stopped the saving
     report = ImportReport()
     with progress_bar() as progress:
         reading = progress.add_task("reading pages", total=len(files))
@@ -115,6 +117,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
                            actor=operator(), overwrite_edits=overwrite_edits)
             except IngestError as e:
                 bad.append(str(e))
+                refused = e.__cause__
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
     if bad and strict and not report.pages:
@@ -127,6 +130,8 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
+    if isinstance(refused, sqlite3.Error):  # the store, not a file, is what failed
+        raise click.ClickException(store_failure(str(obj.config.resolve(obj.config.store["path"])), refused))
     if bad:
         raise click.ClickException(f"{len(bad)} of {len(files)} file(s) could not be imported")
 
