@@ -99,6 +99,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "pages": {
         "site_name": Key(str, "党建社区新闻", "name in the masthead of the article pages"),
+        "default_cover": Key(
+            str, "", "picture address (https://) on news cards of stories without a cover"
+        ),
+    },
+    "import": {
+        "sources": Key(
+            dict, {}, "file-name patterns (*.txt globs) to the source's name on article pages"
+        ),
     },
     "digest": {
         "enabled": Key(bool, True, "run the daily digest schedule with the service"),
@@ -261,6 +269,14 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
             f"{_where('digest', 'timezone', path)}: unknown time zone "
             f"{values['digest']['timezone']!r}"
         ) from None
+    cover = values["pages"]["default_cover"]
+    if cover and not cover.lower().startswith(("https://", "http://")):
+        raise ConfigError(f"{_where('pages', 'default_cover', path)}: must be an http(s)"
+                          f" address, got {cover!r}")
+    for pattern, name in values["import"]["sources"].items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{_where('import', 'sources', path)}: {pattern!r} needs a"
+                              " name (text)")
     for i, b in enumerate(values["menu"]["buttons"]):
         if not isinstance(b, dict) or "name" not in b:
             raise ConfigError(f"{_where('menu', f'buttons[{i}]', path)}: needs a name")

@@ -29,9 +29,15 @@ def article_url(config: Any, a: Any) -> str:
     return a.url or f"{config.public_url}/articles/{a.id}"
 
 
+def cover_url(config: Any, a: Any) -> str:
+    """The story's cover (its lead image, or one an admin set with #封面), else the account's
+    default cover: WeChat draws a grey box on a card without a picture."""
+    return a.picurl or config.pages["default_cover"]
+
+
 def card(config: Any, a: Any) -> Card:
     return Card(title=a.title, description=a.summary or a.summary_long, url=article_url(config, a),
-                picurl=a.picurl or "")
+                picurl=cover_url(config, a))
 
 
 def page_size(config: Any) -> int:
