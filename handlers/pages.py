@@ -2,21 +2,30 @@
 
 The reply cards and lists link here when a story has no URL of its own. Everything from the
 store is HTML-escaped; an id that is malformed or unknown gets a 404 page in the same look.
+The page names its source as readers know it (never an imported file's name), shows the
+printed date only (a date the story was filed here would read as its news date), and ends
+with the way back to the account's search.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from functools import lru_cache
 from html import escape
 from importlib import resources
 from string import Template
 from typing import Any
+from urllib.parse import urlsplit
 
+from handlers.admin_draft import SOURCE_STORY
 from store import articles, images
 
 _ID = re.compile(r"[0-9]{1,12}")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_YEAR = re.compile(r"\d{4}")
+# a source that is a file's name or an address, not a name a reader would know
+_NOT_A_NAME = re.compile(r"\.[A-Za-z0-9]{1,5}$|://|[\\/]")
 DEFAULT_SITE_NAME = "党建社区新闻"
 SECTION_HEAD_CHARS = 20
 _CLOSING = "。！？!?…；;：:，,、”’」』\"')）)"
@@ -37,11 +46,32 @@ def display_date(value: str | None) -> str:
     """``2019-06-21...`` as 2019年6月21日; other text (a printed date) as it is."""
     if not value:
         return ""
+    if _YEAR.fullmatch(value.strip()):
+        return f"{value.strip()}年"
     m = _ISO_DATE.match(value)
     if not m:
         return value.strip()
     y, mo, d = (int(g) for g in m.groups())
     return f"{y}年{mo}月{d}日"
+
+
+def source_name(config: Any, a: articles.Article) -> str:
+    """The source as readers know it: the operator's name for the imported file
+    (``[import] sources``), else the masthead or site name found on import, else the site of
+    the story's address, else the source as given unless it is a file or an address; or ""."""
+    file = re.split(r"[\\/]", a.source or "")[-1]
+    sources = getattr(config, "values", {}).get("import", {}).get("sources", {})
+    for pattern, name in sources.items():
+        if file and fnmatch.fnmatchcase(file, pattern):
+            return str(name)
+    if a.publication:
+        return a.publication
+    host = urlsplit(a.url).hostname if a.url else None
+    if host:
+        return host.removeprefix("www.")
+    if a.source and a.source != SOURCE_STORY and not _NOT_A_NAME.search(a.source.strip()):
+        return a.source.strip()
+    return ""
 
 
 def _page(config: Any, title: str, content: str, footer: str) -> str:
@@ -69,13 +99,14 @@ def _paragraphs(items: list[str], heads: bool = False) -> str:
 
 
 def render_story(config: Any, a: articles.Article) -> str:
+    source = source_name(config, a)
     meta = []
+    if source:
+        meta.append(f'<span class="m source">{escape(source)}</span>')
     if a.authors:
         meta.append(f'<span class="m people">{escape("　".join(a.authors))}</span>')
     if a.published:
         meta.append(f'<span class="m date">{escape(display_date(a.published))}</span>')
-    elif a.added_at:  # the printed date is unknown: say when the story was filed here
-        meta.append(f'<span class="m date">{escape(display_date(a.added_at))}收录</span>')
     tags = "".join(f'<span class="tag">{escape(c)}</span>' for c in a.effective_categories)
     parts = ['<main><article>']
     if a.kicker:
@@ -91,8 +122,11 @@ def render_story(config: Any, a: articles.Article) -> str:
         parts.append(
             f'<aside class="captions"><h2>图片说明</h2>{_paragraphs(a.captions)}</aside>'
         )
-    parts.append("</article></main>")
-    footer = f"来源：{escape(a.source)}" if a.source else escape(site_name(config))
+    parts.append("</article>")
+    parts.append(f'<p class="more" id="more">回复关键词查看更多：在公众号“{escape(site_name(config))}”'
+                 "里发送想看的词，如人名、地名、“养老”“网格员”。</p>")
+    parts.append("</main>")
+    footer = f"来源：{escape(source)}" if source else escape(site_name(config))
     return _page(config, a.title, "\n".join(parts), footer)
 
 

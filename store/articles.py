@@ -53,6 +53,7 @@ class Article:
     content_hash: str = ""
     story_key: str = ""
     edited: list[str] = field(default_factory=list)  # EDITABLE names an editor has changed
+    publication: str = ""  # the source as readers know it: a paper's masthead, a site's name
 
     @property
     def effective_categories(self) -> list[str]:
@@ -276,7 +277,7 @@ def _keep_edits(prev: Article, a: Article, overwrite: bool) -> list[str]:
 
 
 _COMPARED = ("title", "subtitle", "kicker", "authors", "body", "captions", "source", "url",
-             "picurl", "published", "edited")
+             "picurl", "published", "edited", "publication")
 _DERIVED = ("categories", "summary", "summary_long")  # made by enrich() when left empty
 
 

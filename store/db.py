@@ -213,9 +213,14 @@ def _editors_work(db: sqlite_utils.Database) -> None:
                f" AND NOT {web.format('picurl')}")
 
 
+def _publication(db: sqlite_utils.Database) -> None:
+    """The name a reader knows a story's source by (the paper's masthead, a site's name)."""
+    db.execute("ALTER TABLE articles ADD COLUMN publication TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _digest_push_log, _search_index, _search_top_lists, _search_doc_freq,
-    _articles_generation, _reply_rules, _editors_work,
+    _articles_generation, _reply_rules, _editors_work, _publication,
 ]
 
 

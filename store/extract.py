@@ -88,6 +88,7 @@ def extract_html(html: str, url: str | None = None) -> Article | None:
     return Article(
         title=title, body=body, authors=authors, captions=captions,
         url=page_url, source=page_url or "", published=date if _ISO_DATE.match(date) else None,
+        publication=squeeze(str(data.get("sitename") or "")),
     )
 
 

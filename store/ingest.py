@@ -42,6 +42,7 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
     read_page,
 )
 from store.ingest_mend import mend
+from store.masthead import masthead_of
 from store.text import COMMAS, balanced, normal_key, sentences
 
 # seconds at least between an import's transactions (the next file's summaries are made
@@ -338,6 +339,7 @@ def parse_page(text: str, source: str) -> list[Article]:
     units = _prepare(mend(units, text))
     stories = _segment(units)
     published = published_of(text)
+    publication = masthead_of(text)
     out: list[Article] = []
     last_authors: list[str] = []
     for s in stories:
@@ -349,7 +351,8 @@ def parse_page(text: str, source: str) -> list[Article]:
         authors = s.authors or list(last_authors)
         last_authors = authors
         out.append(Article(title=title, subtitle=subtitle, kicker=kicker, authors=authors,
-                           body=body, captions=s.captions, source=source, published=published))
+                           body=body, captions=s.captions, source=source, published=published,
+                           publication=publication))
     if not out:
         raise IngestError(f"{source}: no story found on this page")
     return out

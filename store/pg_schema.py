@@ -156,9 +156,11 @@ CREATE TABLE images (
 CREATE INDEX idx_images_article ON images (article_id);
 """
 
+_PUBLICATION = "ALTER TABLE articles ADD COLUMN publication TEXT NOT NULL DEFAULT '';"
+
 MIGRATIONS: list[str] = [
     _V1, _DIGEST_PUSH_LOG, _SEARCH_INDEX, _SEARCH_TOP_LISTS, _SEARCH_DOC_FREQ,
-    _ARTICLES_GENERATION, _REPLY_RULES, _EDITORS_WORK,
+    _ARTICLES_GENERATION, _REPLY_RULES, _EDITORS_WORK, _PUBLICATION,
 ]
 READERS_KEY = "schema.readers_from"  # as on SQLite: store.db.BREAKING marks both
 _MIGRATE_LOCK = 0x6D696772  # one host migrates; the others wait, then find it done

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from bot.app import Services, build_services
+from bot.cli import main
 from bot.config import ConfigError, load_config
 from store import articles
 from store.articles import Article
@@ -61,3 +63,61 @@ def test_a_default_cover_must_be_a_web_address(tmp_path: Path) -> None:
         load_config(write_config(tmp_path, '[pages]\ndefault_cover = "cover.jpg"\n'), env={})
     with pytest.raises(ConfigError, match=r"\[import\] sources"):
         load_config(write_config(tmp_path, '[import]\nsources = { "a*.txt" = 3 }\n'), env={})
+
+
+# -- the article page: source, date, the way back ---------------------------------------------
+STORY_TEXT = """
+槐树社区开通“红色议事厅”
+居民的事居民商量着办
+
+本报讯 槐树社区党支部在社区服务中心开设“红色议事厅”，每月邀请居民代表、物业公司和驻区单位一起商量小区里的难事。今年以来，议事厅已经解决了停车难、楼道照明等十余件事。记者 林晓岚
+"""
+MASTHEAD = "青河日报  2024年7月2日 星期二  第3版\n" + STORY_TEXT
+FOOTER = STORY_TEXT + "\n扫一扫 关注我们\n柳湾党建 微信公众号\n"
+
+
+def _import(s: Services, tmp_path: Path, name: str, text: str) -> str:
+    """Import ``text`` as the file ``name`` with the CLI; the story's page as a reader gets it."""
+    page = tmp_path / name
+    page.write_text(text, encoding="utf-8")
+    r = CliRunner().invoke(main, ["--config", str(s.config.path), "import", str(page)])
+    assert r.exit_code == 0, r.output
+    found = [a for a in articles.latest(s.store, limit=50) if a.source == name]
+    assert len(found) == 1, [a.title for a in found]
+    return str(found[0].id)
+
+
+def _page(bot: Bot, aid: str) -> str:
+    r = bot.http.get(f"/articles/{aid}")
+    assert r.status_code == 200
+    return r.text
+
+
+@pytest.mark.parametrize(("name", "text", "source", "date"), [
+    ("p0702.txt", MASTHEAD, "青河日报", "2024年7月2日"),       # the masthead over the page
+    ("p0703.txt", FOOTER, "柳湾党建", None),                 # the account named in the footer
+    ("qhrb_0704.txt", STORY_TEXT, "青河日报", None),         # the operator's [import] sources
+])
+def test_the_page_names_its_source_as_readers_know_it(
+    reader, tmp_path: Path, name: str, text: str, source: str, date: str | None  # type: ignore[no-untyped-def]
+) -> None:
+    bot, s = reader
+    html = _page(bot, _import(s, tmp_path, name, text))
+    assert f'<span class="m source">{source}</span>' in html and f"来源：{source}" in html
+    assert name not in html and ".txt" not in html
+    if date:
+        assert f'<span class="m date">{date}</span>' in html
+    else:  # no printed date: none at all, not the day it was imported
+        assert 'class="m date"' not in html and "收录" not in html
+    assert "回复关键词查看更多" in html and "公众号“党建社区新闻”" in html
+
+
+def test_a_page_without_a_name_never_shows_the_file_name(reader, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bot, s = reader
+    html = _page(bot, _import(s, tmp_path, "scan_0042.txt", STORY_TEXT))
+    assert "scan_0042" not in html and 'class="m source"' not in html
+    assert "<footer>党建社区新闻</footer>" in html
+    aid = _save(s, "荷花池社区举办邻里节", "荷花池社区邻里节上，居民带来拿手菜，百家宴摆满长街。",
+                url="https://www.paper.example.org/2024/lotus.html", source="lotus.html")
+    html = _page(bot, str(aid))
+    assert '<span class="m source">paper.example.org</span>' in html and "lotus.html" not in html

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -301,7 +302,7 @@ def test_title_and_first_paragraph_are_visible_on_a_phone(page_in_chromium: dict
     assert ink > len(text_area) * 0.01
 
 
-def test_section_heads_and_filing_date(client: TestClient, services: Services) -> None:
+def test_section_heads_and_no_date_when_none_was_printed(client: TestClient, services: Services) -> None:
     aid, _ = articles.save(services.store, Article(
         title="网格里的烟火气",
         body=["社区把网格划小，每个网格一名党员牵头。", "他的初心和使命", "居民有事，网格员上门。"],
@@ -309,7 +310,9 @@ def test_section_heads_and_filing_date(client: TestClient, services: Services) -
     html = client.get(f"/articles/{aid}").text
     assert '<h2 class="section">他的初心和使命</h2>' in html
     assert "<p>社区把网格划小，每个网格一名党员牵头。</p>" in html
-    assert "收录" in html  # no printed date: the date it was filed here, said as such
+    # no printed date: no date at all (the day it was filed here is not the story's date)
+    assert "收录" not in html and 'class="m date"' not in html
+    assert not re.search(r"\d{4}年\d{1,2}月\d{1,2}日", html)
 
 
 @pytest.mark.parametrize("kind", PAGE_SETS)
