@@ -18,6 +18,7 @@ from string import Template
 from typing import Any
 from urllib.parse import urlsplit
 
+from handlers import related
 from handlers.admin_draft import SOURCE_STORY
 from store import articles, images
 
@@ -98,7 +99,14 @@ def _paragraphs(items: list[str], heads: bool = False) -> str:
     return "\n".join(out)
 
 
-def render_story(config: Any, a: articles.Article) -> str:
+def _related(items: list[related.Link]) -> str:
+    if not items:
+        return ""
+    lis = "".join(f'<li><a href="{escape(x.url)}">{escape(x.title)}</a></li>' for x in items)
+    return f'<nav class="related" id="related"><h2>{related.HEADING}</h2><ul>{lis}</ul></nav>'
+
+
+def render_story(config: Any, a: articles.Article, more: list[related.Link] | None = None) -> str:
     source = source_name(config, a)
     meta = []
     if source:
@@ -122,6 +130,7 @@ def render_story(config: Any, a: articles.Article) -> str:
         parts.append(
             f'<aside class="captions"><h2>图片说明</h2>{_paragraphs(a.captions)}</aside>'
         )
+    parts.append(_related(more or []))
     parts.append("</article>")
     parts.append(f'<p class="more" id="more">回复关键词查看更多：在公众号“{escape(site_name(config))}”'
                  "里发送想看的词，如人名、地名、“养老”“网格员”。</p>")
@@ -155,4 +164,4 @@ def render_article_page(store: Any, raw_id: str, config: Any) -> tuple[int, str]
     a = articles.get(store, int(raw_id))
     if a is None:
         return 404, render_missing(config)
-    return 200, render_story(config, a)
+    return 200, render_story(config, a, related.links(store, config, a))

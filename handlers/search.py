@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers import fallback, listing, rules
+from handlers import fallback, listing, related, rules
 from handlers.base import (
     DESCRIPTION_LIMIT,
     END,
     Context,
     Message,
     Reply,
+    TEXT_LIMIT,
     Routes,
     clip_bytes,
     clip_chars,
@@ -243,7 +244,9 @@ def _pick(ctx: Context, digits: str, n: int) -> Reply:
         return "这条新闻已经下线了。请回复其他序号，或发送新的关键词。"
     listing.save(ctx, state)  # picking keeps the list alive
     text = a.summary_long or a.summary
-    return f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
+    story = f"【{a.title}】\n{text}\n\n阅读全文：{listing.article_url(ctx.config, a)}"
+    more = related.text_block(ctx, a, TEXT_LIMIT - len(story.encode("utf-8")) - 2)
+    return f"{story}\n\n{more}" if more else story
 
 
 @routes(regex=r"(?i:下一页吧?|下页|更多|next|more|换一批|再来点?|还有吗?|还有呢|继续|接着看)" + END,

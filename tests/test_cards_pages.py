@@ -3,6 +3,7 @@ and its way back to the account, and the related stories offered after a story i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from bot.app import Services, build_services
 from bot.cli import main
 from bot.config import ConfigError, load_config
 from store import articles
+from handlers.base import TEXT_LIMIT
 from store.articles import Article
-from tests.conftest import Bot, write_config
+from store.ingest import import_text
+from tests.conftest import PAGE_SETS, Bot, page_set, write_config
 
 COVER = "https://news.example.org/static/cover.jpg"
 SETTINGS = f"""
@@ -121,3 +124,67 @@ def test_a_page_without_a_name_never_shows_the_file_name(reader, tmp_path: Path)
                 url="https://www.paper.example.org/2024/lotus.html", source="lotus.html")
     html = _page(bot, str(aid))
     assert '<span class="m source">paper.example.org</span>' in html and "lotus.html" not in html
+
+
+# -- related stories ----------------------------------------------------------------------------
+RELATED_LINK = re.compile(r'· <a href="https://news\.example\.org/articles/(\d+)">([^<]+)</a>')
+
+
+@pytest.fixture
+def pages_read(reader):  # type: ignore[no-untyped-def]
+    """The reader's bot with every page of the project's own samples and the seed pages."""
+    bot, s = reader
+    for kind in PAGE_SETS:
+        try:
+            paths = page_set(kind)
+        except pytest.skip.Exception:
+            continue
+        for p in paths:
+            import_text(s.store, p.read_text(encoding="utf-8"), p.name)
+    return bot, s
+
+
+def test_a_picked_story_offers_its_related_stories(pages_read) -> None:  # type: ignore[no-untyped-def]
+    bot, s = pages_read
+    offered = 0
+    for query in ("网格", "养老", "议事"):
+        listed = bot.send(query, user="o_rel")
+        assert listed.kind == "text" and "1. " in listed.text, listed.text
+        picked = bot.send("1", user="o_rel")
+        assert picked.kind == "text" and picked.text.startswith("【")
+        assert len(picked.text.encode("utf-8")) <= TEXT_LIMIT
+        title = picked.text[1:picked.text.index("】")]
+        found = RELATED_LINK.findall(picked.text)
+        if not found:
+            continue
+        offered += 1
+        assert "\n\n相关报道：\n" in picked.text and 1 <= len(found) <= 3
+        ids = [int(i) for i, _ in found]
+        assert len(set(ids)) == len(ids)
+        for aid, shown in found:  # each link opens a real story, never the one just read
+            a = articles.get(s.store, int(aid))
+            assert a is not None and a.title == shown and a.title != title
+    assert offered >= 2
+    # the list the reader picked from is still there after the related stories were offered
+    assert bot.send("2", user="o_rel").text.startswith("【")
+
+
+def test_related_stories_are_the_ones_that_share_the_subject(reader) -> None:  # type: ignore[no-untyped-def]
+    bot, s = reader
+    first = _save(s, "松柏社区养老驿站开门迎客", "松柏社区养老驿站正式运营，为辖区老人提供助餐、理疗和日间照料服务。"
+                  "社区党支部组织党员志愿者轮流值守，老人们在驿站里下棋聊天。")
+    near = [_save(s, "南湖社区养老助餐点受欢迎", "南湖社区养老助餐点每天中午供应两荤两素，老人半价。"
+                  "养老驿站和助餐点连成一片，老人不出社区就能吃上热饭。"),
+            _save(s, "智慧养老平台覆盖全区", "全区智慧养老平台上线，独居老人一键联系社区养老驿站。")]
+    _save(s, "快递小哥有了红色驿站", "快递员、外卖骑手在红色驿站里歇脚、饮水、充电。")
+    _save(s, "紫藤社区开办银龄学堂", "退休教师为居民讲授书法和手机使用。")
+    html = _page(bot, str(first))
+    nav = html[html.index('<nav class="related"'):]
+    nav = nav[:nav.index("</nav>")]
+    linked = [int(i) for i in re.findall(r'href="https://news\.example\.org/articles/(\d+)"', nav)]
+    assert "<h2>相关报道</h2>" in nav and first not in linked
+    assert set(near) <= set(linked) and len(linked) <= 3
+    assert "银龄学堂" not in nav
+    # a story nothing else is about has no related block at all
+    lone = _save(s, "青石桥完成加固", "青石桥桥墩加固工程完工，重新通行。")
+    assert 'class="related"' not in _page(bot, str(lone))
