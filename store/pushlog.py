@@ -19,8 +19,8 @@ last. A run checks its token in the same transaction as every write (``start``,
 ``mark_sending``, ``record``, ``finish``), and again before a call that had to wait for the
 rate limit: a run that stalled past its ttl (paused, cut off) while a newer one took over
 stops at its next step, so what it had left to send is never sent twice. Only the calls it had
-already begun when it stalled may land (the newer run sent those rows again with the same
-``clientmsgid``, so the platform drops the repeat). The owner is compared with the token, so
+already begun when it stalled may land (their rows were uncertain: the newer run sent them
+again with their ``clientmsgid``, as after a crash). The owner is compared with the token, so
 a lease written by a release without tokens (a deploy's older hosts) still tells runs apart.
 """
 

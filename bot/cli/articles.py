@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 from dataclasses import asdict
@@ -113,8 +114,11 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
                 save_files(obj.store(), parsed, report,
                            progress=lambda _a: progress.advance(saving),
                            actor=operator(), overwrite_edits=overwrite_edits)
-            except IngestError as e:
-                bad.append(str(e))
+            except sqlite3.Error:  # the store's own error follows as the command's error line
+                click.echo(f"newsbot: {parsed[report.pages].name}: not saved; the"
+                           f" {report.pages} file(s) before it are saved, and importing again"
+                           " skips them", err=True)
+                raise
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
     if bad and strict and not report.pages:
