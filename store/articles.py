@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
@@ -136,32 +136,23 @@ def enrich(a: Article) -> Article:
 Outcome = Literal["added", "updated", "unchanged"]
 
 
-def prepare(store: Store, a: Article) -> Article:
-    """Do ahead, outside any transaction, the slow part of saving a story the store has no
-    sign of yet (summaries and categories), so that saving holds the write lock only for the
-    writes. The text is left as given (the story's identity is made from it); a story that
-    may be a stored one (same text, key or address) is left to :func:`merge`, which decides
-    what of it to keep."""
-    if a.summary and a.summary_long and a.categories:
-        return a
-    known = store.db.execute(
-        "SELECT 1 FROM articles WHERE content_hash = ? OR story_key = ? OR url = ? LIMIT 1",
-        (content_hash(a), a.story_key or story_key(a), a.url or ""),
-    ).fetchone()
-    if known:
-        return a
-    done = enrich(replace(a))
-    a.summary = a.summary or done.summary
-    a.summary_long = a.summary_long or done.summary_long
-    a.categories = a.categories or done.categories
-    return a
-
-
 class Saved(NamedTuple):
     id: int
     outcome: Outcome
     kept: list[str]  # fields an editor changed that the saved text would otherwise replace
     before: Article | None  # the stored story this one replaced
+
+
+def prepare(store: Store, a: Article) -> Article:
+    """Do ahead, outside any transaction, the slow part of :func:`save` (summaries and
+    categories) for a story the store does not hold yet, so that saving holds the write lock
+    only for the writes."""
+    a.content_hash = content_hash(a)
+    a.story_key = a.story_key or story_key(a)
+    held = store.db.execute(
+        "SELECT 1 FROM articles WHERE content_hash = ?", (a.content_hash,)
+    ).fetchone()
+    return a if held else enrich(a)
 
 
 def save(store: Store, a: Article) -> tuple[int, Outcome]:
@@ -170,11 +161,14 @@ def save(store: Store, a: Article) -> tuple[int, Outcome]:
     return saved.id, saved.outcome
 
 
-def merge(store: Store, a: Article, *, overwrite_edits: bool = False) -> Saved:
+def merge(store: Store, a: Article, *, overwrite_edits: bool = False,
+          taken: Collection[int] = ()) -> Saved:
     """Add ``a``, or update the stored story it is: found by its key, its address or its text
     (an import whose title an editor or a better importer changed is the same story, same
     id). Re-saving the same text changes nothing. Fields an editor changed are kept unless
-    ``overwrite_edits``; ``Saved.kept`` names those that differ from ``a``."""
+    ``overwrite_edits``; ``Saved.kept`` names those that differ from ``a``. ``taken``: stories
+    another story of the same import already is, never this one's match by text (two stories
+    of one page that read alike stay two)."""
     _check_addresses(a)
     a.content_hash = content_hash(a)
     a.story_key = a.story_key or story_key(a)
@@ -185,7 +179,7 @@ def merge(store: Store, a: Article, *, overwrite_edits: bool = False) -> Saved:
         ).fetchone()
         if same and not overwrite_edits:
             return Saved(int(same[0]), "unchanged", [], None)
-        prev = _previous(store, a)
+        prev = _previous(store, a, taken)
         if prev is None:
             return Saved(_insert(store, a), "added", [], None)
         kept = _keep_edits(prev, a, overwrite_edits)
@@ -218,7 +212,7 @@ def _insert(store: Store, a: Article) -> int:
     return a.id
 
 
-def _previous(store: Store, a: Article) -> Article | None:
+def _previous(store: Store, a: Article, taken: Collection[int] = ()) -> Article | None:
     """The stored story ``a`` is: the same key; else the same address; else, among the stories
     of the same source, the one whose text is mostly the same."""
     found = _rows(store.db.execute(
@@ -237,6 +231,8 @@ def _previous(store: Store, a: Article) -> Article | None:
         return None
     best: tuple[float, Article | None] = (SAME_STORY, None)
     for other in others:
+        if other.id in taken:
+            continue
         theirs = _pieces(other.body)
         score = len(mine & theirs) / max(1, len(mine | theirs))
         if score >= best[0]:

@@ -47,8 +47,14 @@ def page_text(kind: str, prefix: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+# The WeChat API a test's bot reaches unless the test gives it an emulator: a closed loopback
+# port, so that a call the test did not plan for fails at once and never leaves the machine.
+NOWHERE = "http://127.0.0.1:9"
+
+
 def write_config(tmp_path: Path, extra: str = "") -> Path:
-    """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended."""
+    """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended. The
+    WeChat API is :data:`NOWHERE` (replace that line to point the bot at an emulator)."""
     p = tmp_path / "newsbot.toml"
     # The daily schedule stays off in tests unless a test configures [digest] itself.
     digest_off = "" if "[digest]" in extra else "[digest]\nenabled = false\n"
@@ -59,6 +65,7 @@ token = "testtoken"
 appid = "wxtestappid000001"
 appsecret = "testsecret"
 encoding_aes_key = "bmV3c2JvdC1kZXZlbG9wbWVudC1rZXktZm9yLWxvYyE"
+api_base_url = "{NOWHERE}"
 
 [store]
 path = "{tmp_path / 'store.db'}"
@@ -76,7 +83,7 @@ path = "{tmp_path / 'state.db'}"
 def config(tmp_path: Path) -> Config:
     cfg = load_config(write_config(tmp_path), env={})
     # Never the real WeChat from a test: a closed loopback port until `emulator` points it.
-    cfg.values["wechat"]["api_base_url"] = "http://127.0.0.1:9"
+    cfg.values["wechat"]["api_base_url"] = NOWHERE
     return cfg
 
 

@@ -156,6 +156,25 @@ def test_a_mended_title_updates_the_same_story_with_the_same_id(
     assert "0 stories added, 0 updated, 2 skipped" in r.output
 
 
+def test_two_stories_of_one_export_that_read_alike_stay_two(
+    services: Services, tmp_path: Path
+) -> None:
+    # two notices of one series: the same wording but for the village and the day
+    body = ("柳湾区各村社区本周开展议事会，网格员逐户收集居民对停车、照明和垃圾分类的意见，"
+            "汇总后交村两委研究，并在公示栏公开办理结果。")
+    rows = [{"title": f"{v}议事会收集居民意见", "source": "liuwan-notices",
+             "body": [f"{v}{d}。" + body]} for v, d in (("东村", "周二"), ("西村", "周四"))]
+    export = tmp_path / "notices.jsonl"
+    export.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n",
+                      encoding="utf-8")
+    r = cli(services, "import", str(export))
+    assert r.exit_code == 0 and "2 stories added, 0 updated" in r.output, r.output
+    assert sorted(a.title for a in articles.every(services.store)) == [
+        "东村议事会收集居民意见", "西村议事会收集居民意见"]
+    r = cli(services, "import", str(export))
+    assert "0 stories added, 0 updated, 2 skipped" in r.output, r.output
+
+
 # -- junk pages, bylines ----------------------------------------------------------------------
 def test_a_page_without_an_article_is_refused_by_link_and_import(
     bot: Bot, services: Services, site: str

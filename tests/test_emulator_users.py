@@ -105,10 +105,10 @@ def test_newsbot_send_encrypts_a_cdata_end_without_a_traceback(live_bot: Any) ->
     env = {"NEWSBOT_WECHAT_TOKEN": cfg.wechat["token"], "NEWSBOT_WECHAT_APPID": cfg.wechat["appid"],
            "NEWSBOT_WECHAT_ENCODING_AES_KEY": cfg.wechat["encoding_aes_key"],
            "NEWSBOT_WECHAT_API_BASE_URL": "http://127.0.0.1:9"}
-    r = CliRunner().invoke(main, ["--config", str(cfg.path), "send", "--encrypt", "a]]>b",
+    r = CliRunner().invoke(main, ["--config", str(cfg.path), "send", "--encrypt", "xq]]>zw",
                                   "--url", url], env=env)
     assert r.exit_code == 0, r.output
-    assert "a]]>b" in r.output  # the search's answer names what was searched for
+    assert "xq、zw" in r.output  # both sides of the ]]> reached the bot: the search names them
 
 
 def test_newsbot_send_plays_the_user_through_a_configured_emulator(

@@ -16,7 +16,7 @@ from bot.emulator import Emulator
 from bot.menu import MenuError, build_menu, click_keys
 from bot.router import build_router
 from handlers.base import Context, Message
-from tests.conftest import ROOT, write_config
+from tests.conftest import NOWHERE, ROOT, write_config
 
 EXAMPLE = tomllib.loads((ROOT / "config.example.toml").read_text("utf-8"))
 EXAMPLE_BUTTONS = EXAMPLE["menu"]["buttons"]
@@ -72,7 +72,7 @@ def test_every_click_key_of_the_example_menu_has_a_handler(config: Any) -> None:
 def _cli(tmp_path: Path, emulator: Emulator, menu: str = "") -> tuple[CliRunner, list[str]]:
     cfg = write_config(tmp_path, menu)
     text = cfg.read_text("utf-8").replace(
-        "[wechat]\n", f'[wechat]\napi_base_url = "{emulator.url}"\n', 1)
+        f'api_base_url = "{NOWHERE}"', f'api_base_url = "{emulator.url}"', 1)
     cfg.write_text(text, "utf-8")
     return CliRunner(), ["--config", str(cfg)]
 

@@ -31,7 +31,7 @@ from bot.emulator import Emulator
 from store import articles
 from store.articles import Article
 from store.db import LATER_EVERY, open_store
-from tests.conftest import free_port, wait_healthy, write_config
+from tests.conftest import NOWHERE, free_port, wait_healthy, write_config
 
 NEWSBOT = [sys.executable, "-c", "from bot.cli import main; main()"]
 BACKENDS = ("sqlite", "redis")
@@ -206,7 +206,7 @@ def test_two_processes_fetch_one_token_between_them(
         path = bot_config(tmp_path, backend, url, "[server]\nreply_budget = 0.0\n")
         path.write_text(
             path.read_text(encoding="utf-8").replace(
-                "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
+                f'api_base_url = "{NOWHERE}"', f'api_base_url = "{emu.url}"', 1
             ),
             encoding="utf-8",
         )
@@ -271,7 +271,7 @@ leader_ttl = {leader_ttl}
     )
     path.write_text(
         path.read_text(encoding="utf-8").replace(
-            "[wechat]\n", f'[wechat]\napi_base_url = "{emu.url}"\n', 1
+            f'api_base_url = "{NOWHERE}"', f'api_base_url = "{emu.url}"', 1
         ),
         encoding="utf-8",
     )

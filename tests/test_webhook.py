@@ -17,7 +17,7 @@ from bot.envelope import Envelope, sign
 from bot.router import Router
 from handlers.base import FALLBACK_TEXT, Routes
 from handlers.help import HELP_TEXT
-from tests.conftest import Bot, write_config
+from tests.conftest import NOWHERE, Bot, write_config
 
 
 # -- official test vectors (../shared/docs/wechat-platform.md) ---------------------------------
@@ -53,6 +53,7 @@ def _vector_services(tmp_path: Path, replay_window: int = 0):  # type: ignore[no
 token = "AAAAA"
 appid = "wx134c8103faa5a59e"
 encoding_aes_key = "{'A' * 43}"
+api_base_url = "{NOWHERE}"
 [server]
 replay_window = {replay_window}
 [store]
