@@ -27,7 +27,7 @@ from bot.webhook import LateReply, Webhook
 from bot.wxapi import WeChatAPI, late_reply_sender
 from handlers.base import Shared
 from handlers.pages import render_article_page, render_image
-from store.db import Store, open_store
+from store.db import Store, open_configured
 
 GC_YOUNG = 10_000  # allocations between the collector's young passes (Python's default 700)
 
@@ -75,7 +75,7 @@ def build_services(
     """Open the store and state named by ``config`` (unless given) and compile the handlers'
     routes; the handlers are handed the router to send a message on."""
     state = state or open_state(config)
-    store = store or open_store(config.resolve(config.store["path"]))
+    store = store or open_configured(config)
     router = router or build_router()
     api = api or WeChatAPI(config, state)
     shared = handlers.shared(config, store)
@@ -117,12 +117,17 @@ class NewsbotApp:
 
     async def healthz(self, request: Request) -> Response:
         """200 while the process serves, "degraded" in the body while the state backend
-        fails (see bot.gate): a load balancer keeps the host, a person sees why."""
-        ok = await asyncio.get_running_loop().run_in_executor(
-            self.webhook.pool, self.webhook.gate.probe
-        )
-        state = self.services.state.name
-        return JSONResponse({"status": "ok" if ok else "degraded", "state": state})
+        or the store fails (see bot.gate): a load balancer keeps the host, a person sees why."""
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(self.webhook.pool, self.webhook.gate.probe)
+        # the store too (a shared server may be down or failing over): every host shares it,
+        # so it is said, not answered with an error that would take this host out of rotation
+        store = self.services.store
+        engine = getattr(store, "engine", "sqlite")
+        up = await loop.run_in_executor(self.webhook.pool, store.available)
+        return JSONResponse({"status": "ok" if ok and up else "degraded",
+                             "state": self.services.state.name,
+                             "store": engine if up else f"{engine} unavailable"})
 
     async def article_page(self, request: Request) -> Response:
         raw = request.path_params["article_id"]

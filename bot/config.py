@@ -72,7 +72,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
     },
     "store": {
+        "backend": Key(str, "sqlite", "where durable data lives: a SQLite file (one host) or"
+                       " PostgreSQL (several hosts)", choices=("sqlite", "postgres")),
         "path": Key(str, "newsbot.db", "SQLite file of articles, subscribers and logs"),
+        "url": Key(str, "", "PostgreSQL URL of the postgres backend, postgresql://user@host/db"
+                   " (the password from NEWSBOT_STORE_URL or PGPASSWORD)"),
+        "pool_size": Key(int, 4, "PostgreSQL connections per process at most"),
+        "connect_timeout": Key(float, 2.0, "seconds to wait for a PostgreSQL connection"),
     },
     "state": {
         "backend": Key(str, "sqlite", "shared state backend", choices=("sqlite", "redis")),
@@ -232,6 +238,14 @@ def _validate(values: dict[str, dict[str, Any]], path: Path | None) -> None:
     workers = values["server"]["workers"]
     if not 1 <= workers <= 64:  # as `newsbot serve --workers` takes them
         raise ConfigError(f"{_where('server', 'workers', path)}: {workers} is not in 1..64")
+    store = values["store"]
+    if store["backend"] == "postgres" and not store["url"].startswith(("postgresql://",
+                                                                      "postgres://")):
+        raise ConfigError(f"{_where('store', 'url', path)}: the postgres backend needs a"
+                          " postgresql:// URL")
+    if not 1 <= store["pool_size"] <= 100:
+        raise ConfigError(f"{_where('store', 'pool_size', path)}: {store['pool_size']} is not"
+                          " in 1..100")
     given = values["digest"]["time"]
     hhmm = given.split(":")
     if len(hhmm) != 2 or not all(p.isdigit() for p in hhmm) or int(hhmm[0]) > 23 or int(

@@ -23,6 +23,7 @@ from handlers.base import (
     Route,
     Routes,
 )
+from store.db import StoreUnavailable
 
 log = logging.getLogger("newsbot.router")
 
@@ -62,6 +63,11 @@ def _prefilter(routes: list[Route]) -> re.Pattern[str] | None:
         return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.DOTALL)
     except re.error:
         return None
+
+
+# The store's server down or failing over: nothing is wrong with the message, so say to retry
+STORE_DOWN_TEXT = "抱歉，新闻库正在维护，请稍后再试。"
+STORE_DOWN_ADMIN = "文章库暂时无法连接（store unavailable），本条命令未执行，请稍后再试。"
 
 
 class Router:
@@ -182,6 +188,10 @@ class Router:
         func, name, _ = found
         try:
             return Dispatched(func(msg, ctx), name, "ok")
+        except StoreUnavailable as e:
+            log.warning("handler %s: store unavailable user=%s: %s", name, msg.source, e)
+            return Dispatched(STORE_DOWN_ADMIN if ctx.is_admin else STORE_DOWN_TEXT, name,
+                              "unavailable")
         except Exception:
             log.exception(
                 "handler %s failed user=%s msgid=%s type=%s event=%s",

@@ -37,6 +37,7 @@ from bot.config import Config
 from bot.state import StateBackend
 from bot.wxapi import WeChatAPI
 from handlers.digest import DigestBusy, run_digest
+from store.db import StoreUnavailable
 
 log = logging.getLogger("newsbot.scheduler")
 
@@ -180,7 +181,8 @@ class DigestScheduler:
             log.exception("scheduler %s: digest for %s failed", self.owner, slot)
 
 
-def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4) -> Job:
+def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4,
+                     store_wait: float = 10.0) -> Job:
     """The job the service runs: the day's digest through the outbound client.
 
     A run still under way elsewhere (a previous leader's, or a manual ``newsbot digest send``)
@@ -190,9 +192,20 @@ def scheduled_digest(services: Any, busy_wait: float = 30.0, busy_tries: int = 4
         api = services.api
         if api is None:
             api = services.api = WeChatAPI(services.config, services.state)
-        for attempt in range(1, busy_tries + 1):
+        attempt = 0
+        give_up = time.monotonic() + float(services.config.digest["misfire_grace"])
+        while attempt < busy_tries:
+            attempt += 1
             try:
                 report = run_digest(services.store, api, services.config, slot=slot)
+            except StoreUnavailable as e:
+                # the shared store down or failing over: wait, then resume from its push log
+                if time.monotonic() > give_up:
+                    raise
+                log.warning("digest for %s waits for the store: %s", slot, e)
+                attempt -= 1
+                time.sleep(store_wait)
+                continue
             except DigestBusy as e:
                 log.warning("digest for %s waits (%d/%d): %s", slot, attempt, busy_tries, e)
                 time.sleep(busy_wait)

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from handlers.base import TEXT_LIMIT, clip_bytes
+from store.text import sentences
 
 TODAY_KEYWORD = "今日"  # the keyword that lists the whole edition (今日党建: one category)
 TEASERS = 3  # stories shown with a line of their summary
-TEASER_CHARS = 48
+TEASER_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,15 @@ def printed(published: str | None, day: date) -> str:
 
 
 def teaser(summary: str) -> str:
-    """The summary's first sentence as one line; a long one is shortened, marked with …"""
-    line = " ".join(summary.split())
-    for i, ch in enumerate(line):
-        if ch in "。！？" and i >= 12:
-            line = line[: i + 1]
-            break
-    return line if len(line) <= TEASER_CHARS else line[: TEASER_CHARS - 1] + "…"
+    """One line of the summary: the first of its sentences short enough for a line, else the
+    first sentence shortened and marked with …"""
+    parts = sentences(" ".join(summary.split()))
+    if not parts:
+        return ""
+    fits = [p for p in parts if len(p) <= TEASER_CHARS]
+    if fits:
+        return fits[0]
+    return parts[0][: TEASER_CHARS - 1] + "…"
 
 
 def sections(

@@ -141,14 +141,15 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
     (``None`` for latest lists). ``listing.total`` is refreshed from the search."""
     size = page_size(ctx.config)
     if listing.kind == "digest":
-        from handlers import today
+        from handlers import today  # here: handlers.today imports this module
 
         items, last = today.fetch(ctx, listing, page)
         return items, last, None
     if listing.kind == "search":
         res = search_cache.search(ctx.shared.search_cache, ctx.store, listing.query, size, page * size)
         listing.total, listing.mode = res.total, res.mode
-        listing.subject = list(res.subject)
+        chinese = any("\u4e00" <= ch <= "\u9fff" for ch in listing.query)
+        listing.subject = list(res.subject) if chinese else []  # a Latin query is named whole
         listing.corrected = [[c.typed, c.found] for c in res.corrected]
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res
@@ -160,7 +161,7 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
 
 def header(listing: Listing, page: int, size: int) -> str:
     if listing.kind == "digest":
-        from handlers import today
+        from handlers import today  # here: handlers.today imports this module
 
         return today.header(listing, page, size)
     if listing.kind == "search":

@@ -138,13 +138,21 @@ def run_search(ctx: Context, query: str) -> Reply:
     return reply
 
 
+def asked_about(query: str, subject: list[str]) -> str:
+    """What a reply names as asked for: the words of a Chinese question (有没有关于养老的报道
+    is about 养老), else the text as typed."""
+    if subject and any("\u4e00" <= ch <= "\u9fff" for ch in query):
+        return "、".join(subject)
+    return query
+
+
 def _first_page(ctx: Context, query: str) -> tuple[Reply, str | None, int]:
     """The answer to ``query``, the list it leaves (``None``: no list) and the match count."""
     state = listing.Listing(kind="search", query=query)
     items, last, res = listing.fetch(ctx, state, 0)
     if not items:
         found = NothingFound(NOTHING_FOUND.format(
-            q=clip_bytes("、".join(res.subject) or query, 60),
+            q=clip_bytes(asked_about(query, res.subject), 60),
             examples="、".join(suggestions(ctx.store, query, cache=ctx.shared.search_cache)),
         ))
         return found, None, res.total

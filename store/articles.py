@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
@@ -136,23 +136,32 @@ def enrich(a: Article) -> Article:
 Outcome = Literal["added", "updated", "unchanged"]
 
 
+def prepare(store: Store, a: Article) -> Article:
+    """Do ahead, outside any transaction, the slow part of saving a story the store has no
+    sign of yet (summaries and categories), so that saving holds the write lock only for the
+    writes. The text is left as given (the story's identity is made from it); a story that
+    may be a stored one (same text, key or address) is left to :func:`merge`, which decides
+    what of it to keep."""
+    if a.summary and a.summary_long and a.categories:
+        return a
+    known = store.db.execute(
+        "SELECT 1 FROM articles WHERE content_hash = ? OR story_key = ? OR url = ? LIMIT 1",
+        (content_hash(a), a.story_key or story_key(a), a.url or ""),
+    ).fetchone()
+    if known:
+        return a
+    done = enrich(replace(a))
+    a.summary = a.summary or done.summary
+    a.summary_long = a.summary_long or done.summary_long
+    a.categories = a.categories or done.categories
+    return a
+
+
 class Saved(NamedTuple):
     id: int
     outcome: Outcome
     kept: list[str]  # fields an editor changed that the saved text would otherwise replace
     before: Article | None  # the stored story this one replaced
-
-
-def prepare(store: Store, a: Article) -> Article:
-    """Do ahead, outside any transaction, the slow part of :func:`save` (summaries and
-    categories) for a story the store does not hold yet, so that saving holds the write lock
-    only for the writes."""
-    a.content_hash = content_hash(a)
-    a.story_key = a.story_key or story_key(a)
-    held = store.db.execute(
-        "SELECT 1 FROM articles WHERE content_hash = ?", (a.content_hash,)
-    ).fetchone()
-    return a if held else enrich(a)
 
 
 def save(store: Store, a: Article) -> tuple[int, Outcome]:
@@ -300,7 +309,15 @@ def require(store: Store, article_id: int) -> Article:
 def update(store: Store, article_id: int, **changes: Any) -> Article:
     """Change fields of a story; derived fields follow (the summaries when the text changes, or
     when the summary is emptied: made from the text again)."""
-    a = require(store, article_id)
+    a = _changed(require(store, article_id), changes)
+    with store.transaction():
+        _write(store, a)
+    return a
+
+
+def _changed(a: Article, changes: dict[str, Any]) -> Article:
+    """``a`` with ``changes`` and what follows from them (no store access: the slow part of a
+    change, done before its transaction)."""
     unknown = set(changes) - set(Article.__dataclass_fields__)
     if unknown:
         raise StoreError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -317,21 +334,24 @@ def update(store: Store, article_id: int, **changes: Any) -> Article:
     if text_changed or not a.summary:
         enrich(a)
     a.updated_at = now_iso()
-    with store.transaction():
-        clash = store.db.execute(
-            "SELECT id FROM articles WHERE content_hash = ? AND id != ?", (a.content_hash, a.id)
-        ).fetchone()
-        if clash:
-            raise StoreError(f"story {clash[0]} already has this exact text")
-        store.db["articles"].update(a.id, a.to_row())
-        _reindex(store, int(article_id))
     return a
+
+
+def _write(store: Store, a: Article) -> None:
+    clash = store.db.execute(
+        "SELECT id FROM articles WHERE content_hash = ? AND id != ?", (a.content_hash, a.id)
+    ).fetchone()
+    if clash:
+        raise StoreError(f"story {clash[0]} already has this exact text")
+    store.db["articles"].update(a.id, a.to_row())
+    _reindex(store, int(a.id or 0))
 
 
 def edit(store: Store, article_id: int, editor: str, *, action: str = "edit",
          **changes: Any) -> Article:
     """An editor's change: the fields set, marked as the editor's (a later import keeps them),
-    and one audit entry with the story before and after, all in one transaction. Changing
+    and one audit entry with the story before and after, in one transaction (the summaries of
+    new text are made before it, so an edit holds the write lock only to write). Changing
     ``categories`` sets the admin's override; ``summary`` empty makes it from the text again
     (and is no longer the editor's)."""
     names = set(changes) - {"category_override", "summary_long"}
@@ -340,19 +360,29 @@ def edit(store: Store, article_id: int, editor: str, *, action: str = "edit",
         raise StoreError(f"not an editable field: {', '.join(sorted(unknown))}")
     if "categories" in changes:
         changes["category_override"] = changes.pop("categories")
+    before = require(store, article_id)
+    after = _changed(require(store, article_id), _marked(before, names, changes))
     with store.transaction():
-        before = require(store, article_id)
-        edited = [n for n in before.edited if n not in names] + [n for n in EDITABLE if n in names]
-        dropped = {"summary": changes.get("summary") == "",
-                   "categories": "category_override" in changes
-                   and changes["category_override"] is None}
-        edited = [n for n in edited if not dropped.get(n)]
-        if "summary" in edited and "summary" not in changes:  # new text keeps the editor's
-            changes["summary"], changes["summary_long"] = before.summary, before.summary_long
-        after = update(store, article_id, **changes, edited=edited)
+        now = require(store, article_id)
+        if now.to_row() != before.to_row():  # changed meanwhile: on the story as it is
+            before = now
+            after = _changed(require(store, article_id), _marked(now, names, changes))
+        _write(store, after)
         record(store, editor, action, article_id=article_id, before=snapshot(before),
                after=snapshot(after))
     return after
+
+
+def _marked(before: Article, names: set[str], changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` with the story's list of editor-changed fields brought up to date."""
+    out = dict(changes)
+    edited = [n for n in before.edited if n not in names] + [n for n in EDITABLE if n in names]
+    dropped = {"summary": out.get("summary") == "",
+               "categories": "category_override" in out and out["category_override"] is None}
+    out["edited"] = [n for n in edited if not dropped.get(n)]
+    if "summary" in out["edited"] and "summary" not in out:  # new text keeps the editor's
+        out["summary"], out["summary_long"] = before.summary, before.summary_long
+    return out
 
 
 def delete(store: Store, article_id: int) -> Article:

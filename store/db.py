@@ -28,6 +28,12 @@ class StoreError(Exception):
     """The store cannot be opened or used as asked; the message says why."""
 
 
+class StoreUnavailable(StoreError, sqlite3.OperationalError):
+    """The store's server cannot be reached now (down, restarting, failing over): try again
+    in a moment. Only the PostgreSQL store raises it; it is also an OperationalError, so code
+    that already handles a busy SQLite file handles it too."""
+
+
 _second: tuple[int, str] = (-1, "")  # the last second now_iso wrote, and how
 
 
@@ -213,6 +219,33 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 ]
 
 
+# Versions after which an older newsbot can no longer use the store; every other migration is
+# additive (new tables, new columns with defaults), so the previous release keeps serving on the
+# new schema while a deploy rolls. The store records the oldest version that may still use it.
+BREAKING: frozenset[int] = frozenset()
+READERS_KEY = "schema.readers_from"
+
+
+def readers_from(target: int) -> int:
+    """The oldest schema version whose newsbot can still use a store at ``target``."""
+    return max((v for v in BREAKING if v <= target), default=1)
+
+
+def _check_newer(db: sqlite_utils.Database, current: int, target: int,
+                 path: str | os.PathLike[str]) -> None:
+    """A store newer than this newsbot: used as it is unless marked incompatible with it (a
+    store without the mark is refused)."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (READERS_KEY,)).fetchone()
+    oldest = int(row[0]) if row and str(row[0]).isdigit() else current
+    if oldest > target:
+        raise StoreError(
+            f"{path or 'store'} has schema version {current}, newer than this newsbot "
+            f"understands ({target}); upgrade newsbot to open it"
+        )
+    log.info("store %s: schema %d is newer than this newsbot's %d and marked compatible;"
+             " serving on it", path or "store", current, target)
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     if not db["schema_version"].exists():
         return 0
@@ -234,10 +267,8 @@ def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int
             )
     target = len(MIGRATIONS)
     if current > target:
-        raise StoreError(
-            f"{path or 'store'} has schema version {current}, newer than this newsbot "
-            f"understands ({target}); upgrade newsbot to open it"
-        )
+        _check_newer(db, current, target, path)
+        return current
     if current == target:
         return current
     conn = db.conn
@@ -249,9 +280,12 @@ def migrate(db: sqlite_utils.Database, path: str | os.PathLike[str] = "") -> int
         for version in range(current + 1, target + 1):
             MIGRATIONS[version - 1](db)
             db["schema_version"].insert({"version": version, "applied_at": now_iso()})
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+                   " SET value = excluded.value", (READERS_KEY, str(readers_from(target))))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # not when SQLite ended it itself (a full disk)
+            conn.execute("ROLLBACK")
         raise
     return target
 
@@ -341,6 +375,14 @@ class Store:
         caller's open transaction, whose rollback would take the rows with it)."""
         if not self.db.conn.in_transaction:
             self._later.flush()
+
+    def available(self) -> bool:
+        """True when the store answers now (a file store always does once opened)."""
+        try:
+            self.db.execute("SELECT 1").fetchone()
+            return True
+        except sqlite3.Error:
+            return False
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (a thread that is about to end)."""
@@ -458,10 +500,35 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
         if self.outer:
             try:
-                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if not exc_type:
+                    self.conn.execute("COMMIT")
+                elif self.conn.in_transaction:
+                    # SQLite may have rolled back already (a full disk): then the error that
+                    # did it is the one to report, not "no transaction is active"
+                    self.conn.execute("ROLLBACK")
             finally:
                 self.lock.release()
 
 
-def open_store(path: str | os.PathLike[str]) -> Store:
+def open_store(path: str | os.PathLike[str], pool_size: int = 4,
+               connect_timeout: float = 3.0) -> Any:
+    """The store at ``path``: a SQLite file, or a PostgreSQL database when ``path`` is a
+    ``postgresql://`` URL (both keep the same contract)."""
+    if is_url(path):
+        from store.pg import PgStore
+
+        return PgStore(str(path), pool_size=pool_size, connect_timeout=connect_timeout)
     return Store(path)
+
+
+def is_url(path: str | os.PathLike[str]) -> bool:
+    return str(path).startswith(("postgresql://", "postgres://"))
+
+
+def open_configured(config: Any) -> Any:
+    """The store ``[store]`` of ``config`` names: ``backend`` picks the file or the server."""
+    st = config.store
+    if st.get("backend", "sqlite") == "postgres":
+        return open_store(st["url"], pool_size=int(st["pool_size"]),
+                          connect_timeout=float(st["connect_timeout"]))
+    return open_store(config.resolve(st["path"]))

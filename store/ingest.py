@@ -17,10 +17,10 @@ Otherwise it is a section head and stays in the story as a paragraph of its own.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from store import audit
 from store.articles import Article, Outcome, Saved, merge, prepare, require
@@ -386,53 +386,6 @@ def save_all(
     return report
 
 
-@dataclass(frozen=True)
-class FileStories:
-    name: str  # as the report names it: a path or an address
-    stories: list[Article]
-
-
-def save_files(
-    store: Store,
-    files: list[FileStories],
-    report: ImportReport | None = None,
-    progress: Callable[[Article], None] | None = None,
-    *,
-    actor: str = "import",
-    overwrite_edits: bool = False,
-) -> ImportReport:
-    """Save each file's stories in a transaction of its own: a file is saved whole or not at
-    all, and other writers (an admin's edit, a subscription) get their turn between files
-    instead of waiting for the whole import. Summaries and categories are made before a file's
-    transaction begins. A file that cannot be saved stops the run with :class:`IngestError`;
-    the files before it stay saved, and a rerun skips them as duplicates."""
-    from store.search_index import build
-
-    report = report or ImportReport()
-    first = next((a for f in files for a in f.stories), None)
-    if first is not None:  # the index's dictionaries (jieba, pinyin: seconds in a fresh
-        # process) load now, not inside the first file's transaction
-        build(0, [first.title], first.body[:1], first.authors)
-    committed = 0.0
-    for f in files:
-        for a in f.stories:
-            prepare(store, a)
-        # the gap since the last commit: at least as long as SQLite's busy handler sleeps
-        # between tries, so a writer waiting in it gets in before this file
-        time.sleep(max(0.0, committed + TURN - time.monotonic()))
-        try:
-            save_all(store, f.stories, report, progress, actor=actor,
-                     overwrite_edits=overwrite_edits)
-        except sqlite3.Error as e:
-            raise IngestError(
-                f"{f.name}: not saved ({e}); the files before it are saved, and importing"
-                " again skips them"
-            ) from e  # the store's own error, for a caller that explains it
-        committed = time.monotonic()
-        report.pages += 1
-    return report
-
-
 def _tally_edits(report: ImportReport, saved: Saved, overwrite_edits: bool) -> None:
     if overwrite_edits:
         report.replaced += len(saved.kept)
@@ -453,4 +406,43 @@ def import_text(store: Store, text: str, source: str, *, actor: str = "import",
     """Parse one page and save its stories (one transaction, audited by ``actor``)."""
     report = save_all(store, parse_page(text, source), actor=actor, action=action)
     report.pages = 1
+    return report
+
+
+@dataclass(frozen=True)
+class FileStories:
+    name: str  # as the report names it: a path or an address
+    stories: list[Article]
+
+
+def save_files(
+    store: Store,
+    files: list[FileStories],
+    report: ImportReport | None = None,
+    progress: Callable[[Article], None] | None = None,
+    **how: Any,
+) -> ImportReport:
+    """Save each file's stories in a transaction of its own (``how``: :func:`save_all`'s
+    ``actor``, ``action`` and ``overwrite_edits``): a file is saved whole or not at
+    all, and other writers (an admin's edit, a subscription) get their turn between files
+    instead of waiting for the whole import. Summaries and categories are made before a file's
+    transaction begins. A file the store cannot save stops the run with the store's error;
+    ``report.pages`` files (those before it) stay saved, and a rerun skips them."""
+    from store.search_index import build
+
+    report = report or ImportReport()
+    first = next((a for f in files for a in f.stories), None)
+    if first is not None:  # the index's dictionaries (jieba, pinyin: seconds in a fresh
+        # process) load now, not inside the first file's transaction
+        build(0, [first.title], first.body[:1], first.authors)
+    committed = 0.0
+    for f in files:
+        for a in f.stories:
+            prepare(store, a)
+        # the gap since the last commit: at least as long as SQLite's busy handler sleeps
+        # between tries, so a writer waiting in it gets in before this file
+        time.sleep(max(0.0, committed + TURN - time.monotonic()))
+        save_all(store, f.stories, report, progress, **how)
+        committed = time.monotonic()
+        report.pages += 1
     return report

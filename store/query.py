@@ -19,6 +19,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import opencc
+
 from store.segment import cut_for_query, tokenizer
 
 MAX_QUERY_CHARS = 100  # a WeChat keyword; longer input is cut, not refused
@@ -54,8 +56,6 @@ def normalise(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _t2s() -> Any:
-    import opencc
-
     return opencc.OpenCC("t2s")
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from store import pinyin, search_index, search_lists
+from store import pinyin, search_index, search_lists, search_pg
 from store.db import Store
 from store.query import Query, for_any, joined_pinyin, parse, widened
 from store.search_index import build_from_row
@@ -153,11 +153,14 @@ def _known_name(store: Store, word: str) -> str | None:
         return None
     full = keys[0]
     try:
-        rows = store.db.execute(
-            "SELECT d.name_words FROM search_docs_fts f JOIN search_docs d"
-            " ON d.article_id = f.rowid WHERE search_docs_fts MATCH ? LIMIT 50",
-            (f'names : "{full}"',),
-        ).fetchall()
+        if search_pg.is_pg(store.db):
+            rows = search_pg.name_rows(store.db, full)
+        else:
+            rows = store.db.execute(
+                "SELECT d.name_words FROM search_docs_fts f JOIN search_docs d"
+                " ON d.article_id = f.rowid WHERE search_docs_fts MATCH ? LIMIT 50",
+                (f'names : "{full}"',),
+            ).fetchall()
     except sqlite3.OperationalError as err:
         log.error("name lookup %r failed: %s", full, err)
         return None

@@ -47,6 +47,10 @@ def _varints(blob: bytes) -> list[int]:
 
 def stats(db: sqlite_utils.Database) -> tuple[int, float]:
     """(stories in the index, average tokens per story) from FTS5's averages record."""
+    if getattr(db, "engine", "") == "postgres":
+        from store import search_pg
+
+        return search_pg.stats(db)
     row = db.execute(f"SELECT block FROM {FTS}_data WHERE id = 1").fetchone()
     if not row or not row[0]:
         return 0, 0.0

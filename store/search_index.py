@@ -211,6 +211,8 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
     The FTS triggers are set aside and the FTS index is built in one pass at the end, which is
     cheaper than updating it row by row."""
     db = store.db
+    if getattr(db, "engine", "") == "postgres":
+        return _rebuild_in_place(store, progress)
     total = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
     if workers is None:
         workers = os.cpu_count() or 1
@@ -240,6 +242,35 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
         if pool is not None:
             pool.terminate()  # the work is done (or failed): nothing to wait for
             pool.join()
+    return done
+
+
+def _rebuild_in_place(store: Store, progress: Callable[[int, int], None] | None) -> int:
+    """Reindex every article in one transaction, row by row (the PostgreSQL store, whose
+    index triggers keep the word counts)."""
+    from store import articles
+
+    db = store.db
+    total = articles.count(store)
+    done = 0
+    with store.transaction():
+        db.execute("DELETE FROM search_docs")
+        search_lists.clear(db)
+        batch: list[dict[str, Any]] = []
+        for a in articles.every(store):
+            batch.append(build_from_row(a.to_row()).row())
+            if len(batch) >= BATCH:
+                db["search_docs"].insert_all(batch)
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(done, total)
+        if batch:
+            db["search_docs"].insert_all(batch)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        note_dictionary(db, rebuilt=True)
     return done
 
 

@@ -96,10 +96,15 @@ def _build(store: Any, term: str, nrow: int, avgdl: float) -> tuple[TopList, int
     """The word's list from FTS5 (one pass over its matches), and its story count. Stored if
     the store can be written within a moment: a search never waits on a long import."""
     db = store.db
-    rows = db.execute(
-        f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
-        (fts_string(term),),
-    ).fetchall()
+    if getattr(db, "engine", "") == "postgres":
+        from store import search_pg
+
+        rows = search_pg.term_bm25(db, term)
+    else:
+        rows = db.execute(
+            f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
+            (fts_string(term),),
+        ).fetchall()
     i = idf(nrow, len(rows))  # every story with the word is here: its document count
     ranked = sorted(((-r[1] / i, int(r[0])) for r in rows), reverse=True)
     top = ranked[:LIST_SIZE]

@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store import search_lists
+from store import search_lists, search_pg
 from store.search_bm25 import FTS, fts_string, idf, impact, stats, weighted_tf, weights_sql
 from store.search_lists import TopList, top_list
 
@@ -125,6 +125,8 @@ def _upper_matches(e: Expr, dfs: dict[str, int]) -> int:
 
 def count(db: sqlite_utils.Database, e: Expr, cap: int) -> int:
     """Matching stories, counting no further than ``cap``."""
+    if search_pg.is_pg(db):
+        return search_pg.count(db, e, cap)
     row = db.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM {FTS} WHERE {FTS} MATCH ? LIMIT ?)",
         (match_string(e), cap),
@@ -186,12 +188,18 @@ def _estimate(e: Expr, dfs: dict[str, int], nrow: int) -> int:
 def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
              dfs: dict[str, int] | None = None, nrow: int = 0) -> Ranked:
     """bm25 over every match, by FTS5 (exact; the cost grows with the matches)."""
-    m = match_string(e)
-    rows = db.execute(
-        f"SELECT rowid, bm25({FTS}, {weights_sql()}) AS r FROM {FTS} WHERE {FTS} MATCH ?"
-        " ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
-        (m, limit, offset),
-    ).fetchall()
+    if search_pg.is_pg(db):
+        nrow = nrow or search_pg.stats(db)[0]
+        toks = list(dict.fromkeys(phrases(e)))
+        dfs = {**{t: count(db, t, nrow + 1) for t in toks}, **(dfs or {})}
+        page = search_pg.scored(db, e, search_pg.phrase_coefs(e, nrow, dfs), limit, offset)
+        rows = [(a, -s) for a, s in page]
+    else:
+        rows = db.execute(
+            f"SELECT rowid, bm25({FTS}, {weights_sql()}) AS r FROM {FTS} WHERE {FTS} MATCH ?"
+            " ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
+            (match_string(e), limit, offset),
+        ).fetchall()
     total = count(db, e, COUNT_CAP + 1)
     if total > COUNT_CAP and dfs and nrow:
         total = max(total, _estimate(e, dfs, nrow))
@@ -309,7 +317,7 @@ def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: 
 
 def _rare_list(db: sqlite_utils.Database, t: str, nrow: int, n: int) -> TopList:
     """A complete list of a rare word, on the spot: FTS5 scores its few stories."""
-    rows = db.execute(
+    rows = search_pg.term_bm25(db, t) if search_pg.is_pg(db) else db.execute(
         f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
         (fts_string(t),),
     )

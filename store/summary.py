@@ -85,6 +85,7 @@ def _tagged(text: str) -> list[tuple[str, str]]:
     if _pos is None:
         with _lock:
             if _pos is None:
+                # imported here: jieba's part-of-speech model is heavy, and only summaries use it
                 import jieba.posseg
 
                 from store.segment import tokenizer

@@ -52,10 +52,13 @@ def page_text(kind: str, prefix: str) -> str:
 NOWHERE = "http://127.0.0.1:9"
 
 
-def write_config(tmp_path: Path, extra: str = "") -> Path:
-    """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended. The
+def write_config(tmp_path: Path, extra: str = "", store: str = "") -> Path:
+    """A config file in ``tmp_path`` with test credentials; ``extra`` TOML is appended;
+    ``store``: the body of the [store] table (default: a SQLite file in ``tmp_path``). The
     WeChat API is :data:`NOWHERE` (replace that line to point the bot at an emulator)."""
     p = tmp_path / "newsbot.toml"
+    if not store and _PG_EVERYWHERE:
+        store = f'backend = "postgres"\nurl = "{_fresh_pg_database(_PG_EVERYWHERE[0])}"'
     # The daily schedule stays off in tests unless a test configures [digest] itself.
     digest_off = "" if "[digest]" in extra else "[digest]\nenabled = false\n"
     p.write_text(
@@ -68,7 +71,7 @@ encoding_aes_key = "bmV3c2JvdC1kZXZlbG9wbWVudC1rZXktZm9yLWxvYyE"
 api_base_url = "{NOWHERE}"
 
 [store]
-path = "{tmp_path / 'store.db'}"
+{store or f'path = "{tmp_path / "store.db"}"'}
 
 [state]
 path = "{tmp_path / 'state.db'}"
@@ -77,6 +80,27 @@ path = "{tmp_path / 'state.db'}"
         encoding="utf-8",
     )
     return p
+
+
+# NEWSBOT_TEST_STORE=postgres: every config a test writes names a fresh PostgreSQL database
+# instead of a SQLite file, so the suite's service-level tests run on that backend too
+_PG_EVERYWHERE: list[str] = []
+
+
+def _fresh_pg_database(server: str) -> str:
+    import os
+
+    from tests.pg_support import create_database
+
+    return create_database(server, f"newsbot_c{os.getpid()}_{next(_pg_db)}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _store_backend_choice(request: pytest.FixtureRequest) -> None:
+    import os
+
+    if os.environ.get("NEWSBOT_TEST_STORE", "sqlite") == "postgres":
+        _PG_EVERYWHERE[:] = [request.getfixturevalue("pg_server")]
 
 
 @pytest.fixture
@@ -284,3 +308,60 @@ def stop_server(proc: Any, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+# -- PostgreSQL for the store-backend tests -----------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server URL: ``$NEWSBOT_TEST_PG_URL`` (CI starts one), else a private
+    cluster (initdb into a temporary folder, a free loopback port), removed at the end.
+    Without PostgreSQL's programs: skip, or fail under CI."""
+    import os
+
+    from tests.pg_support import Cluster, find_bin, ping
+
+    url = os.environ.get("NEWSBOT_TEST_PG_URL")
+    if url:
+        if not ping(url, timeout=3):
+            pytest.fail(f"NEWSBOT_TEST_PG_URL={url} does not answer")
+        yield url
+        return
+    if find_bin("initdb") is None or find_bin("pg_ctl") is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (CI must run the PostgreSQL store tests)")
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed: no server for the store tests")
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except Exception as e:  # noqa: BLE001 - any failure to start is a reason to skip, said
+        cluster.remove()
+        if os.environ.get("CI"):
+            pytest.fail(f"a private PostgreSQL cluster did not start: {e}")
+        pytest.skip(f"a private PostgreSQL cluster did not start: {e}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.remove()
+
+
+_pg_db = iter(range(10**9))
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """The test's own, empty PostgreSQL database, dropped afterwards."""
+    import os
+
+    from tests.pg_support import create_database, drop_database
+
+    name = f"newsbot_t{os.getpid()}_{next(_pg_db)}"
+    url = create_database(pg_server, name)
+    yield url
+    drop_database(pg_server, name)
+
+
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> str:
+    """Where a test's store lives on ``backend``: a SQLite file or a fresh PostgreSQL URL."""
+    if backend == "sqlite":
+        return str(tmp_path / "store.db")
+    return str(request.getfixturevalue("pg_url"))

@@ -15,7 +15,7 @@ from bot.state import open_state
 from bot.wxapi import WeChatAPI
 from store import articles, subscribers
 from store.articles import Article
-from store.db import Store, open_store
+from store.db import Store, open_configured
 
 APPID, SECRET = "wxtestappid000001", "testsecret"
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ class Rig:
                             custom_clientmsgid=custom_clientmsgid)
         self.url = self.emu.start()
         self.config = config_for(tmp_path, self.url, extra, env)
-        self.store = open_store(self.config.resolve(self.config.store["path"]))
+        self.store = open_configured(self.config)
         self.state = open_state(self.config)
         self.api = WeChatAPI(self.config, self.state, **(api_kw or {}))
 

@@ -218,3 +218,21 @@ def test_emulator_console_file_is_checked_before_it_starts(tmp_path: Path) -> No
     bad.write_text("not json", encoding="utf-8")
     r = CliRunner().invoke(main, ["emulator", "--port", "1", "--console", str(bad)])
     assert r.exit_code == 2 and "--console" in r.output and "Traceback" not in r.output
+
+
+def test_a_reply_all_rule_sends_its_picture_after_the_passive_reply(
+        emulator: Emulator, config: Config, services: Any, bot: Bot) -> None:
+    import time
+
+    emulator.set_console(autoreply={"keyword_autoreply_info": {"list": [
+        _rule("位置", [("位置", "equal")], [{"type": "text", "content": "花园口路 1 号"},
+                                          {"type": "img", "content": "MEDIA_MAP"}])]}})
+    assert cli(config, "rules", "import").exit_code == 0
+    emulator.user_spoke("o_reader")  # WeChat saw the message pass: the 48 h window is open
+    assert text_of(bot, "位置") == "花园口路 1 号"
+    deadline = time.monotonic() + 20
+    while not emulator.deliveries and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [picture] = emulator.deliveries
+    assert (picture["openid"], picture["msgtype"]) == ("o_reader", "image")
+    assert picture["content"] == "[image MEDIA_MAP]"

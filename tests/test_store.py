@@ -40,10 +40,12 @@ def test_old_file_is_upgraded_and_keeps_its_stories(tmp_path):
     store.close()
 
 
-def test_newer_file_is_refused_with_a_clear_error(tmp_path):
+def test_newer_file_marked_incompatible_is_refused_with_a_clear_error(tmp_path):
     path = tmp_path / "new.db"
     store = open_store(path)
     store.db["schema_version"].insert({"version": len(MIGRATIONS) + 1, "applied_at": "x"})
+    store.db.execute("UPDATE meta SET value = ? WHERE key = 'schema.readers_from'",
+                     (str(len(MIGRATIONS) + 1),))
     store.close()
     with pytest.raises(StoreError, match="newer than this newsbot"):
         open_store(path)

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot import logs
 from bot.config import Config, ConfigError, load_config
 from bot.state import StateUnavailable
-from store.db import StoreError, open_store
+from store.db import StoreError, open_configured
 
 
 @dataclass
@@ -37,14 +37,17 @@ class CliState:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
-            if self.db_path:
-                self._config.values["store"]["path"] = os.path.abspath(self.db_path)
+            if self.db_path and self.db_path.startswith(("postgresql://", "postgres://")):
+                self._config.values["store"].update(backend="postgres", url=self.db_path)
+            elif self.db_path:
+                self._config.values["store"].update(backend="sqlite",
+                                                    path=os.path.abspath(self.db_path))
         return self._config
 
     def store(self) -> Any:
-        """The article store named by ``--db`` or ``[store] path``."""
+        """The article store named by ``--db`` or ``[store]``."""
         if self._store is None:
-            self._store = open_store(self.config.resolve(self.config.store["path"]))
+            self._store = open_configured(self.config)
         return self._store
 
 
@@ -94,7 +97,7 @@ def store_failure(path: str, e: Exception) -> str:
     envvar="NEWSBOT_CONFIG",
     help="TOML config file (default: $NEWSBOT_CONFIG, else safe local defaults).",
 )
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Article store file; overrides [store] path.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Article store: a SQLite file, or a postgresql:// URL; overrides [store].")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="newsbot")
 @click.pass_context
@@ -131,8 +134,7 @@ def progress_bar(disable: bool = False, eta: bool = False) -> Any:
 
 COMMAND_MODULES = (
     "serve", "send", "search", "admin", "audit", "digest", "emulator", "menu", "articles", "stats",
-    "rules",
-    "converse",
+    "rules", "converse", "stores",
 )
 
 for _name in COMMAND_MODULES:

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from bot.cli import CliState, main, operator, progress_bar, store_failure
+from bot.cli import CliState, main, operator, progress_bar
 from store.categories import CATEGORIES
 
 # The service's modules are imported inside the commands: heavy, and each needs its own.
@@ -95,7 +95,6 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         raise click.ClickException("no page files found in " + " ".join(paths))
     parsed: list[FileStories] = []
     bad: list[str] = []
-    refused: BaseException | None = None  # the store's error that stopped the saving
     report = ImportReport()
     with progress_bar() as progress:
         reading = progress.add_task("reading pages", total=len(files))
@@ -115,9 +114,11 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
                 save_files(obj.store(), parsed, report,
                            progress=lambda _a: progress.advance(saving),
                            actor=operator(), overwrite_edits=overwrite_edits)
-            except IngestError as e:
-                bad.append(str(e))
-                refused = e.__cause__
+            except sqlite3.Error:  # the store's own error follows as the command's error line
+                click.echo(f"newsbot: {parsed[report.pages].name}: not saved; the"
+                           f" {report.pages} file(s) before it are saved, and importing again"
+                           " skips them", err=True)
+                raise
     for msg in bad:
         click.echo(f"newsbot: {msg}", err=True)
     if bad and strict and not report.pages:
@@ -130,8 +131,6 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
     else:
         click.echo(report.line())
-    if isinstance(refused, sqlite3.Error):  # the store, not a file, is what failed
-        raise click.ClickException(store_failure(str(obj.config.resolve(obj.config.store["path"])), refused))
     if bad:
         raise click.ClickException(f"{len(bad)} of {len(files)} file(s) could not be imported")
 

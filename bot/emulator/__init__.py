@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from bot.emulator.account import Account
+from bot.emulator.console import set_console
 from bot.emulator.faults import Fault, Faults
 from bot.emulator.users import UserSide
 
@@ -189,8 +190,6 @@ class Emulator:
         """What the account's editors set in WeChat's console, in WeChat's own shapes (see
         ``bot.emulator.console``): reported by ``get_current_autoreply_info`` and
         ``get_current_selfmenu_info``."""
-        from bot.emulator.console import set_console
-
         with self.lock:
             set_console(self.account, autoreply, menu)
 

@@ -1,0 +1,113 @@
+"""Search on both store backends in one run: the same stories, the same queries.
+
+    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--json]
+
+Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
+it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
+else a private cluster on a free loopback port), then runs search_bench's query set (the
+common words first) on each backend in turn and reports p50/p95 per backend, the ratio of
+PostgreSQL's to SQLite's, and whether each query's first page holds the same stories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.search_bench import _pct, build_store, queries_for
+
+
+def _times(store: Any, qs: list[str], repeat: int) -> tuple[list[float], dict[str, list[int]]]:
+    from store import search
+
+    pages = {q: [h.article_id for h in search.search(store, q).hits] for q in qs}  # warm
+    times: list[float] = []
+    for _ in range(repeat):
+        for q in qs:
+            t = time.perf_counter()
+            search.search(store, q)
+            times.append((time.perf_counter() - t) * 1000)
+    return sorted(times), pages
+
+
+def _figures(times: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(_pct(times, 50), 3), "p95_ms": round(_pct(times, 95), 3),
+            "mean_ms": round(statistics.fmean(times), 3)}
+
+
+def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None) -> dict[str, Any]:
+    from store import search
+    from store.copy import copy
+    from store.db import open_store
+
+    cluster = None
+    if pg is None:
+        from tests.pg_support import Cluster, create_database
+
+        cluster = Cluster().start()
+        pg = create_database(cluster.url, "bench")
+    tmp = tempfile.TemporaryDirectory(prefix="newsbot-store-bench-")
+    try:
+        t0 = time.perf_counter()
+        lite = build_store(Path(tmp.name) / "bench.db", stories_n)
+        search.rebuild(lite)
+        t_build = time.perf_counter() - t0
+        pgs = open_store(pg, pool_size=2)
+        t0 = time.perf_counter()
+        copy(lite, pgs)
+        pgs.db.execute("ANALYZE")
+        t_copy = time.perf_counter() - t0
+        qs = queries_for(lite)
+        lite_t, lite_pages = _times(lite, qs, repeat)
+        pg_t, pg_pages = _times(pgs, qs, repeat)
+        same = sum(1 for q in qs if sorted(lite_pages[q]) == sorted(pg_pages[q]))
+        lite.close()
+        pgs.close()
+        out = {"stories": stories_n, "queries": len(qs), "runs": len(lite_t),
+               "build_s": round(t_build, 1), "copy_s": round(t_copy, 1),
+               "sqlite": _figures(lite_t), "postgres": _figures(pg_t),
+               "same_first_page": f"{same}/{len(qs)}"}
+        out["p95_ratio_pg_to_sqlite"] = round(out["postgres"]["p95_ms"]
+                                              / out["sqlite"]["p95_ms"], 2)
+        return out
+    finally:
+        tmp.cleanup()
+        if cluster is not None:
+            cluster.remove()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stories", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each query per backend")
+    ap.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG_URL"),
+                    help="an empty PostgreSQL database (default: a private cluster)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    fig = run(a.stories, a.repeat, a.pg)
+    if a.json:
+        print(json.dumps(fig, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{fig['stories']} stories, {fig['queries']} queries x {a.repeat} on each backend"
+          f" (built in {fig['build_s']} s, copied to PostgreSQL in {fig['copy_s']} s)")
+    for name in ("sqlite", "postgres"):
+        f = fig[name]
+        print(f"  {name:9} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms")
+    print(f"  PostgreSQL/SQLite p95: {fig['p95_ratio_pg_to_sqlite']}x;"
+          f" same first page: {fig['same_first_page']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

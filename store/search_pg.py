@@ -1,0 +1,112 @@
+"""Search on the PostgreSQL store: FTS5's pieces, answered from impact data.
+
+The SQLite engine ranks with FTS5's bm25 and, for common words, with top lists of impacts
+(store/search_rank.py). PostgreSQL has no bm25: ``ts_rank`` weighs words differently, so the
+same query would rank other stories first. Instead the PostgreSQL schema keeps what bm25 needs,
+per story and word: the column-weighted count ``f`` (``search_terms``, filled by a trigger on
+``search_docs`` from the same pre-cut columns FTS5 reads) and the collection's totals
+(``search_stats``). The few FTS5 calls of the engine are answered from them with the same
+formula (store/search_bm25.py); the plan, the top lists and the threshold algorithm above them
+are the engine's own, shared by both backends. docs/search.md says why this beat a tsvector.
+
+An expression is ``("and"|"or", [children])`` or a token, as in store/search_rank.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from store.search_bm25 import K1, B, idf
+
+Expr = Any
+
+
+def is_pg(db: Any) -> bool:
+    return getattr(db, "engine", "") == "postgres"
+
+
+def stats(db: Any) -> tuple[int, float]:
+    """(stories in the index, average tokens per story)."""
+    row = db.execute("SELECT nrow, total FROM search_stats WHERE id = 1").fetchone()
+    if not row or not row[0]:
+        return 0, 0.0
+    return int(row[0]), int(row[1]) / int(row[0])
+
+
+def _tokens(e: Expr) -> list[str]:
+    if isinstance(e, str):
+        return [e]
+    return [t for c in e[1] for t in _tokens(c)]
+
+
+def _matches(e: Expr) -> tuple[str, list[Any]]:
+    """SQL of the ids of the stories matching ``e``, and its arguments: a word is its rows of
+    ``search_terms``; AND filters the first part by the others (semi-joins, which the planner
+    runs as primary-key lookups when one side is small); OR is a union."""
+    if isinstance(e, str):
+        return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
+    parts = [_matches(c) for c in e[1]]
+    if len(parts) == 1:
+        return parts[0]
+    args = [a for _, part_args in parts for a in part_args]
+    if e[0] == "or":
+        return " UNION ".join(f"({sql})" for sql, _ in parts), args
+    first, rest = parts[0][0], [sql for sql, _ in parts[1:]]
+    return (f"SELECT article_id FROM ({first}) m WHERE "
+            + " AND ".join(f"article_id IN ({sql})" for sql in rest)), args
+
+
+def count(db: Any, e: Expr, cap: int) -> int:
+    """Matching stories, counting no further than ``cap``."""
+    sql, args = _matches(e)
+    row = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?) m", [*args, cap]).fetchone()
+    return int(row[0])
+
+
+def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
+           offset: int = 0) -> list[tuple[int, float]]:
+    """(id, bm25) of the stories matching ``e``, best first (ties: newest id first), where a
+    story scores ``sum(coef[t] * impact(f_t))`` over the words it holds."""
+    nrow, avgdl = stats(db)
+    if not nrow:
+        return []
+    sql, args = _matches(e)
+    terms = list(coef)
+    page = " LIMIT ? OFFSET ?" if limit is not None else ""
+    q = ("WITH m AS MATERIALIZED (" + sql + ")"
+         " SELECT t.article_id, sum(w.c * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
+         " AS s FROM search_terms t"
+         " JOIN unnest(?::text[], ?::float8[]) AS w(term, c) ON w.term = t.term"
+         " JOIN search_docs d ON d.article_id = t.article_id"
+         " WHERE t.term = ANY(?) AND t.article_id IN (SELECT article_id FROM m)"
+         " GROUP BY t.article_id ORDER BY s DESC, t.article_id DESC" + page)
+    lowered = [t.lower() for t in terms]
+    params = [*args, K1 + 1, K1, B, B, avgdl, lowered, [coef[t] for t in terms], lowered]
+    if limit is not None:
+        params += [limit, offset]
+    return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
+
+
+def term_bm25(db: Any, term: str) -> list[tuple[int, float]]:
+    """(id, bm25 as FTS5 returns it: negated) of every story holding ``term``."""
+    nrow, _ = stats(db)
+    n = count(db, term, nrow + 1)
+    return [(a, -s) for a, s in scored(db, term, {term: idf(nrow, n)})]
+
+
+def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
+    """Each token's weight in the sum: its idf once per time it appears in the query."""
+    out: dict[str, float] = {}
+    for t in _tokens(e):
+        out[t] = out.get(t, 0.0) + idf(nrow, dfs[t])
+    return out
+
+
+def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
+    """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
+    ``names : "key"``): the word's rows narrow the stories, the column confirms the place."""
+    return db.execute(
+        "SELECT d.name_words FROM search_terms t JOIN search_docs d ON d.article_id = t.article_id"
+        " WHERE t.term = ? AND ' ' || lower(d.names) || ' ' LIKE ? LIMIT 50",
+        (key.lower(), f"% {key.lower()} %"),
+    ).fetchall()
