@@ -193,7 +193,8 @@ def search(msg: Message, ctx: Context) -> Reply:
     return reply
 
 
-@routes(regex=r"(\d{1,4})" + END, priority=30, quick=True)
+# A pick searches for the story's related ones: not quick, it goes to a thread
+@routes(regex=r"(\d{1,4})" + END, priority=30)
 def pick(msg: Message, ctx: Context) -> Reply:
     """A number: that story of the list shown. Long numbers (643, 2019) that are not in the
     list are searched like any other word."""
@@ -220,7 +221,7 @@ def _said_number(text: str) -> int | None:
     return None if t is None or o is None else t * 10 + o
 
 
-@routes(regex=rf"(?:第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]){END}", priority=30, quick=True)
+@routes(regex=rf"(?:第\s*{_SAID}\s*[条篇个]?|(\d{{1,3}})\s*[条篇号]){END}", priority=30)
 def pick_said(msg: Message, ctx: Context) -> Reply:
     said = (ctx.match.group(1) or ctx.match.group(2)) if ctx.match else ""
     n = _said_number(said)

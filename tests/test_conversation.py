@@ -550,13 +550,12 @@ def test_a_message_writes_its_list_and_reply_in_one_go(tmp_path: Path, make_bot)
         # the list is there for the next message (it may reach another worker)
         assert _numbers(bot.send("下一页", user="o_once").text) == [3, 4]
         assert state.calls[2:] == ["claim", "finish_with:2"]
-        # a pick runs on the event loop: its claim, reply and writes in one step (no read
-        # first: the worker knows it has not seen it); its retry is answered from the kept
-        # answer, with no writes
+        # a pick searches for the story's related ones, so it runs in a thread: its claim,
+        # then its list and reply together; its retry gets the kept answer, with no writes
         pick = bot.send("2", user="o_once", msgid="77")
-        assert state.calls[4:] == ["settle:2"]
+        assert state.calls[4:] == ["claim", "finish_with:2"]
         assert bot.send("2", user="o_once", msgid="77").text == pick.text
-        assert state.calls[5:] == ["answer"]
+        assert state.calls[6:] == ["claim"]  # the claim finds the kept answer
     finally:
         s.close()
 
