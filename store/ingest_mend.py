@@ -172,6 +172,17 @@ def _run(seq: list[Unit], start: int, stops: set[int]) -> list[Unit]:
     return run
 
 
+def join(left: str, right: str) -> str:
+    """The two halves of a cut paragraph as one. A character printed at the end of one column
+    and again at the top of the next (有种说|说不出的 -> 有种说不出的) is kept once: when the
+    doubled pair is no word (天天, 看看 are) and the next half opens with one (说不出)."""
+    if left and right and left[-1] == right[0] and _CJK.match(right[0]):
+        freq = tokenizer().FREQ
+        if not freq.get(right[0] * 2) and any(freq.get(right[:n]) for n in (2, 3, 4)):
+            return left + right[1:]
+    return left + right
+
+
 def mend(units: list[Unit], page: str) -> list[Unit]:
     """The page's units with repeats dropped and cut paragraphs joined, in reading order.
     Short blocks found inside a cut get ``role = "caption"``."""
@@ -210,7 +221,7 @@ def mend(units: list[Unit], page: str) -> list[Unit]:
                     moved.append(x)
                     skip.add(x.index)
             c = pos[c_index]
-            u.text += c.text
+            u.text = join(u.text, c.text)
             u.open = c.open
             u.byline = c.byline or u.byline
             u.merged.append(c_index)
