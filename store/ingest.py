@@ -41,7 +41,7 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
     load_file,
     read_page,
 )
-from store.ingest_mend import mend
+from store.ingest_mend import mend, unglue_place
 from store.masthead import masthead_of
 from store.text import COMMAS, balanced, normal_key, sentences
 
@@ -333,6 +333,7 @@ def _drop_contained(paragraphs: list[str]) -> list[str]:
 
 def parse_page(text: str, source: str) -> list[Article]:
     """One printed page -> its stories, in page order (not saved)."""
+    text = "\n".join(part for line in text.splitlines() for part in unglue_place(line))
     units = split_lines(text)
     if not units:
         raise IngestError(f"{source}: the page has no text")

@@ -18,6 +18,9 @@ it in its column move along with it, which also restores the reading order of sh
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from jieba.posseg import POSTokenizer
 
 from store.ingest_blocks import Unit
 from store.segment import tokenizer
@@ -170,6 +173,33 @@ def _run(seq: list[Unit], start: int, stops: set[int]) -> list[Unit]:
             break
         run.append(u)
     return run
+
+
+# A head line that ends in a place name: 提升党员凝聚力战斗力花园口镇 (a kicker and the next
+# story's place line, printed side by side and read as one line)
+_PLACE_END = re.compile(r"^[\u4e00-\u9fff]{6,28}(?:镇|乡|街道|社区|村|区|县|市|办事处)$")
+
+
+@lru_cache(maxsize=1)
+def _tagger() -> POSTokenizer:
+    return POSTokenizer(tokenizer())
+
+
+def unglue_place(line: str) -> list[str]:
+    """``line`` as printed, or as two lines when a place name is glued to the end of a head:
+    the last word is a place (jieba's ``ns``) that a noun, not a verb, comes before (记者走进槐树
+    社区 stays whole: the place is what they walked into)."""
+    text = line.strip()
+    if not _PLACE_END.match(text):
+        return [line]
+    words = list(_tagger().cut(text))
+    if len(words) < 2 or words[-1].flag != "ns" or len(words[-1].word) < 3:
+        return [line]
+    before = words[-2].flag
+    rest = text[: -len(words[-1].word)]
+    if not before.startswith("n") or before == "ns" or len(rest) < 6:
+        return [line]
+    return [rest, words[-1].word]
 
 
 def join(left: str, right: str) -> str:

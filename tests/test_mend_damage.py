@@ -50,3 +50,26 @@ def test_the_join_rule_holds_beyond_one_word() -> None:
     assert join("心里就有种说", "说不出的高兴。") == "心里就有种说不出的高兴。"
     assert join("大家都来看", "看热闹。") == "大家都来看看热闹。"  # 看看 is a word
     assert join("开展主题", "教育活动。") == "开展主题教育活动。"
+
+
+# A kicker and the story's place line printed side by side, read as one line.
+GLUED = """
+提升党员凝聚力战斗力槐树社区
+议事开到楼门口
+服务送到心坎上
+
+本报讯 槐树社区党支部把议事厅搬到楼门口，居民有事当场商量、当场交办，今年以来已经办结停车、照明等十余件事。记者 林晓岚
+
+记者走进杏林社区
+本报讯 杏林社区的老人们在党员志愿者的帮助下学会了用手机挂号、缴费，大家直说方便。记者 何志远
+"""
+
+
+def test_a_place_name_glued_to_a_kicker_is_set_apart(
+    config: Config, services, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    _import_and_read(config, services, tmp_path, GLUED)
+    heads = {a.title: a.kicker for a in articles.latest(services.store, limit=10)}
+    kicker = heads["议事开到楼门口 服务送到心坎上"]
+    assert "战斗力槐树社区" not in kicker and kicker.split()[-1] == "槐树社区"
+    assert "记者走进杏林社区" in heads  # a place the head is about stays in it
