@@ -41,7 +41,7 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
     load_file,
     read_page,
 )
-from store.ingest_mend import mend, unglue_place
+from store.ingest_mend import drop_torn_start, mend, unglue_place
 from store.masthead import masthead_of
 from store.text import COMMAS, balanced, normal_key, sentences
 
@@ -345,7 +345,7 @@ def parse_page(text: str, source: str) -> list[Article]:
     last_authors: list[str] = []
     for s in stories:
         title, subtitle, kicker = read_heads(s.heads)
-        body = _drop_contained(s.body)
+        body = [drop_torn_start(p) for p in _drop_contained(s.body)]
         if not title:
             title = _title_from_body(body)
         # A story of a series under one byline (a feature in parts) shares that byline.

@@ -202,6 +202,23 @@ def unglue_place(line: str) -> list[str]:
     return [rest, words[-1].word]
 
 
+DANGLING_MAX = 24  # characters of a torn opening clause that may be left out
+
+
+def drop_torn_start(paragraph: str) -> str:
+    """A paragraph that opens mid-word (们不断前进的根本动力，新时代…) whose first half is not on
+    the page: its torn opening clause is left out, when short. A word that merely starts with
+    such a character (地铁, 的确, 之前) is a proper start and stays."""
+    if not paragraph or paragraph[0] not in NO_START:
+        return paragraph
+    first = next(iter(tokenizer().cut(paragraph[:8], HMM=False)), "")
+    if len(first) > 1:
+        return paragraph
+    m = re.search(r"[，,；;。！？]", paragraph[:DANGLING_MAX + 1])
+    rest = paragraph[m.end():].lstrip() if m else ""
+    return rest if len(rest) >= 10 else paragraph
+
+
 def join(left: str, right: str) -> str:
     """The two halves of a cut paragraph as one. A character printed at the end of one column
     and again at the top of the next (有种说|说不出的 -> 有种说不出的) is kept once: when the

@@ -73,3 +73,25 @@ def test_a_place_name_glued_to_a_kicker_is_set_apart(
     kicker = heads["议事开到楼门口 服务送到心坎上"]
     assert "战斗力槐树社区" not in kicker and kicker.split()[-1] == "槐树社区"
     assert "记者走进杏林社区" in heads  # a place the head is about stays in it
+
+
+# A paragraph whose first half is missing from the page: it opens mid-word.
+TORN = """
+杏林街道 党员带头办实事
+
+本报讯 杏林街道党工委组织机关党员下沉社区，认领居民“微心愿”一百二十余个。
+
+们不断前进的根本动力，新时代给街道发展带来新机遇，党员干部要把群众的事放在心上。
+
+地铁施工期间，街道党员志愿者在路口值守，帮助居民绕行。记者 林晓岚
+"""
+
+
+def test_a_paragraph_torn_at_its_start_opens_at_its_first_whole_clause(
+    config: Config, services, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    text = _import_and_read(config, services, tmp_path, TORN)
+    paragraphs = text.splitlines()
+    assert not any(p.startswith("们") for p in paragraphs)
+    assert "新时代给街道发展带来新机遇，党员干部要把群众的事放在心上。" in paragraphs
+    assert any(p.startswith("地铁施工期间") for p in paragraphs)  # a word, not a torn start
