@@ -15,10 +15,10 @@ from handlers import fallback, listing, related, rules
 from handlers.base import (
     DESCRIPTION_LIMIT,
     END,
+    TEXT_LIMIT,
     Context,
     Message,
     Reply,
-    TEXT_LIMIT,
     Routes,
     clip_bytes,
     clip_chars,

@@ -177,6 +177,7 @@ def _run(seq: list[Unit], start: int, stops: set[int]) -> list[Unit]:
 
 # A head line that ends in a place name: 提升党员凝聚力战斗力花园口镇 (a kicker and the next
 # story's place line, printed side by side and read as one line)
+_PLACE = re.compile(r"[\u4e00-\u9fff]{2,}(?:镇|乡|街道|社区|村|区|县|市|办事处)$")
 _PLACE_END = re.compile(r"^[\u4e00-\u9fff]{6,28}(?:镇|乡|街道|社区|村|区|县|市|办事处)$")
 
 
@@ -193,7 +194,9 @@ def unglue_place(line: str) -> list[str]:
     if not _PLACE_END.match(text):
         return [line]
     words = list(_tagger().cut(text))
-    if len(words) < 2 or words[-1].flag != "ns" or len(words[-1].word) < 3:
+    last = words[-1]
+    # a place of the project's dictionary has no part of speech there ("x")
+    if len(words) < 2 or last.flag not in ("ns", "x") or not _PLACE.search(last.word):
         return [line]
     before = words[-2].flag
     rest = text[: -len(words[-1].word)]

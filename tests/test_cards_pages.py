@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from bot.app import Services, build_services
 from bot.cli import main
 from bot.config import ConfigError, load_config
-from store import articles
 from handlers.base import TEXT_LIMIT
+from store import articles
 from store.articles import Article
 from store.ingest import import_text
 from tests.conftest import PAGE_SETS, Bot, page_set, write_config
