@@ -26,11 +26,16 @@ def is_pg(db: Any) -> bool:
 
 
 def stats(db: Any) -> tuple[int, float]:
-    """(stories in the index, average tokens per story)."""
+    """(stories in the index, average tokens per story), read once per pinned operation: a
+    search needs them in several places and they move only when stories do."""
+    memo = db.store.pinned_memo()
+    if memo is not None and "stats" in memo:
+        return memo["stats"]  # type: ignore[no-any-return]
     row = db.execute("SELECT nrow, total FROM search_stats WHERE id = 1").fetchone()
-    if not row or not row[0]:
-        return 0, 0.0
-    return int(row[0]), int(row[1]) / int(row[0])
+    got = (0, 0.0) if not row or not row[0] else (int(row[0]), int(row[1]) / int(row[0]))
+    if memo is not None:
+        memo["stats"] = got
+    return got
 
 
 def _tokens(e: Expr) -> list[str]:
@@ -63,6 +68,20 @@ def count(db: Any, e: Expr, cap: int) -> int:
     return int(row[0])
 
 
+def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
+    """Stories holding each of ``terms``, each counted no further than ``cap``: one statement
+    for the lot (each word's count walks its index range only)."""
+    if not terms:
+        return {}
+    rows = db.execute(
+        "SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM search_terms t"
+        " WHERE t.term = w.term LIMIT ?) m) FROM unnest(?::text[]) AS w(term)",
+        [cap, [t.lower() for t in terms]],
+    ).fetchall()
+    got = {str(t): int(n) for t, n in rows}
+    return {t: got.get(t.lower(), 0) for t in terms}
+
+
 def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
            offset: int = 0) -> list[tuple[int, float]]:
     """(id, bm25) of the stories matching ``e``, best first (ties: newest id first), where a
@@ -87,10 +106,12 @@ def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
     return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
 
 
-def term_bm25(db: Any, term: str) -> list[tuple[int, float]]:
-    """(id, bm25 as FTS5 returns it: negated) of every story holding ``term``."""
+def term_bm25(db: Any, term: str, n: int | None = None) -> list[tuple[int, float]]:
+    """(id, bm25 as FTS5 returns it: negated) of every story holding ``term`` (``n``: how
+    many do, when the caller has counted them already)."""
     nrow, _ = stats(db)
-    n = count(db, term, nrow + 1)
+    if n is None:
+        n = count(db, term, nrow + 1)
     return [(a, -s) for a, s in scored(db, term, {term: idf(nrow, n)})]
 
 
