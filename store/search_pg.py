@@ -92,15 +92,16 @@ def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
     sql, args = _matches(e)
     terms = list(coef)
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
+    # each word's weight picked from an array: a join on the words (in a function scan) hides
+    # their row counts from the planner, which then scans the matches once per word's row
     q = ("WITH m AS MATERIALIZED (" + sql + ")"
-         " SELECT t.article_id, sum(w.c * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
-         " AS s FROM search_terms t"
-         " JOIN unnest(?::text[], ?::float8[]) AS w(term, c) ON w.term = t.term"
-         " JOIN search_docs d ON d.article_id = t.article_id"
-         " WHERE t.term = ANY(?) AND t.article_id IN (SELECT article_id FROM m)"
-         " GROUP BY t.article_id ORDER BY s DESC, t.article_id DESC" + page)
+         " SELECT m.article_id, sum((?::float8[])[array_position(?::text[], t.term)]"
+         " * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
+         " AS s FROM m JOIN search_terms t ON t.article_id = m.article_id AND t.term = ANY(?)"
+         " JOIN search_docs d ON d.article_id = m.article_id"
+         " GROUP BY m.article_id ORDER BY s DESC, m.article_id DESC" + page)
     lowered = [t.lower() for t in terms]
-    params = [*args, K1 + 1, K1, B, B, avgdl, lowered, [coef[t] for t in terms], lowered]
+    params = [*args, [coef[t] for t in terms], lowered, K1 + 1, K1, B, B, avgdl, lowered]
     if limit is not None:
         params += [limit, offset]
     return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
@@ -125,9 +126,12 @@ def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
 
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
     """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
-    ``names : "key"``): the word's rows narrow the stories, the column confirms the place."""
+    ``names : "key"``): the word's rows narrow the stories, the column confirms the place (in
+    that order, held by the lateral lookup: the planner cannot tell how rare the word is, and
+    would rather test every story's names)."""
     return db.execute(
-        "SELECT d.name_words FROM search_terms t JOIN search_docs d ON d.article_id = t.article_id"
+        "SELECT d.name_words FROM search_terms t CROSS JOIN LATERAL (SELECT name_words, names"
+        " FROM search_docs WHERE article_id = t.article_id OFFSET 0) d"
         " WHERE t.term = ? AND ' ' || lower(d.names) || ' ' LIKE ? LIMIT 50",
         (key.lower(), f"% {key.lower()} %"),
     ).fetchall()
