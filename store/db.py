@@ -522,7 +522,7 @@ def open_store(path: str | os.PathLike[str], pool_size: int = 4,
     """The store at ``path``: a SQLite file, or a PostgreSQL database when ``path`` is a
     ``postgresql://`` URL (both keep the same contract)."""
     if is_url(path):
-        from store.pg import PgStore
+        from store.pg import PgStore  # here: store.pg imports this module
 
         return PgStore(str(path), pool_size=pool_size, connect_timeout=connect_timeout)
     return Store(path)

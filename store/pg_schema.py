@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from store.db import StoreError, now_iso, readers_from
+
 log = logging.getLogger("newsbot.store")
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -176,8 +178,6 @@ def _check_newer(conn: Any, current: int, target: int, where: str) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key = %s", (READERS_KEY,)).fetchone()
     oldest = int(row[0]) if row and str(row[0]).isdigit() else current
     if oldest > target:
-        from store.db import StoreError
-
         raise StoreError(
             f"{where} has schema version {current}, newer than this newsbot understands"
             f" ({target}); upgrade newsbot to open it"
@@ -188,8 +188,6 @@ def _check_newer(conn: Any, current: int, target: int, where: str) -> None:
 
 def migrate(conn: Any, where: str) -> int:
     """Bring the database on ``conn`` (autocommit) to the newest schema; returns the version."""
-    from store.db import now_iso, readers_from
-
     target = len(MIGRATIONS)
     current = _version(conn)
     if current > target:

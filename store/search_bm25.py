@@ -48,7 +48,7 @@ def _varints(blob: bytes) -> list[int]:
 def stats(db: sqlite_utils.Database) -> tuple[int, float]:
     """(stories in the index, average tokens per story) from FTS5's averages record."""
     if getattr(db, "engine", "") == "postgres":
-        from store import search_pg
+        from store import search_pg  # here: store.search_pg imports this module
 
         return search_pg.stats(db)
     row = db.execute(f"SELECT block FROM {FTS}_data WHERE id = 1").fetchone()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import jieba
 import sqlite_utils
 
-from store import pinyin, search_lists
+from store import articles, pinyin, search_lists
 from store.db import connect
 from store.query import WORD, normalise, words
 from store.search_cut import precise
@@ -248,8 +248,6 @@ def rebuild(store: Store, progress: Callable[[int, int], None] | None = None,
 def _rebuild_in_place(store: Store, progress: Callable[[int, int], None] | None) -> int:
     """Reindex every article in one transaction, row by row (the PostgreSQL store, whose
     index triggers keep the word counts)."""
-    from store import articles
-
     db = store.db
     total = articles.count(store)
     done = 0

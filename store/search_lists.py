@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from store import search_pg
 from store.search_bm25 import FTS, K1, WEIGHTS, B, fts_string, idf, impact, weights_sql
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,6 @@ def _build(store: Any, term: str, nrow: int, avgdl: float) -> tuple[TopList, int
     the store can be written within a moment: a search never waits on a long import."""
     db = store.db
     if getattr(db, "engine", "") == "postgres":
-        from store import search_pg
-
         rows = search_pg.term_bm25(db, term)
     else:
         rows = db.execute(
