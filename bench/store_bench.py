@@ -1,6 +1,6 @@
 """Search on both store backends in one run: the same stories, the same queries.
 
-    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--json]
+    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10] [--json]
 
 Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
 it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
@@ -9,6 +9,8 @@ common words first) on each backend in turn, query by query, and reports p50/p95
 the ratio of PostgreSQL's to SQLite's, and whether each query's first page holds the same
 stories. A third row runs PostgreSQL without holding one connection for a search (a pool
 checkout per statement, the index totals read each time): the ratio shows what holding it buys.
+``--webhook SECONDS`` then serves each store with ``newsbot serve`` and loads both with the load
+bench's keyword searches in alternating rounds: searches per second and their ratio.
 """
 
 from __future__ import annotations
@@ -64,12 +66,60 @@ def _times(stores: dict[str, Any], qs: list[str],
     return {name: sorted(v) for name, v in times.items()}, pages
 
 
+def _pg_config(workdir: Path, name: str, url: str) -> Path:
+    """bench/fixtures.py's server config with the store on PostgreSQL at ``url``."""
+    from bench import fixtures
+
+    cfg = fixtures.write_config(workdir, name, workdir / "unused.db")
+    text = cfg.read_text(encoding="utf-8")
+    start = text.index("[store]")
+    end = text.index("[", start + 1)
+    cfg.write_text(text[:start] + f'[store]\nbackend = "postgres"\nurl = "{url}"\n\n'
+                   + text[end:], encoding="utf-8")
+    return cfg
+
+
+def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3) -> dict[str, Any]:
+    """Searches per second through ``newsbot serve`` on each store, in alternating rounds (the
+    load bench's keyword searches, 32 connections); the medians and their ratio."""
+    from bench import fixtures, runs
+    from bench.procs import Server, free_port
+
+    workdir = lite_path.parent
+    cfgs = {"sqlite": fixtures.write_config(workdir, "lite", lite_path),
+            "postgres": _pg_config(workdir, "pg", pg)}
+    rps: dict[str, list[float]] = {name: [] for name in cfgs}
+    servers = {}
+    for name, cfg in cfgs.items():
+        port = free_port()
+        servers[name] = Server(name, fixtures.newsbot_argv(cfg, port), port,
+                               log=workdir / f"{name}.log")
+    try:
+        for srv in servers.values():
+            srv.start()
+            srv.wait_ready()
+        for n in range(rounds):
+            for name, srv in servers.items():
+                r = runs.webhook(srv, mode="plain", expect="<xml>", workdir=workdir,
+                                 duration=seconds, warmup=seconds / 3 if n == 0 else 0,
+                                 connections=32)
+                rps[name].append(r["rps"])
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    med = {name: statistics.median(v) for name, v in rps.items()}
+    return {"seconds": seconds, "rounds": rounds,
+            "sqlite_rps": round(med["sqlite"], 1), "postgres_rps": round(med["postgres"], 1),
+            "rps_ratio_pg_to_sqlite": round(med["postgres"] / med["sqlite"], 2)}
+
+
 def _figures(times: list[float]) -> dict[str, float]:
     return {"p50_ms": round(_pct(times, 50), 3), "p95_ms": round(_pct(times, 95), 3),
             "mean_ms": round(statistics.fmean(times), 3)}
 
 
-def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None) -> dict[str, Any]:
+def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
+        webhook_s: float = 0.0) -> dict[str, Any]:
     from store import search
     from store.copy import copy
     from store.db import open_store
@@ -106,6 +156,8 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None) -> dic
                                               / out["sqlite"]["p95_ms"], 2)
         out["p95_ratio_pinned_to_unpinned"] = round(
             out["postgres"]["p95_ms"] / out["postgres_unpinned"]["p95_ms"], 2)
+        if webhook_s:
+            out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s)
         return out
     finally:
         tmp.cleanup()
@@ -119,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each query per backend")
     ap.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG_URL"),
                     help="an empty PostgreSQL database (default: a private cluster)")
+    ap.add_argument("--webhook", type=float, default=0.0, metavar="SECONDS",
+                    help="also load `newsbot serve` on each store for SECONDS a round")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    fig = run(a.stories, a.repeat, a.pg)
+    fig = run(a.stories, a.repeat, a.pg, a.webhook)
     if a.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
@@ -133,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  PostgreSQL/SQLite p95: {fig['p95_ratio_pg_to_sqlite']}x;"
           f" one connection per search / per statement p95:"
           f" {fig['p95_ratio_pinned_to_unpinned']}x; same first page: {fig['same_first_page']}")
+    if "webhook" in fig:
+        w = fig["webhook"]
+        print(f"  webhook searches/s: SQLite {w['sqlite_rps']}, PostgreSQL {w['postgres_rps']}"
+              f" ({w['rps_ratio_pg_to_sqlite']}x; median of {w['rounds']} rounds of"
+              f" {w['seconds']:g} s each)")
     return 0
 
 
