@@ -1,12 +1,16 @@
 """Search on both store backends in one run: the same stories, the same queries.
 
-    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--json]
+    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10] [--json]
 
 Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
 it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
 else a private cluster on a free loopback port), then runs search_bench's query set (the
-common words first) on each backend in turn and reports p50/p95 per backend, the ratio of
-PostgreSQL's to SQLite's, and whether each query's first page holds the same stories.
+common words first) on each backend in turn, query by query, and reports p50/p95 per backend,
+the ratio of PostgreSQL's to SQLite's, and whether each query's first page holds the same
+stories. A third row runs PostgreSQL without holding one connection for a search (a pool
+checkout per statement, the index totals read each time): the ratio shows what holding it buys.
+``--webhook SECONDS`` then serves each store with ``newsbot serve`` and loads both with the load
+bench's keyword searches in alternating rounds: searches per second and their ratio.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +34,83 @@ if str(ROOT) not in sys.path:
 from bench.search_bench import _pct, build_store, queries_for
 
 
-def _times(store: Any, qs: list[str], repeat: int) -> tuple[list[float], dict[str, list[int]]]:
+class _Unpinned:
+    """The PostgreSQL store as it searched before a search held one connection: every
+    statement checks a connection out of the pool, and the index totals are read each time."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        yield
+
+
+def _times(stores: dict[str, Any], qs: list[str],
+           repeat: int) -> tuple[dict[str, list[float]], dict[str, dict[str, list[int]]]]:
+    """Each query on each store in turn (interleaved: load on the machine falls on all alike)."""
     from store import search
 
-    pages = {q: [h.article_id for h in search.search(store, q).hits] for q in qs}  # warm
-    times: list[float] = []
+    pages = {name: {q: [h.article_id for h in search.search(st, q).hits] for q in qs}
+             for name, st in stores.items()}  # warm
+    times: dict[str, list[float]] = {name: [] for name in stores}
     for _ in range(repeat):
         for q in qs:
-            t = time.perf_counter()
-            search.search(store, q)
-            times.append((time.perf_counter() - t) * 1000)
-    return sorted(times), pages
+            for name, st in stores.items():
+                t = time.perf_counter()
+                search.search(st, q)
+                times[name].append((time.perf_counter() - t) * 1000)
+    return {name: sorted(v) for name, v in times.items()}, pages
+
+
+def _pg_config(workdir: Path, name: str, url: str) -> Path:
+    """bench/fixtures.py's server config with the store on PostgreSQL at ``url``."""
+    from bench import fixtures
+
+    cfg = fixtures.write_config(workdir, name, workdir / "unused.db")
+    text = cfg.read_text(encoding="utf-8")
+    start = text.index("[store]")
+    end = text.index("[", start + 1)
+    cfg.write_text(text[:start] + f'[store]\nbackend = "postgres"\nurl = "{url}"\n\n'
+                   + text[end:], encoding="utf-8")
+    return cfg
+
+
+def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3) -> dict[str, Any]:
+    """Searches per second through ``newsbot serve`` on each store, in alternating rounds (the
+    load bench's keyword searches, 32 connections); the medians and their ratio."""
+    from bench import fixtures, runs
+    from bench.procs import Server, free_port
+
+    workdir = lite_path.parent
+    cfgs = {"sqlite": fixtures.write_config(workdir, "lite", lite_path),
+            "postgres": _pg_config(workdir, "pg", pg)}
+    rps: dict[str, list[float]] = {name: [] for name in cfgs}
+    servers = {}
+    for name, cfg in cfgs.items():
+        port = free_port()
+        servers[name] = Server(name, fixtures.newsbot_argv(cfg, port), port,
+                               log=workdir / f"{name}.log")
+    try:
+        for srv in servers.values():
+            srv.start()
+            srv.wait_ready()
+        for n in range(rounds):
+            for name, srv in servers.items():
+                r = runs.webhook(srv, mode="plain", expect="<xml>", workdir=workdir,
+                                 duration=seconds, warmup=seconds / 3 if n == 0 else 0,
+                                 connections=32)
+                rps[name].append(r["rps"])
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    med = {name: statistics.median(v) for name, v in rps.items()}
+    return {"seconds": seconds, "rounds": rounds,
+            "sqlite_rps": round(med["sqlite"], 1), "postgres_rps": round(med["postgres"], 1),
+            "rps_ratio_pg_to_sqlite": round(med["postgres"] / med["sqlite"], 2)}
 
 
 def _figures(times: list[float]) -> dict[str, float]:
@@ -46,7 +118,8 @@ def _figures(times: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(times), 3)}
 
 
-def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None) -> dict[str, Any]:
+def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
+        webhook_s: float = 0.0) -> dict[str, Any]:
     from store import search
     from store.copy import copy
     from store.db import open_store
@@ -69,17 +142,22 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None) -> dic
         pgs.db.execute("ANALYZE")
         t_copy = time.perf_counter() - t0
         qs = queries_for(lite)
-        lite_t, lite_pages = _times(lite, qs, repeat)
-        pg_t, pg_pages = _times(pgs, qs, repeat)
-        same = sum(1 for q in qs if sorted(lite_pages[q]) == sorted(pg_pages[q]))
+        times, pages = _times({"sqlite": lite, "postgres": pgs,
+                               "postgres_unpinned": _Unpinned(pgs)}, qs, repeat)
+        same = sum(1 for q in qs if sorted(pages["sqlite"][q]) == sorted(pages["postgres"][q]))
         lite.close()
         pgs.close()
-        out = {"stories": stories_n, "queries": len(qs), "runs": len(lite_t),
-               "build_s": round(t_build, 1), "copy_s": round(t_copy, 1),
-               "sqlite": _figures(lite_t), "postgres": _figures(pg_t),
-               "same_first_page": f"{same}/{len(qs)}"}
+        out: dict[str, Any] = {"stories": stories_n, "queries": len(qs),
+                               "runs": len(times["sqlite"]), "build_s": round(t_build, 1),
+                               "copy_s": round(t_copy, 1),
+                               "same_first_page": f"{same}/{len(qs)}"}
+        out.update({name: _figures(v) for name, v in times.items()})
         out["p95_ratio_pg_to_sqlite"] = round(out["postgres"]["p95_ms"]
                                               / out["sqlite"]["p95_ms"], 2)
+        out["p95_ratio_pinned_to_unpinned"] = round(
+            out["postgres"]["p95_ms"] / out["postgres_unpinned"]["p95_ms"], 2)
+        if webhook_s:
+            out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s)
         return out
     finally:
         tmp.cleanup()
@@ -93,19 +171,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs of each query per backend")
     ap.add_argument("--pg", default=os.environ.get("NEWSBOT_BENCH_PG_URL"),
                     help="an empty PostgreSQL database (default: a private cluster)")
+    ap.add_argument("--webhook", type=float, default=0.0, metavar="SECONDS",
+                    help="also load `newsbot serve` on each store for SECONDS a round")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    fig = run(a.stories, a.repeat, a.pg)
+    fig = run(a.stories, a.repeat, a.pg, a.webhook)
     if a.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
     print(f"{fig['stories']} stories, {fig['queries']} queries x {a.repeat} on each backend"
           f" (built in {fig['build_s']} s, copied to PostgreSQL in {fig['copy_s']} s)")
-    for name in ("sqlite", "postgres"):
+    for name in ("sqlite", "postgres", "postgres_unpinned"):
         f = fig[name]
-        print(f"  {name:9} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms")
+        print(f"  {name:17} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms")
     print(f"  PostgreSQL/SQLite p95: {fig['p95_ratio_pg_to_sqlite']}x;"
-          f" same first page: {fig['same_first_page']}")
+          f" one connection per search / per statement p95:"
+          f" {fig['p95_ratio_pinned_to_unpinned']}x; same first page: {fig['same_first_page']}")
+    if "webhook" in fig:
+        w = fig["webhook"]
+        print(f"  webhook searches/s: SQLite {w['sqlite_rps']}, PostgreSQL {w['postgres_rps']}"
+              f" ({w['rps_ratio_pg_to_sqlite']}x; median of {w['rounds']} rounds of"
+              f" {w['seconds']:g} s each)")
     return 0
 
 

@@ -12,7 +12,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -388,6 +389,12 @@ class Store:
             return True
         except sqlite3.Error:
             return False
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Run a store operation's statements on one connection (the PostgreSQL store's
+        contract); a file store's thread always has its own, so there is nothing to do."""
+        yield
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (a thread that is about to end)."""

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -286,8 +286,34 @@ class PgStore:
     def _held(self) -> psycopg.Connection[Any] | None:
         return getattr(self._local, "conn", None)
 
+    def _current(self) -> psycopg.Connection[Any] | None:
+        """The thread's connection: its open transaction's, else its pinned one."""
+        return self._held() or getattr(self._local, "pinned", None)
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """One pooled connection for every statement the thread runs inside (a search's dozen
+        statements would otherwise each check a connection out and back in); statements still
+        commit one by one, and a transaction opened inside runs on the same connection."""
+        if self._current() is not None:
+            yield
+            return
+        with _errors(self.url), self.pool.connection() as conn:
+            self._local.pinned, self._local.pinned_memo = conn, {}
+            try:
+                yield
+            finally:
+                self._local.pinned = self._local.pinned_memo = None
+
+    def pinned_memo(self) -> dict[str, Any] | None:
+        """A dict that lives as long as the thread's pinned connection (values read once per
+        operation, such as the index's totals), or ``None`` when nothing is pinned."""
+        if self._held() is not None:  # a transaction may change what was read
+            return None
+        return getattr(self._local, "pinned_memo", None)
+
     def execute(self, sql: str, params: Sequence[Any] | None = ()) -> Result:
-        conn = self._held()
+        conn = self._current()
         with _errors(self.url):
             if conn is not None:
                 return _run(conn, sql, params)
@@ -300,9 +326,12 @@ class PgStore:
         rows = [_params(p) for p in seq]
         if not rows:
             return Result()
-        conn = self._held()
+        conn = self._current()
         with _errors(self.url):
-            if conn is not None:
+            if conn is not None and conn is not self._held():
+                with conn.transaction():
+                    conn.cursor().executemany(text, rows)  # type: ignore[arg-type]
+            elif conn is not None:
                 conn.cursor().executemany(text, rows)  # type: ignore[arg-type]
             else:
                 with self.pool.connection() as c, c.transaction():
@@ -320,7 +349,8 @@ class PgStore:
         if self._held() is not None:  # nested: join the open transaction
             yield self.db.conn
             return
-        with _errors(self.url), self.pool.connection() as conn:
+        pin = getattr(self._local, "pinned", None)
+        with _errors(self.url), (nullcontext(pin) if pin else self.pool.connection()) as conn:
             self._local.conn = conn
             try:
                 with conn.transaction():

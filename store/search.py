@@ -72,7 +72,8 @@ def search(store: Store, query: str, limit: int = 5, offset: int = 0) -> SearchR
     q = parse(query if isinstance(query, str) else "")
     if not q.slots:
         return SearchResults(query=q.text, hits=[], total=0, mode="none", terms=[])
-    res = _search(store, q, limit, offset)
+    with store.pinned():
+        res = _search(store, q, limit, offset)
     res.subject = q.subject
     return res
 

@@ -26,11 +26,16 @@ def is_pg(db: Any) -> bool:
 
 
 def stats(db: Any) -> tuple[int, float]:
-    """(stories in the index, average tokens per story)."""
+    """(stories in the index, average tokens per story), read once per pinned operation: a
+    search needs them in several places and they move only when stories do."""
+    memo = db.store.pinned_memo()
+    if memo is not None and "stats" in memo:
+        return memo["stats"]  # type: ignore[no-any-return]
     row = db.execute("SELECT nrow, total FROM search_stats WHERE id = 1").fetchone()
-    if not row or not row[0]:
-        return 0, 0.0
-    return int(row[0]), int(row[1]) / int(row[0])
+    got = (0, 0.0) if not row or not row[0] else (int(row[0]), int(row[1]) / int(row[0]))
+    if memo is not None:
+        memo["stats"] = got
+    return got
 
 
 def _tokens(e: Expr) -> list[str]:
@@ -63,6 +68,20 @@ def count(db: Any, e: Expr, cap: int) -> int:
     return int(row[0])
 
 
+def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
+    """Stories holding each of ``terms``, each counted no further than ``cap``: one statement
+    for the lot (each word's count walks its index range only)."""
+    if not terms:
+        return {}
+    rows = db.execute(
+        "SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM search_terms t"
+        " WHERE t.term = w.term LIMIT ?) m) FROM unnest(?::text[]) AS w(term)",
+        [cap, [t.lower() for t in terms]],
+    ).fetchall()
+    got = {str(t): int(n) for t, n in rows}
+    return {t: got.get(t.lower(), 0) for t in terms}
+
+
 def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
            offset: int = 0) -> list[tuple[int, float]]:
     """(id, bm25) of the stories matching ``e``, best first (ties: newest id first), where a
@@ -73,24 +92,27 @@ def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
     sql, args = _matches(e)
     terms = list(coef)
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
+    # each word's weight picked from an array: a join on the words (in a function scan) hides
+    # their row counts from the planner, which then scans the matches once per word's row
     q = ("WITH m AS MATERIALIZED (" + sql + ")"
-         " SELECT t.article_id, sum(w.c * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
-         " AS s FROM search_terms t"
-         " JOIN unnest(?::text[], ?::float8[]) AS w(term, c) ON w.term = t.term"
-         " JOIN search_docs d ON d.article_id = t.article_id"
-         " WHERE t.term = ANY(?) AND t.article_id IN (SELECT article_id FROM m)"
-         " GROUP BY t.article_id ORDER BY s DESC, t.article_id DESC" + page)
+         " SELECT m.article_id, sum((?::float8[])[array_position(?::text[], t.term)]"
+         " * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
+         " AS s FROM m JOIN search_terms t ON t.article_id = m.article_id AND t.term = ANY(?)"
+         " JOIN search_docs d ON d.article_id = m.article_id"
+         " GROUP BY m.article_id ORDER BY s DESC, m.article_id DESC" + page)
     lowered = [t.lower() for t in terms]
-    params = [*args, K1 + 1, K1, B, B, avgdl, lowered, [coef[t] for t in terms], lowered]
+    params = [*args, [coef[t] for t in terms], lowered, K1 + 1, K1, B, B, avgdl, lowered]
     if limit is not None:
         params += [limit, offset]
     return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
 
 
-def term_bm25(db: Any, term: str) -> list[tuple[int, float]]:
-    """(id, bm25 as FTS5 returns it: negated) of every story holding ``term``."""
+def term_bm25(db: Any, term: str, n: int | None = None) -> list[tuple[int, float]]:
+    """(id, bm25 as FTS5 returns it: negated) of every story holding ``term`` (``n``: how
+    many do, when the caller has counted them already)."""
     nrow, _ = stats(db)
-    n = count(db, term, nrow + 1)
+    if n is None:
+        n = count(db, term, nrow + 1)
     return [(a, -s) for a, s in scored(db, term, {term: idf(nrow, n)})]
 
 
@@ -104,9 +126,12 @@ def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
 
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
     """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
-    ``names : "key"``): the word's rows narrow the stories, the column confirms the place."""
+    ``names : "key"``): the word's rows narrow the stories, the column confirms the place (in
+    that order, held by the lateral lookup: the planner cannot tell how rare the word is, and
+    would rather test every story's names)."""
     return db.execute(
-        "SELECT d.name_words FROM search_terms t JOIN search_docs d ON d.article_id = t.article_id"
+        "SELECT d.name_words FROM search_terms t CROSS JOIN LATERAL (SELECT name_words, names"
+        " FROM search_docs WHERE article_id = t.article_id OFFSET 0) d"
         " WHERE t.term = ? AND ' ' || lower(d.names) || ' ' LIKE ? LIMIT 50",
         (key.lower(), f"% {key.lower()} %"),
     ).fetchall()

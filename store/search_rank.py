@@ -160,8 +160,10 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
     """Stories holding each token: counted by FTS5 up to RARE_DF; past that the word is
     common and its count is kept with its top list (FTS5's own count walks every match)."""
     out: dict[str, int] = {}
+    firsts = (search_pg.counts(store.db, toks, RARE_DF + 1) if search_pg.is_pg(store.db)
+              else {t: count(store.db, t, RARE_DF + 1) for t in toks})
     for t in toks:
-        n = count(store.db, t, RARE_DF + 1)
+        n = firsts[t]
         out[t] = n if n <= RARE_DF else search_lists.doc_freq(store, t, nrow, avgdl)
     return out
 
@@ -191,7 +193,8 @@ def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
     if search_pg.is_pg(db):
         nrow = nrow or search_pg.stats(db)[0]
         toks = list(dict.fromkeys(phrases(e)))
-        dfs = {**{t: count(db, t, nrow + 1) for t in toks}, **(dfs or {})}
+        missing = [t for t in toks if t not in (dfs or {})]
+        dfs = {**search_pg.counts(db, missing, nrow + 1), **(dfs or {})}
         page = search_pg.scored(db, e, search_pg.phrase_coefs(e, nrow, dfs), limit, offset)
         rows = [(a, -s) for a, s in page]
     else:
@@ -317,7 +320,7 @@ def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: 
 
 def _rare_list(db: sqlite_utils.Database, t: str, nrow: int, n: int) -> TopList:
     """A complete list of a rare word, on the spot: FTS5 scores its few stories."""
-    rows = search_pg.term_bm25(db, t) if search_pg.is_pg(db) else db.execute(
+    rows = search_pg.term_bm25(db, t, n) if search_pg.is_pg(db) else db.execute(
         f"SELECT rowid, bm25({FTS}, {weights_sql()}) FROM {FTS} WHERE {FTS} MATCH ?",
         (fts_string(t),),
     )

@@ -3,6 +3,7 @@ uvicorn server on a loopback port."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -93,6 +94,18 @@ def _fresh_pg_database(server: str) -> str:
     from tests.pg_support import create_database
 
     return create_database(server, f"newsbot_c{os.getpid()}_{next(_pg_db)}")
+
+
+@pytest.fixture(autouse=True)
+def _newsbot_environment() -> Iterator[None]:
+    """Each test ends with the NEWSBOT_* variables it began with: a command run in-process
+    (``serve --workers``) may set some for its workers, and a later test's subprocess would
+    inherit them."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("NEWSBOT_")}
+    yield
+    for k in [k for k in os.environ if k.startswith("NEWSBOT_") and k not in before]:
+        del os.environ[k]
+    os.environ.update(before)
 
 
 @pytest.fixture(scope="session", autouse=True)

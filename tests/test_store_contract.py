@@ -173,6 +173,22 @@ def test_a_failed_transaction_leaves_nothing(store: Any) -> None:
     assert articles.count(store) == 0
 
 
+def test_an_operation_on_one_connection_writes_reads_and_rolls_back_as_any_other(
+        store: Any) -> None:
+    with store.pinned():
+        first, _ = articles.save(store, story("同一连接上保存的稿件"))
+        with pytest.raises(RuntimeError), store.transaction():
+            articles.save(store, story("回滚的稿件"))
+            raise RuntimeError("stop")
+        assert articles.count(store) == 1
+        with store.pinned():  # nested: the same operation
+            assert search.search(store, "同一连接").hits[0].article_id == first
+    assert articles.count(store) == 1
+    second, _ = articles.save(store, story("之后保存的稿件 同一连接"))
+    # the index totals held for one search are read afresh by the next
+    assert {h.article_id for h in search.search(store, "同一连接").hits} == {first, second}
+
+
 def test_a_duplicate_key_is_an_integrity_error(store: Any) -> None:
     admins.add(store, "o_x", by="cli")
     with pytest.raises(sqlite3.IntegrityError):

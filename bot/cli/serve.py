@@ -53,18 +53,19 @@ def serve(obj: CliState, host: str | None, port: int | None, workers: int | None
         )
     hooks = _demo_hooks(cfg) if demo else {}
     if workers > 1:
+        # Opened once here too: a store or state that cannot be opened is one clear error
+        # before the workers start, not a traceback from each of them (and the environment
+        # is left as it was).
+        services = build_services(cfg)
+        for prepare in hooks.get("prepare", ()):
+            prepare(services)
+        services.close()
         # Each worker builds its own services from the environment.
         if obj.config_path:
             os.environ["NEWSBOT_CONFIG"] = os.path.abspath(obj.config_path)
         os.environ["NEWSBOT_STORE_PATH"] = str(cfg.resolve(cfg.store["path"]))
         # --host/--port reach the workers too (article links are built from them).
         os.environ["NEWSBOT_SERVER_HOST"], os.environ["NEWSBOT_SERVER_PORT"] = host, str(port)
-        # Opened once here too: a store or state that cannot be opened is one clear error
-        # before the workers start, not a traceback from each of them.
-        services = build_services(cfg)
-        for prepare in hooks.get("prepare", ()):
-            prepare(services)
-        services.close()
         click.echo(f"newsbot: serving on http://{host}:{port} with {workers} workers", err=True)
         for k, v in hooks.get("env", {}).items():
             os.environ[k] = v
