@@ -149,6 +149,8 @@ def test_a_picked_story_offers_its_related_stories(pages_read) -> None:  # type:
     offered = 0
     for query in ("网格", "养老", "议事"):
         listed = bot.send(query, user="o_rel")
+        if listed.kind == "news":  # one clear winner as a card: the others are one "更多" away
+            listed = bot.send("更多", user="o_rel")
         assert listed.kind == "text" and "1. " in listed.text, listed.text
         picked = bot.send("1", user="o_rel")
         assert picked.kind == "text" and picked.text.startswith("【")
