@@ -26,7 +26,7 @@ from bot.state import StateBackend, open_state
 from bot.webhook import LateReply, Webhook
 from bot.wxapi import WeChatAPI, late_reply_sender
 from handlers.base import Shared
-from handlers.pages import render_article_page, render_image
+from handlers.pages import builtin_cover, render_article_page, render_image
 from store.db import Store, open_configured
 
 GC_YOUNG = 10_000  # allocations between the collector's young passes (Python's default 700)
@@ -103,6 +103,7 @@ class NewsbotApp:
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/articles/{article_id}", self.article_page, methods=["GET"]),
                 Route("/images/{image_id}", self.image, methods=["GET"]),
+                Route("/cover.png", self.cover, methods=["GET"]),
             ],
             lifespan=self.lifespan,
         )
@@ -145,6 +146,10 @@ class NewsbotApp:
         cache = "public, max-age=31536000, immutable" if status == 200 else "no-store"
         return Response(data, status_code=status, media_type=ctype,
                         headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+
+    async def cover(self, request: Request) -> Response:
+        return Response(builtin_cover(), media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

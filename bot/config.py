@@ -100,7 +100,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "pages": {
         "site_name": Key(str, "党建社区新闻", "name in the masthead of the article pages"),
         "default_cover": Key(
-            str, "", "picture address (https://) on news cards of stories without a cover"
+            str, "", "picture address (https://) on news cards of stories without a cover;"
+            " empty: the bot's own /cover.png"
         ),
     },
     "import": {

@@ -31,8 +31,9 @@ def article_url(config: Any, a: Any) -> str:
 
 def cover_url(config: Any, a: Any) -> str:
     """The story's cover (its lead image, or one an admin set with #封面), else the account's
-    default cover: WeChat draws a grey box on a card without a picture."""
-    return a.picurl or config.pages["default_cover"]
+    default cover, else the plain one this service serves: WeChat draws a grey box on a card
+    without a picture."""
+    return a.picurl or config.pages["default_cover"] or f"{config.public_url}/cover.png"
 
 
 def card(config: Any, a: Any) -> Card:

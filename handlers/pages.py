@@ -38,6 +38,13 @@ def _template() -> Template:
     return Template(text)
 
 
+@lru_cache(maxsize=1)
+def builtin_cover() -> bytes:
+    """The plain cover the bot serves at ``/cover.png`` for cards when the account has set
+    no ``[pages] default_cover`` of its own."""
+    return (resources.files("handlers") / "templates" / "cover.png").read_bytes()
+
+
 def site_name(config: Any) -> str:
     pages = getattr(config, "values", {}).get("pages", {})
     return pages.get("site_name") or DEFAULT_SITE_NAME

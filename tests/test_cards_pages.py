@@ -61,6 +61,24 @@ def test_a_card_without_a_picture_shows_the_default_cover(reader) -> None:  # ty
                     "荷花池社区举办邻里节": "https://paper.example.org/lotus.jpg"}
 
 
+def test_without_a_default_cover_the_card_shows_the_bots_own(
+    tmp_path: Path, make_bot: Callable[..., Bot]
+) -> None:
+    s = build_services(load_config(write_config(
+        tmp_path, '[server]\npublic_url = "https://news.example.org"\n'), env={}))
+    try:
+        bot = make_bot(s)
+        _save(s, "紫藤社区开办银龄学堂", "紫藤社区银龄学堂开课，退休教师为居民讲授书法和手机使用。")
+        card = bot.send("银龄学堂", user="o_cover")
+        assert card.kind == "news"
+        assert card.articles[0]["PicUrl"] == "https://news.example.org/cover.png"
+        served = bot.http.get("/cover.png")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+        assert served.content.startswith(b"\x89PNG\r\n")
+    finally:
+        s.close()
+
+
 def test_a_default_cover_must_be_a_web_address(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\[pages\] default_cover"):
         load_config(write_config(tmp_path, '[pages]\ndefault_cover = "cover.jpg"\n'), env={})
