@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,6 +23,12 @@ from store import articles
 log = logging.getLogger("newsbot.listing")
 SUMMARY_CHARS = 40  # one line of summary under each title
 STATE_PREFIX = "conv:"
+
+# A number said the long way: "第3条", "第三篇", "3号" pick, "第2页", "第 3 页", "第二页" jump
+# (the header says "第 1/3 页", so users answer in kind). Picks are the search's routes; the
+# keyword rules need the same pattern to step aside for a pick while a list is open.
+SAID = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
+PICK = re.compile(rf"\d{{1,4}}|第\s*{SAID}\s*[条篇个]?|\d{{1,3}}\s*[条篇号]")
 
 
 def article_url(config: Any, a: Any) -> str:

@@ -35,8 +35,6 @@ routes = Routes()
 
 PRIORITY = 35  # above the picks (30) and the search, below newsbot's own words (40 and up)
 _TRAILING = re.compile(r"[\s!！。.~～?？,，、…;；:：]+$")
-_PICK = re.compile(r"\d{1,4}|第\s*(?:\d{1,3}|[一二两三四五六七八九十]{1,3})\s*[条篇个]?"
-                   r"|\d{1,3}\s*[条篇号]")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -164,7 +162,7 @@ def keyword_rule(msg: Message, ctx: Context) -> Rule | None:
     if rule is None:
         return None
     said = unicodedata.normalize("NFKC", msg.content).strip()
-    if _PICK.fullmatch(said) and listing.load(ctx) is not None:
+    if listing.PICK.fullmatch(said) and listing.load(ctx) is not None:
         return None
     return rule
 

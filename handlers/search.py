@@ -202,9 +202,7 @@ def pick(msg: Message, ctx: Context) -> Reply:
     return _pick(ctx, digits, int(digits))
 
 
-# A number said the long way: "第3条", "第三篇", "3号" pick, "第2页", "第 3 页", "第二页" jump
-# (the header says "第 1/3 页", so users answer in kind)
-_SAID = r"(\d{1,3}|[一二两三四五六七八九十]{1,3})"
+_SAID = listing.SAID
 _CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                    "八": 8, "九": 9}
 
