@@ -1,6 +1,7 @@
 """Search on both store backends in one run: the same stories, the same queries.
 
-    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10] [--json]
+    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10]
+                                 [--webhook-only] [--json]
 
 Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
 it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
@@ -11,6 +12,7 @@ stories. A third row runs PostgreSQL without holding one connection for a search
 checkout per statement, the index totals read each time): the ratio shows what holding it buys.
 ``--webhook SECONDS`` then serves each store with ``newsbot serve`` and loads both with the load
 bench's keyword searches in alternating rounds: searches per second and their ratio.
+``--webhook-only`` skips the search rows (a quicker run when only the webhook row matters).
 """
 
 from __future__ import annotations
@@ -118,8 +120,23 @@ def _figures(times: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(times), 3)}
 
 
+def _search_rows(lite: Any, pgs: Any, repeat: int) -> dict[str, Any]:
+    """The three search rows: p50/p95 per backend, their ratios, the same first pages."""
+    qs = queries_for(lite)
+    times, pages = _times({"sqlite": lite, "postgres": pgs,
+                           "postgres_unpinned": _Unpinned(pgs)}, qs, repeat)
+    same = sum(1 for q in qs if sorted(pages["sqlite"][q]) == sorted(pages["postgres"][q]))
+    out: dict[str, Any] = {"queries": len(qs), "runs": len(times["sqlite"]),
+                           "same_first_page": f"{same}/{len(qs)}"}
+    out.update({name: _figures(v) for name, v in times.items()})
+    out["p95_ratio_pg_to_sqlite"] = round(out["postgres"]["p95_ms"] / out["sqlite"]["p95_ms"], 2)
+    out["p95_ratio_pinned_to_unpinned"] = round(
+        out["postgres"]["p95_ms"] / out["postgres_unpinned"]["p95_ms"], 2)
+    return out
+
+
 def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
-        webhook_s: float = 0.0) -> dict[str, Any]:
+        webhook_s: float = 0.0, search_rows: bool = True) -> dict[str, Any]:
     from store import search
     from store.copy import copy
     from store.db import open_store
@@ -141,21 +158,12 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         copy(lite, pgs)
         pgs.db.execute("ANALYZE")
         t_copy = time.perf_counter() - t0
-        qs = queries_for(lite)
-        times, pages = _times({"sqlite": lite, "postgres": pgs,
-                               "postgres_unpinned": _Unpinned(pgs)}, qs, repeat)
-        same = sum(1 for q in qs if sorted(pages["sqlite"][q]) == sorted(pages["postgres"][q]))
+        out: dict[str, Any] = {"stories": stories_n, "build_s": round(t_build, 1),
+                               "copy_s": round(t_copy, 1)}
+        if search_rows:
+            out.update(_search_rows(lite, pgs, repeat))
         lite.close()
         pgs.close()
-        out: dict[str, Any] = {"stories": stories_n, "queries": len(qs),
-                               "runs": len(times["sqlite"]), "build_s": round(t_build, 1),
-                               "copy_s": round(t_copy, 1),
-                               "same_first_page": f"{same}/{len(qs)}"}
-        out.update({name: _figures(v) for name, v in times.items()})
-        out["p95_ratio_pg_to_sqlite"] = round(out["postgres"]["p95_ms"]
-                                              / out["sqlite"]["p95_ms"], 2)
-        out["p95_ratio_pinned_to_unpinned"] = round(
-            out["postgres"]["p95_ms"] / out["postgres_unpinned"]["p95_ms"], 2)
         if webhook_s:
             out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s)
         return out
@@ -173,20 +181,27 @@ def main(argv: list[str] | None = None) -> int:
                     help="an empty PostgreSQL database (default: a private cluster)")
     ap.add_argument("--webhook", type=float, default=0.0, metavar="SECONDS",
                     help="also load `newsbot serve` on each store for SECONDS a round")
+    ap.add_argument("--webhook-only", action="store_true",
+                    help="skip the search rows (with --webhook: only the webhook row)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    fig = run(a.stories, a.repeat, a.pg, a.webhook)
+    if a.webhook_only and not a.webhook:
+        ap.error("--webhook-only needs --webhook SECONDS")
+    fig = run(a.stories, a.repeat, a.pg, a.webhook, search_rows=not a.webhook_only)
     if a.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
-    print(f"{fig['stories']} stories, {fig['queries']} queries x {a.repeat} on each backend"
-          f" (built in {fig['build_s']} s, copied to PostgreSQL in {fig['copy_s']} s)")
-    for name in ("sqlite", "postgres", "postgres_unpinned"):
-        f = fig[name]
-        print(f"  {name:17} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms")
-    print(f"  PostgreSQL/SQLite p95: {fig['p95_ratio_pg_to_sqlite']}x;"
-          f" one connection per search / per statement p95:"
-          f" {fig['p95_ratio_pinned_to_unpinned']}x; same first page: {fig['same_first_page']}")
+    print(f"{fig['stories']} stories (built in {fig['build_s']} s, copied to PostgreSQL in"
+          f" {fig['copy_s']} s)")
+    if "queries" in fig:
+        print(f"  {fig['queries']} queries x {a.repeat} on each backend")
+        for name in ("sqlite", "postgres", "postgres_unpinned"):
+            f = fig[name]
+            print(f"  {name:17} p50 {f['p50_ms']} ms  p95 {f['p95_ms']} ms")
+        print(f"  PostgreSQL/SQLite p95: {fig['p95_ratio_pg_to_sqlite']}x;"
+              f" one connection per search / per statement p95:"
+              f" {fig['p95_ratio_pinned_to_unpinned']}x;"
+              f" same first page: {fig['same_first_page']}")
     if "webhook" in fig:
         w = fig["webhook"]
         print(f"  webhook searches/s: SQLite {w['sqlite_rps']}, PostgreSQL {w['postgres_rps']}"

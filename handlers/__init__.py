@@ -10,6 +10,7 @@ from handlers import admin, fallback, latest, rules, search, subscriptions, toda
 from handlers import help as help_
 from handlers.admin import AdminDirectory
 from handlers.base import Routes, Settings, Shared
+from handlers.generations import Counters
 from handlers.search_cache import SearchCache
 from store.db import Store
 
@@ -33,4 +34,6 @@ def shared(config: Settings, store: Store | None) -> Shared:
     is_admin = (
         AdminDirectory(config, store) if store is not None else config.admin_openids().__contains__
     )
-    return Shared(is_admin=is_admin, search_cache=SearchCache(), rules=rules.RuleCache())
+    counters = Counters()  # both caches check the store's generations in one read
+    return Shared(is_admin=is_admin, search_cache=SearchCache(counters=counters),
+                  rules=rules.RuleCache(counters))

@@ -26,6 +26,7 @@ from typing import Any
 
 from handlers import listing
 from handlers.base import Article, Context, Image, Message, News, Reply, Routes, Text
+from handlers.generations import Counters
 from store import query
 from store import rules as store_rules
 from store.rules import MENU_KEY_PREFIX, Rule
@@ -86,14 +87,16 @@ class RuleBook:
 
 
 class RuleCache:
-    """The process's compiled rules, rebuilt when the store's rules generation moves."""
+    """The process's compiled rules, rebuilt when the store's rules generation moves (read once
+    per turn of the event loop with the stories', see handlers.generations)."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: Counters | None = None) -> None:
+        self.counters = counters or Counters()
         self._lock = threading.Lock()
         self._book: tuple[int, RuleBook] | None = None
 
     def book(self, store: Any) -> RuleBook:
-        gen = store_rules.generation(store)
+        gen = self.counters.current(store).rules
         held = self._book
         if held is not None and held[0] == gen:
             return held[1]

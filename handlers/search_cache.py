@@ -5,22 +5,19 @@ One bounded LRU per process, kept in ``Context.shared`` (made by ``handlers.shar
 Pages are keyed on (normalised query, offset, limit) and are valid for one articles
 *generation*: a counter in the store's ``meta`` table that triggers bump on every insert, edit
 or delete of a story (and on an index rebuild), whichever process made it. Lookups read the
-counter (one primary-key SELECT); when it moved, the whole cache is dropped. On the event loop
-the counter is read once per turn of the loop: the messages of one turn arrived together and
-are answered as of the same moment (a read costs a read transaction and its file locks, more
-than the rest of a cached lookup).
+counter; when it moved, the whole cache is dropped. On the event loop the counter is read once
+per turn of the loop, with the rules' (handlers.generations).
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from store import articles
+from handlers.generations import Counters
 from store import search as engine
 from store.query import MAX_QUERY_CHARS, normalise
 from store.search import SearchResults
@@ -33,8 +30,9 @@ Key = tuple[str, int, int]
 class SearchCache:
     """An LRU of search pages of one articles generation; safe to share between threads."""
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, size: int = DEFAULT_SIZE, counters: Counters | None = None) -> None:
         self.size = max(1, size)
+        self.counters = counters or Counters()
         self._pages: OrderedDict[Key, SearchResults] = OrderedDict()
         self._generation: int | None = None
         self._derived: dict[str, Any] = {}  # other values of this generation (by name)
@@ -42,29 +40,10 @@ class SearchCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
-        self._loop: asyncio.AbstractEventLoop | None = None  # see _current
-        self._loop_thread: int | None = None
-        self._turn: tuple[Any, int] | None = None  # (store, generation) read this turn
 
     def _current(self, store: Any) -> int:
         """The stories' generation; on the event loop, read once per turn of the loop."""
-        loop = self._loop
-        if threading.get_ident() == self._loop_thread and loop is not None and loop.is_running():
-            turn = self._turn
-            if turn is not None and turn[0] is store:
-                return turn[1]
-        else:
-            loop = asyncio._get_running_loop()
-            if loop is None:  # a worker thread: read it every time
-                return articles.generation(store)
-            self._loop, self._loop_thread = loop, threading.get_ident()
-        value = articles.generation(store)
-        self._turn = (store, value)
-        loop.call_soon(self._end_turn)
-        return value
-
-    def _end_turn(self) -> None:
-        self._turn = None
+        return self.counters.current(store).articles
 
     def search(self, store: Any, query: str, limit: int, offset: int) -> SearchResults:
         # the engine reads only the stripped, cut, normalised text: equal keys, equal pages

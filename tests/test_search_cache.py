@@ -223,34 +223,48 @@ def test_kept_answers_are_bounded_and_follow_the_stories(stocked: Store) -> None
     assert made[-1] == "a" and len(made) == 5
 
 
-def test_on_the_event_loop_the_generation_is_read_once_a_turn(
+def test_on_the_event_loop_the_generations_are_read_once_a_turn(
         stocked: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search cache and the compiled rules share one read of the store's counters per turn
+    of the loop; a story or a rule added by another process shows on the next turn."""
     import asyncio
 
-    reads: list[int] = []
-    real = articles.generation
+    from handlers.generations import Counters
+    from handlers.rules import RuleCache
+    from store import generations
+    from store import rules as store_rules
 
-    def counted(store: Store) -> int:
+    reads: list[int] = []
+    real = generations.read
+
+    def counted(store: Store) -> generations.Generations:
         reads.append(1)
         return real(store)
 
-    monkeypatch.setattr(articles, "generation", counted)
-    cache = SearchCache()
+    monkeypatch.setattr(generations, "read", counted)
+    counters = Counters()
+    cache, rule_cache = SearchCache(counters=counters), RuleCache(counters)
 
     async def messages() -> None:
         before = cache.search(stocked, "养老", 5, 0).total
         cache.search(stocked, "步道", 5, 0)
-        assert len(reads) == 1  # one turn of the loop, one read
+        assert rule_cache.book(stocked).equal == {}
+        assert len(reads) == 1  # one turn of the loop, one read for both caches
         elsewhere = open_store(stocked.path)
         articles.save(elsewhere, Article(title="新开的养老驿站", body=["养老驿站开门了。"],
                                          source="cache-turn"))
+        store_rules.add(elsewhere, store_rules.Rule(kind="keyword", name="驿站", keywords=[
+            store_rules.Keyword("驿站")], replies=[{"type": "text", "content": "在东门"}]),
+            "o_admin")
         elsewhere.close()
         assert cache.search(stocked, "养老", 5, 0).total == before  # as of the turn's start
-        await asyncio.sleep(0)  # the next turn reads again, and sees the new story
+        assert rule_cache.book(stocked).equal == {}
+        await asyncio.sleep(0)  # the next turn reads again, and sees the new story and rule
         assert cache.search(stocked, "养老", 5, 0).total == before + 1
+        assert list(rule_cache.book(stocked).equal) == ["驿站"]
         assert len(reads) == 2
 
     asyncio.run(messages())
     cache.search(stocked, "养老", 5, 0)  # off the loop (a worker thread): every lookup reads
-    cache.search(stocked, "养老", 5, 0)
+    rule_cache.book(stocked)
     assert len(reads) == 4
