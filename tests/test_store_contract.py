@@ -121,6 +121,24 @@ def test_subscribers(store: Any) -> None:
     assert subscribers.unsubscribe(store, "o_nobody") is None
 
 
+def test_queued_rows_land_in_order_and_a_bad_one_costs_only_itself(store: Any) -> None:
+    """What the webhook queues (a reader's last-seen, a query-log row) lands in the order it
+    was queued, runs of one statement and others mixed; a row the store refuses is dropped
+    alone."""
+    log_row = 'INSERT INTO query_log (at, "user", "query", hits) VALUES (?, ?, ?, ?)'
+    for i in range(6):
+        store.write_later(log_row, ("2024-01-01T00:00:00+00:00", "o_q", f"q{i}", i))
+        if i % 2:
+            subscribers.touch(store, f"o_{i}", at=1000.0 + i, later=True)
+    store.write_later("INSERT INTO no_such_table VALUES (?)", (1,))
+    store.write_later(log_row, ("2024-01-01T00:00:00+00:00", "o_q", "last", 9))
+    store.flush()
+    rows = store.db.execute('SELECT "query", hits FROM query_log ORDER BY id').fetchall()
+    assert [tuple(r) for r in rows] == [(f"q{i}", i) for i in range(6)] + [("last", 9)]
+    seen = [subscribers.get(store, o) for o in ("o_1", "o_3", "o_5")]
+    assert [s.last_seen if s else None for s in seen] == [1001.0, 1003.0, 1005.0]
+
+
 def test_one_digest_per_slot_and_its_log(store: Any) -> None:
     plan = [Delivery("o_a", ["社区"]), Delivery("o_b", ["党建"])]
     d = pushlog.start(store, channel="customer_service", since=None, article_ids=[1, 2],
