@@ -79,6 +79,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                    " (the password from NEWSBOT_STORE_URL or PGPASSWORD)"),
         "pool_size": Key(int, 4, "PostgreSQL connections per process at most"),
         "connect_timeout": Key(float, 2.0, "seconds to wait for a PostgreSQL connection"),
+        "prepared_statements": Key(bool, True, "let PostgreSQL keep the plans of statements a"
+                                   " connection repeats; false behind a pooler that cannot"
+                                   " (PgBouncer before 1.21 in transaction mode)"),
     },
     "state": {
         "backend": Key(str, "sqlite", "shared state backend", choices=("sqlite", "redis")),

@@ -526,13 +526,15 @@ class _Transaction:
 
 
 def open_store(path: str | os.PathLike[str], pool_size: int = 4,
-               connect_timeout: float = 3.0) -> Any:
+               connect_timeout: float = 3.0, prepare: bool = True) -> Any:
     """The store at ``path``: a SQLite file, or a PostgreSQL database when ``path`` is a
-    ``postgresql://`` URL (both keep the same contract)."""
+    ``postgresql://`` URL (both keep the same contract; ``pool_size``, ``connect_timeout``
+    and ``prepare`` concern PostgreSQL alone)."""
     if is_url(path):
         from store.pg import PgStore  # here: store.pg imports this module
 
-        return PgStore(str(path), pool_size=pool_size, connect_timeout=connect_timeout)
+        return PgStore(str(path), pool_size=pool_size, connect_timeout=connect_timeout,
+                       prepare=prepare)
     return Store(path)
 
 
@@ -545,5 +547,6 @@ def open_configured(config: Any) -> Any:
     st = config.store
     if st.get("backend", "sqlite") == "postgres":
         return open_store(st["url"], pool_size=int(st["pool_size"]),
-                          connect_timeout=float(st["connect_timeout"]))
+                          connect_timeout=float(st["connect_timeout"]),
+                          prepare=bool(st["prepared_statements"]))
     return open_store(config.resolve(st["path"]))

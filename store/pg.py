@@ -126,6 +126,7 @@ def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | None) 
     return res
 
 
+PREPARE_AFTER = 5  # runs of one statement on a connection before its plan is kept
 CHECK_IDLE = 2.0  # seconds a pooled connection may sit unused before it is checked on checkout
 
 
@@ -256,7 +257,8 @@ class PgStore:
 
     engine = "postgres"
 
-    def __init__(self, url: str, pool_size: int = 4, connect_timeout: float = 3.0) -> None:
+    def __init__(self, url: str, pool_size: int = 4, connect_timeout: float = 3.0,
+                 prepare: bool = True) -> None:
         self.url = url
         self.path = redact(url)  # what logs and cache keys name the store by
         self.memo: dict[str, Any] = {}
@@ -264,7 +266,11 @@ class PgStore:
         self.db = Database(self)
         self.pool = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=max(1, pool_size), timeout=connect_timeout,
-            kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout))},
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout)),
+                    # psycopg prepares a statement a connection has run PREPARE_AFTER times;
+                    # a pooler that hands each transaction another server connection cannot
+                    # keep those (``[store] prepared_statements = false``)
+                    "prepare_threshold": PREPARE_AFTER if prepare else None},
             open=False, name="newsbot-store", reconnect_timeout=0,
             # a connection left from before a restart or failover is found out on checkout,
             # not by the reader whose statement it would fail

@@ -257,3 +257,27 @@ def test_search_gives_the_same_top_stories_on_both_backends(tmp_path: Path, pg_u
     finally:
         lite.close()
         pg.close()
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler(tmp_path: Path, pg_url: str) -> None:
+    """A statement a connection repeats has its plan kept on the server, unless ``[store]
+    prepared_statements = false`` (a pooler such as PgBouncer in transaction mode hands each
+    transaction another server connection, which would not know the statement)."""
+    from bot.config import load_config
+    from store.db import open_configured
+    from tests.conftest import write_config
+
+    kept = {}
+    for flag in ("true", "false"):
+        folder = tmp_path / flag
+        folder.mkdir()
+        cfg = load_config(write_config(folder, store=f'backend = "postgres"\nurl = "{pg_url}"\n'
+                                       f"pool_size = 1\nprepared_statements = {flag}"), env={})
+        s = open_configured(cfg)
+        try:
+            for _ in range(8):
+                assert articles.generation(s) == 0
+            kept[flag] = s.db.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+        finally:
+            s.close()
+    assert kept["true"] >= 1 and kept["false"] == 0

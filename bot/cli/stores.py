@@ -41,7 +41,8 @@ def copy_cmd(obj: CliState, dest: str) -> None:
         raise click.ClickException(f"{dest} exists: copy into a new file only")
     st = obj.config.store
     target = open_store(dest, pool_size=int(st["pool_size"]),
-                        connect_timeout=float(st["connect_timeout"]))
+                        connect_timeout=float(st["connect_timeout"]),
+                        prepare=bool(st["prepared_statements"]))
     try:
         with progress_bar(eta=True) as bar:
             task = bar.add_task("copying", total=None)
