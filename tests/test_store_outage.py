@@ -112,3 +112,49 @@ def test_the_scheduled_digest_waits_for_the_store_and_then_sends(
         assert "社区议事会召开" in str(emulator.deliveries[0])
     finally:
         services.close()
+
+
+def test_a_turn_of_the_event_loop_tries_a_store_out_of_reach_once(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The messages of one turn of the webhook's loop share one read of the store's counters;
+    when the server is down, the first one's wait for a connection is the turn's only wait (the
+    others hear "try again later" at once), and the next turn tries again."""
+    import asyncio
+
+    from handlers.generations import Counters
+    from handlers.rules import RuleCache
+    from handlers.search_cache import SearchCache
+    from store import generations
+    from store.db import StoreUnavailable, open_store
+
+    store = open_store(create_database(cluster.url, "turns"), pool_size=1, connect_timeout=1.0)
+    reads: list[int] = []
+    real = generations.read
+
+    def counted(s: object) -> generations.Generations:
+        reads.append(1)
+        return real(s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generations, "read", counted)
+    counters = Counters()
+    cache, rule_cache = SearchCache(counters=counters), RuleCache(counters)
+
+    async def turns() -> None:
+        cluster.stop()
+        for look in (lambda: cache.search(store, "食堂", 5, 0), lambda: rule_cache.book(store),
+                     lambda: cache.search(store, "养老", 5, 0)):
+            with pytest.raises(StoreUnavailable):
+                look()
+        assert len(reads) == 1
+        await asyncio.sleep(0)
+        with pytest.raises(StoreUnavailable):
+            rule_cache.book(store)
+        assert len(reads) == 2
+        cluster.restart()
+        await asyncio.sleep(0)
+        assert cache.search(store, "食堂", 5, 0).total == 0 and len(reads) == 3
+
+    try:
+        asyncio.run(turns())
+    finally:
+        store.close()
