@@ -294,6 +294,7 @@ def join(left: str, right: str, page: str = "") -> str:
 class Gap:
     """A gap marked in a story's body, as an editor is told of it."""
 
+    article_id: int  # 0 for a story not saved
     paragraph: int  # 1-based, as #改正文 and newsbot edit --paragraph count
     around: str  # the gap with a few characters either side
 
@@ -301,16 +302,14 @@ class Gap:
 AROUND = 8  # characters either side of a gap that the import report shows
 
 
-def gaps_in(body: list[str]) -> list[Gap]:
+def gaps_in(body: list[str], article_id: int = 0) -> list[Gap]:
     """Every gap marked in ``body``, in order."""
     out = []
     for n, para in enumerate(body, 1):
         at = para.find(GAP)
         while at >= 0:
             end = at + len(GAP)
-            head = "…" if at > AROUND else ""
-            tail = "…" if len(para) - end > AROUND else ""
-            out.append(Gap(n, head + para[max(0, at - AROUND) : end + AROUND] + tail))
+            out.append(Gap(article_id, n, para[max(0, at - AROUND) : end + AROUND]))
             at = para.find(GAP, end)
     return out
 
