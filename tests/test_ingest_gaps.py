@@ -20,7 +20,7 @@ from bot.config import Config, load_config
 from store.ingest_mend import torn
 from store.samples import sample_pages
 from store.text import GAP
-from tests.conftest import Bot, write_config
+from tests.conftest import Bot, page_text, write_config
 
 ADMIN = "o_admin_editor"
 
@@ -165,6 +165,18 @@ def test_a_summary_passes_over_the_sentence_with_the_gap(
     r = make_bot().send("小区议事会")
     text = r.render()
     assert "议出停车新办法" in text and GAP not in text, text
+
+
+def test_the_seed_page_with_a_lost_line_reads_with_its_gap_marked(
+    services: Services, client: TestClient
+) -> None:
+    from store.ingest import import_text
+
+    report = import_text(services.store, page_text("seed", "002"), "002.txt")
+    [gap] = report.gaps
+    html = client.get(f"/articles/{gap.article_id}").text
+    assert "通过相关单〔……〕商共同努力" in html and "相关单商" not in html
+    assert html.count(GAP) == 1
 
 
 def test_the_rule_marks_no_seam_of_the_sample_pages_cut_anywhere() -> None:
