@@ -229,8 +229,8 @@ def drop_torn_start(paragraph: str) -> str:
 
 # A character that stands alone in less than this share of its uses (its own frequency in
 # jieba's dictionary against the frequencies of the words holding it) is mostly a piece of a
-# word: 单 (单位, 简单), 商 (商户, 工商); not 和, 对, 他, nor most nouns. The figure is the one
-# that marks fewest seams cut at every place of the pages' own paragraphs (docs/ingest.md).
+# word: 单 (0.10; 单位, 简单), 商 (0.06; 商户, 工商); not 和, 对, 他 (0.6 and over). Higher, and
+# given names split from their surname read as torn (耿|学连, 许|大娘); lower, and 单 does not.
 BOUND = 0.12
 _WINDOW = 6  # characters either side of a seam that jieba reads
 

@@ -16,12 +16,15 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.cli import CliState, main, operator, progress_bar
 from store.categories import CATEGORIES
+
+if TYPE_CHECKING:
+    from store.ingest import FileStories, ImportReport
 
 # The service's modules are imported inside the commands: heavy, and each needs its own.
 
@@ -79,7 +82,8 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
     changed (#改, newsbot edit) is kept unless --overwrite-edits. Folders are searched.
     Every file is read and checked first; then each is saved in a transaction of its own, so
     the service keeps answering during a long import and an interrupted one is finished by
-    running it again.
+    running it again. Where a page lost text at a column break the story shows 〔……〕, and
+    the report names each such gap (story, paragraph) for `newsbot edit --paragraph`.
 
     \b
     Example:
@@ -131,7 +135,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
         raise click.ClickException(f"{len(bad)} of {len(files)} file(s) could not be imported")
 
 
-def _echo_dry_run(parsed: list[Any]) -> None:
+def _echo_dry_run(parsed: list[FileStories]) -> None:
     """Each story found, and each gap the import would mark in it."""
     from store.ingest_mend import gaps_in
 
@@ -145,7 +149,7 @@ def _echo_dry_run(parsed: list[Any]) -> None:
     click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
 
 
-def _echo_report(report: Any) -> None:
+def _echo_report(report: ImportReport) -> None:
     """The import's counts, then each gap marked where a page lost text, for an editor."""
     click.echo(report.line())
     for line in report.gap_lines():
