@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from handlers import listing
 from handlers.base import Context, Message, News, Reply, Routes
-from store import articles
 from store.categories import CATEGORIES
 
 routes = Routes()
@@ -40,7 +39,7 @@ def latest_text(msg: Message, ctx: Context) -> Reply:
 @routes(event="click", key=tuple(CLICK_KEYS), priority=40, quick=True)
 def latest_click(msg: Message, ctx: Context) -> Reply:
     category = CLICK_KEYS[msg.key]
-    found = articles.latest(ctx.store, limit=CLICK_CARDS, category=category or None)
+    found = listing.newest(ctx, category, CLICK_CARDS)
     if not found:
         return _empty(category)
     return News([listing.card(ctx.config, a) for a in found])

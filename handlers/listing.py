@@ -167,10 +167,25 @@ def fetch(ctx: Context, listing: Listing, page: int) -> tuple[list[Item], bool, 
         listing.corrected = [[c.typed, c.found] for c in res.corrected]
         items = [Item(h.article_id, h.title, h.summary) for h in res.hits]
         return items, page * size + len(items) >= res.total, res
-    rows = articles.latest(ctx.store, limit=size + 1, category=listing.category or None,
-                           offset=page * size)
+    rows = newest(ctx, listing.category, size + 1, page * size)
     items = [Item(int(a.id), a.title, a.summary) for a in rows[:size]]
     return items, len(rows) <= size, None
+
+
+def newest(ctx: Context, category: str, limit: int, offset: int = 0) -> list[articles.Article]:
+    """``articles.latest``, kept with the process's search cache until a story changes: a menu
+    button's burst of 最新 reads the store once (and on the event loop, where the latest lists
+    are answered, a read of a PostgreSQL store is a round trip every message would wait for).
+    The stories returned are shared: read them, do not change them."""
+    def read() -> list[articles.Article]:
+        return articles.latest(ctx.store, limit=limit, category=category or None, offset=offset)
+
+    cache = ctx.shared.search_cache
+    if cache is None:
+        return read()
+    key = ("latest", category, limit, offset)
+    found: list[articles.Article] = cache.answer(ctx.store, key, read)
+    return found
 
 
 def header(listing: Listing, page: int, size: int) -> str:

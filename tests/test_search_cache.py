@@ -100,6 +100,38 @@ def test_another_processs_add_edit_and_delete_show_on_the_next_message(
         other.close()
 
 
+def test_the_latest_lists_are_read_once_until_a_story_changes(
+        seeded: Services, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """最新 and the menu's 最新 button: a burst reads the store once per list; a story another
+    process adds is on the next message's list."""
+    reads: list[tuple[Any, ...]] = []
+    real = articles.latest
+
+    def counted(store: Store, limit: int = 5, category: str | None = None,
+                offset: int = 0) -> list[Article]:
+        reads.append((limit, category, offset))
+        return real(store, limit, category, offset)
+
+    monkeypatch.setattr(articles, "latest", counted)
+    first = bot.send("最新", user="o_a").render()
+    assert "河堤步道完成改造" in first
+    assert [bot.send("最新", user=f"o_{i}").render() for i in range(3)] == [first] * 3
+    click = bot.send(user="o_b", event="CLICK", key="LATEST")
+    assert click.kind == "news" and "河堤步道完成改造" in click.render()
+    bot.send(user="o_c", event="CLICK", key="LATEST")
+    assert len(reads) == 2  # the text's list and the button's cards, each read once
+
+    other = other_process(seeded)
+    try:
+        articles.save(other, Article(title="石榴社区幸福食堂开张", body=["食堂为独居老人送餐。"],
+                                     source="cache-latest"))
+    finally:
+        other.close()
+    assert "幸福食堂" in bot.send("最新", user="o_d").render()
+    assert "幸福食堂" in bot.send(user="o_e", event="CLICK", key="LATEST").render()
+    assert len(reads) == 4
+
+
 def test_a_category_change_elsewhere_drops_the_cached_pages(
         seeded: Services, bot: Bot, engine_calls: list[str]) -> None:
     engine_calls.clear()
