@@ -1,7 +1,7 @@
 """Search on both store backends in one run: the same stories, the same queries.
 
     python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10]
-                                 [--webhook-only] [--json]
+                                 [--rounds 3] [--webhook-only] [--json]
 
 Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
 it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
@@ -11,7 +11,8 @@ the ratio of PostgreSQL's to SQLite's, and whether each query's first page holds
 stories. A third row runs PostgreSQL without holding one connection for a search (a pool
 checkout per statement, the index totals read each time): the ratio shows what holding it buys.
 ``--webhook SECONDS`` then serves each store with ``newsbot serve`` and loads both with the load
-bench's keyword searches in alternating rounds: searches per second and their ratio.
+bench's keyword searches in alternating rounds (``--rounds``, after a vacuum and a checkpoint
+of the copied database): searches per second and their ratio.
 ``--webhook-only`` skips the search rows (a quicker run when only the webhook row matters).
 """
 
@@ -81,12 +82,28 @@ def _pg_config(workdir: Path, name: str, url: str) -> Path:
     return cfg
 
 
+def _settle(pg: str) -> None:
+    """The server's upkeep after the bulk copy done now, not during a timed round: vacuum and
+    statistics (autovacuum would start on its own a minute after the copy) and a checkpoint
+    (CHECKPOINT needs a superuser: skipped on a server where the bench is not one)."""
+    import psycopg
+
+    with psycopg.connect(pg, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+
+
 def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3) -> dict[str, Any]:
     """Searches per second through ``newsbot serve`` on each store, in alternating rounds (the
-    load bench's keyword searches, 32 connections); the medians and their ratio."""
+    load bench's keyword searches, 32 connections); each round's figure, the medians and their
+    ratio."""
     from bench import fixtures, runs
     from bench.procs import Server, free_port
 
+    _settle(pg)
     workdir = lite_path.parent
     cfgs = {"sqlite": fixtures.write_config(workdir, "lite", lite_path),
             "postgres": _pg_config(workdir, "pg", pg)}
@@ -111,6 +128,8 @@ def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3) -> dict[s
             srv.stop()
     med = {name: statistics.median(v) for name, v in rps.items()}
     return {"seconds": seconds, "rounds": rounds,
+            "sqlite_rounds": [round(v) for v in rps["sqlite"]],
+            "postgres_rounds": [round(v) for v in rps["postgres"]],
             "sqlite_rps": round(med["sqlite"], 1), "postgres_rps": round(med["postgres"], 1),
             "rps_ratio_pg_to_sqlite": round(med["postgres"] / med["sqlite"], 2)}
 
@@ -136,7 +155,8 @@ def _search_rows(lite: Any, pgs: Any, repeat: int) -> dict[str, Any]:
 
 
 def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
-        webhook_s: float = 0.0, search_rows: bool = True) -> dict[str, Any]:
+        webhook_s: float = 0.0, search_rows: bool = True,
+        webhook_rounds: int = 3) -> dict[str, Any]:
     from store import search
     from store.copy import copy
     from store.db import open_store
@@ -165,7 +185,7 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         lite.close()
         pgs.close()
         if webhook_s:
-            out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s)
+            out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s, webhook_rounds)
         return out
     finally:
         tmp.cleanup()
@@ -181,13 +201,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="an empty PostgreSQL database (default: a private cluster)")
     ap.add_argument("--webhook", type=float, default=0.0, metavar="SECONDS",
                     help="also load `newsbot serve` on each store for SECONDS a round")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating webhook rounds on each store (the median is reported)")
     ap.add_argument("--webhook-only", action="store_true",
                     help="skip the search rows (with --webhook: only the webhook row)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if a.webhook_only and not a.webhook:
         ap.error("--webhook-only needs --webhook SECONDS")
-    fig = run(a.stories, a.repeat, a.pg, a.webhook, search_rows=not a.webhook_only)
+    if a.rounds < 1:
+        ap.error("--rounds must be 1 or more")
+    fig = run(a.stories, a.repeat, a.pg, a.webhook, search_rows=not a.webhook_only,
+              webhook_rounds=a.rounds)
     if a.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
@@ -207,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  webhook searches/s: SQLite {w['sqlite_rps']}, PostgreSQL {w['postgres_rps']}"
               f" ({w['rps_ratio_pg_to_sqlite']}x; median of {w['rounds']} rounds of"
               f" {w['seconds']:g} s each)")
+        print(f"    rounds: SQLite {w['sqlite_rounds']}, PostgreSQL {w['postgres_rounds']}")
     return 0
 
 
