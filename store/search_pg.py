@@ -44,15 +44,37 @@ def _tokens(e: Expr) -> list[str]:
     return [t for c in e[1] for t in _tokens(c)]
 
 
-def _matches(e: Expr) -> tuple[str, list[Any]]:
-    """SQL of the ids of the stories matching ``e``, and its arguments: a word is its rows of
-    ``search_terms``; AND filters the first part by the others (semi-joins, which the planner
-    runs as primary-key lookups when one side is small); OR is a union."""
+MATCH_BYTES = 1000  # words longer than this are left out of search_match (store/pg_schema.py)
+
+
+def _tsquery(e: Expr) -> str | None:
+    """``e`` as a tsquery of verbatim lexemes (quoted: no parser or dictionary touches them),
+    or ``None`` when a word is too long for search_match."""
     if isinstance(e, str):
-        return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
-    parts = [_matches(c) for c in e[1]]
+        t = e.lower()
+        if len(t.encode("utf-8")) > MATCH_BYTES:
+            return None
+        return "'" + t.replace("\\", "\\\\").replace("'", "''") + "'"
+    parts = [_tsquery(c) for c in e[1]]
+    if any(p is None for p in parts):
+        return None
     if len(parts) == 1:
         return parts[0]
+    return "(" + (" & " if e[0] == "and" else " | ").join(parts) + ")"  # type: ignore[arg-type]
+
+
+def _matches(e: Expr) -> tuple[str, list[Any]]:
+    """SQL of the ids of the stories matching ``e``, and its arguments: a word is its rows of
+    ``search_terms`` (its primary key holds them in id order); several words are answered by
+    search_match's GIN index, which intersects or unites their posting lists."""
+    if isinstance(e, str):
+        return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
+    if len(e[1]) == 1:
+        return _matches(e[1][0])
+    q = _tsquery(e)
+    if q is not None:
+        return "SELECT article_id FROM search_match WHERE words @@ ?::tsquery", [q]
+    parts = [_matches(c) for c in e[1]]
     args = [a for _, part_args in parts for a in part_args]
     if e[0] == "or":
         return " UNION ".join(f"({sql})" for sql, _ in parts), args
@@ -82,29 +104,87 @@ def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
     return {t: got.get(t.lower(), 0) for t in terms}
 
 
-def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
+def scored(db: Any, e: Expr, idfs: dict[str, float], limit: int | None = None,
            offset: int = 0) -> list[tuple[int, float]]:
     """(id, bm25) of the stories matching ``e``, best first (ties: newest id first), where a
-    story scores ``sum(coef[t] * impact(f_t))`` over the words it holds."""
+    story scores ``idfs[t] * impact(f_t)`` for each place a word ``t`` holds in the query."""
     nrow, avgdl = stats(db)
     if not nrow:
         return []
+    if _branchy(e):
+        page = sorted(_branch_scores(db, e, idfs, avgdl).items(), key=lambda x: (-x[1], -x[0]))
+        return page[offset:offset + limit] if limit is not None else page[offset:]
     sql, args = _matches(e)
+    coef: dict[str, float] = {}
+    for t in _tokens(e):
+        coef[t] = coef.get(t, 0.0) + idfs[t]
     terms = list(coef)
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
     # each word's weight picked from an array: a join on the words (in a function scan) hides
     # their row counts from the planner, which then scans the matches once per word's row
     q = ("WITH m AS MATERIALIZED (" + sql + ")"
          " SELECT m.article_id, sum((?::float8[])[array_position(?::text[], t.term)]"
-         " * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
-         " AS s FROM m JOIN search_terms t ON t.article_id = m.article_id AND t.term = ANY(?)"
-         " JOIN search_docs d ON d.article_id = m.article_id"
+         f" * {_IMPACT}) AS s FROM m JOIN search_terms t ON t.article_id = m.article_id"
+         " AND t.term = ANY(?) JOIN search_docs d ON d.article_id = m.article_id"
          " GROUP BY m.article_id ORDER BY s DESC, m.article_id DESC" + page)
     lowered = [t.lower() for t in terms]
     params = [*args, [coef[t] for t in terms], lowered, K1 + 1, K1, B, B, avgdl, lowered]
     if limit is not None:
         params += [limit, offset]
     return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
+
+
+# bm25's impact of a word's row ``t`` in story ``d``: its parameters k1 + 1, k1, b, b, avgdl
+_IMPACT = "(t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?))"
+
+
+def _branchy(e: Expr) -> bool:
+    """Whether an OR in ``e`` offers a group of words (党的建设 | 党 AND 建设): FTS5 then counts
+    a word only where its whole group matched, which a sum over the words cannot say."""
+    if isinstance(e, str):
+        return False
+    kids = [_unwrap(c) for c in e[1]]
+    if e[0] == "or" and any(not isinstance(k, str) and k[0] == "and" for k in kids):
+        return True
+    return any(_branchy(k) for k in kids)
+
+
+def _unwrap(e: Expr) -> Expr:
+    while not isinstance(e, str) and len(e[1]) == 1:
+        e = e[1][0]
+    return e
+
+
+def _branch_scores(db: Any, e: Expr, idfs: dict[str, float], avgdl: float) -> dict[int, float]:
+    """bm25 of every match of ``e`` as FTS5 sums it: a word's part counts where every group
+    it belongs to matched (the matches' word rows are read, and the tree is walked here)."""
+    sql, args = _matches(e)
+    terms = [t.lower() for t in dict.fromkeys(_tokens(e))]
+    q = ("WITH m AS MATERIALIZED (" + sql + ")"
+         f" SELECT m.article_id, t.term, {_IMPACT} FROM m JOIN search_terms t"
+         " ON t.article_id = m.article_id AND t.term = ANY(?)"
+         " JOIN search_docs d ON d.article_id = m.article_id")
+    held: dict[int, dict[str, float]] = {}
+    for a, term, v in db.execute(q, [*args, K1 + 1, K1, B, B, avgdl, terms]).fetchall():
+        held.setdefault(int(a), {})[str(term)] = float(v)
+    weight = {t: idfs[t] for t in _tokens(e)}
+
+    def walk(x: Expr, got: dict[str, float]) -> tuple[bool, float]:
+        if isinstance(x, str):
+            v = got.get(x.lower(), 0.0)
+            return v > 0, weight[x] * v
+        parts = [walk(c, got) for c in x[1]]
+        if x[0] == "and":
+            ok = all(m for m, _ in parts)
+            return ok, sum(s for _, s in parts) if ok else 0.0
+        return any(m for m, _ in parts), sum(s for m, s in parts if m)
+
+    out = {}
+    for a, got in held.items():
+        ok, s = walk(e, got)
+        if ok:
+            out[a] = s
+    return out
 
 
 def term_bm25(db: Any, term: str, n: int | None = None) -> list[tuple[int, float]]:
@@ -116,12 +196,9 @@ def term_bm25(db: Any, term: str, n: int | None = None) -> list[tuple[int, float
     return [(a, -s) for a, s in scored(db, term, {term: idf(nrow, n)})]
 
 
-def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
-    """Each token's weight in the sum: its idf once per time it appears in the query."""
-    out: dict[str, float] = {}
-    for t in _tokens(e):
-        out[t] = out.get(t, 0.0) + idf(nrow, dfs[t])
-    return out
+def token_idfs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
+    """Each token's idf (its weight each time it appears in the query)."""
+    return {t: idf(nrow, dfs[t]) for t in _tokens(e)}
 
 
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:

@@ -195,7 +195,7 @@ def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
         toks = list(dict.fromkeys(phrases(e)))
         missing = [t for t in toks if t not in (dfs or {})]
         dfs = {**search_pg.counts(db, missing, nrow + 1), **(dfs or {})}
-        page = search_pg.scored(db, e, search_pg.phrase_coefs(e, nrow, dfs), limit, offset)
+        page = search_pg.scored(db, e, search_pg.token_idfs(e, nrow, dfs), limit, offset)
         rows = [(a, -s) for a, s in page]
     else:
         rows = db.execute(

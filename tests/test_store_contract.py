@@ -220,7 +220,10 @@ def test_search_finds_and_ranks(store: Any) -> None:
 
 
 QUERIES = ("社区", "党建", "党员", "志愿服务", "老人 食堂", "物业", "网格员", "红色物业",
-           "党支部 活动", "居民", "联盟", "六湾", "养老服务", "共建", "不存在的词语 社区")
+           "党支部 活动", "居民", "联盟", "六湾", "养老服务", "共建", "不存在的词语 社区",
+           # several words are matched by PostgreSQL's tsquery: what the query language would
+           # read as operators or quotes stays plain text
+           "O'Brien 社区", "c:d x&y|z 党建", "C++ (居民) !物业", "老人\\ 食堂:*")
 
 
 def test_search_gives_the_same_top_stories_on_both_backends(tmp_path: Path, pg_url: str) -> None:
