@@ -26,6 +26,7 @@ from store.articles import Article
 from store.audit import snapshot
 from store.extract import TITLE_MAX, read_lines  # a longer first line is body text
 from store.ingest import IngestError, import_text, parse_page
+from store.text import GAP
 
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters
 PAGE_MIN_CHARS = 1500  # shorter text is never taken for a whole page
@@ -125,6 +126,10 @@ def import_page(ctx: Context, text: str) -> str:
         lines.append(f"编辑改过的 {report.kept} 处已保留。")
     for a in articles.many(store, [*report.added, *report.updated, *report.unchanged]):
         lines.append(f"#{a.id}《{a.title}》{cats_label(a.effective_categories)}")
+    if report.gaps:
+        lines.append(f"版面原文缺字 {len(report.gaps)} 处，已标为{GAP}，请对照原版面用"
+                     " #改正文 编号 段号 新文字 补全：")
+        lines += [f"#{g.article_id} 第{g.paragraph}段：“{g.around}”" for g in report.gaps]
     return "\n".join(lines)
 
 

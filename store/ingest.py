@@ -41,9 +41,9 @@ from store.ingest_files import (  # noqa: F401  (the import API lives in this mo
     load_file,
     read_page,
 )
-from store.ingest_mend import drop_torn_start, mend, unglue_place
+from store.ingest_mend import Gap, drop_torn_start, gaps_in, mend, unglue_place
 from store.masthead import masthead_of
-from store.text import COMMAS, balanced, normal_key, sentences
+from store.text import COMMAS, GAP, balanced, normal_key, sentences
 
 # seconds at least between an import's transactions (the next file's summaries are made
 # meanwhile): SQLite's busy handler sleeps up to 0.1 s between tries, so a writer of another
@@ -62,6 +62,7 @@ class ImportReport:
     pages: int = 0
     kept: int = 0  # editors' changes an import would have replaced, and kept
     replaced: int = 0  # editors' changes replaced (--overwrite-edits)
+    gaps: list[Gap] = field(default_factory=list)  # where the pages lost text, still unmended
 
     def record(self, article_id: int, outcome: Outcome) -> None:
         getattr(self, outcome).append(article_id)
@@ -76,7 +77,14 @@ class ImportReport:
                      " (--overwrite-edits replaces them)")
         if self.replaced:
             text += f"; {self.replaced} editor change{'s' if self.replaced != 1 else ''} replaced"
+        if self.gaps:
+            text += (f"; {len(self.gaps)} gap{'s' if len(self.gaps) != 1 else ''} marked"
+                     f" {GAP} where the page lost text")
         return text
+
+    def gap_lines(self) -> list[str]:
+        """One line per gap for an operator: the story, the paragraph, the text around it."""
+        return [f"gap: #{g.article_id} paragraph {g.paragraph}: “{g.around}”" for g in self.gaps]
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -384,6 +392,8 @@ def save_all(
             report.record(saved.id, saved.outcome)
             _tally_edits(report, saved, overwrite_edits)
             _audit(store, actor, action, saved)
+            if any(GAP in p for p in a.body):  # unless an editor has filled it in already
+                report.gaps += gaps_in(require(store, saved.id).body, saved.id)
             report.stories.append(a)
             if progress is not None:
                 progress(a)

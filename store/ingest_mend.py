@@ -13,18 +13,23 @@ Each open block is paired with the block that most plausibly continues it, score
 
 The best pairs win first. When a continuation sits away from its fragment, the blocks that follow
 it in its column move along with it, which also restores the reading order of shuffled columns.
+
+A join whose seam is torn (the page lost the text between the halves: 通过相关单|商共同努力) is
+kept with the gap marked, ``store.text.GAP``, so that no reader takes it for a typo and an editor
+can find it; see :func:`torn`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from jieba.posseg import POSTokenizer
 
 from store.ingest_blocks import Unit
 from store.segment import tokenizer
-from store.text import COMMAS, NO_START, normal_key, sentences
+from store.text import COMMAS, GAP, NO_START, normal_key, sentences
 
 _PARA_START = re.compile(r"^(?:\d{1,2}月\d{1,2}日|\d{4}年|近日|今年|目前|如今|同时|此外|据了解|近年来|日前)")
 _LEAD = re.compile(r"^[^，,。；;“”]{5,16}。")
@@ -222,15 +227,91 @@ def drop_torn_start(paragraph: str) -> str:
     return rest if len(rest) >= 10 else paragraph
 
 
-def join(left: str, right: str) -> str:
+# A character that stands alone in less than this share of its uses (its own frequency in
+# jieba's dictionary against the frequencies of the words holding it) is mostly a piece of a
+# word: 单 (0.10; 单位, 简单), 商 (0.06; 商户, 工商); not 和, 对, 他 (0.6 and over). Higher, and
+# given names split from their surname read as torn (耿|学连, 许|大娘); lower, and 单 does not.
+BOUND = 0.12
+_WINDOW = 6  # characters either side of a seam that jieba reads
+
+
+@lru_cache(maxsize=1024)
+def alone_share(ch: str) -> float:
+    """The share of ``ch``'s uses in jieba's dictionary in which it is a word of its own."""
+    freq = tokenizer().FREQ
+    inside = sum(f for w, f in freq.items() if f and len(w) > 1 and ch in w)
+    alone = freq.get(ch, 0)
+    return alone / (alone + inside) if alone + inside else 0.0
+
+
+def _whole_word(word: str) -> bool:
+    return len(word) > 1 and bool(_CJK.match(word))
+
+
+def torn(left: str, right: str, page: str = "") -> bool:
+    """Did the page lose text between ``left`` and ``right``? Yes when, in jieba's cut of the
+    joined text, each side of the seam is a character standing alone between whole words
+    (相关/单|商/共同努力), the two make no word, neither is often a word by itself (:data:`BOUND`),
+    and the pair does not occur elsewhere on ``page`` (东|环小学 where 东环小学 is printed
+    again). A seam inside a word (工|商), after a whole word (区委|组织) or among several
+    single characters in a row (a name or a set phrase jieba does not know: 立行|立改) is clean."""
+    a, b = left[-_WINDOW:], right[:_WINDOW]
+    if not (a and b and _CJK.match(a[-1]) and _CJK.match(b[0])) or _on_page(left, right, page):
+        return False
+    words = list(tokenizer().cut(a + b, HMM=False))
+    ends, pos = [], 0
+    for w in words:
+        pos += len(w)
+        ends.append(pos)
+    if len(a) not in ends:
+        return False  # a word straddles the seam
+    k = ends.index(len(a))
+    if k == 0 or k + 2 >= len(words):
+        return False
+    before, lw, rw, after = words[k - 1 : k + 3]
+    if len(lw) != 1 or len(rw) != 1 or not (_whole_word(before) and _whole_word(after)):
+        return False
+    if tokenizer().FREQ.get(lw + rw):
+        return False
+    return alone_share(lw) < BOUND and alone_share(rw) < BOUND
+
+
+def join(left: str, right: str, page: str = "") -> str:
     """The two halves of a cut paragraph as one. A character printed at the end of one column
     and again at the top of the next (有种说|说不出的 -> 有种说不出的) is kept once: when the
-    doubled pair is no word (天天, 看看 are) and the next half opens with one (说不出)."""
+    doubled pair is no word (天天, 看看 are) and the next half opens with one (说不出). A torn
+    seam (:func:`torn`) keeps both halves with :data:`~store.text.GAP` between them."""
     if left and right and left[-1] == right[0] and _CJK.match(right[0]):
         freq = tokenizer().FREQ
         if not freq.get(right[0] * 2) and any(freq.get(right[:n]) for n in (2, 3, 4)):
             return left + right[1:]
+    if torn(left, right, page):
+        return left + GAP + right
     return left + right
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A gap marked in a story's body, as an editor is told of it."""
+
+    article_id: int  # 0 for a story not saved
+    paragraph: int  # 1-based, as #改正文 and newsbot edit --paragraph count
+    around: str  # the gap with a few characters either side
+
+
+AROUND = 8  # characters either side of a gap that the import report shows
+
+
+def gaps_in(body: list[str], article_id: int = 0) -> list[Gap]:
+    """Every gap marked in ``body``, in order."""
+    out = []
+    for n, para in enumerate(body, 1):
+        at = para.find(GAP)
+        while at >= 0:
+            end = at + len(GAP)
+            out.append(Gap(article_id, n, para[max(0, at - AROUND) : end + AROUND]))
+            at = para.find(GAP, end)
+    return out
 
 
 def mend(units: list[Unit], page: str) -> list[Unit]:
@@ -271,7 +352,7 @@ def mend(units: list[Unit], page: str) -> list[Unit]:
                     moved.append(x)
                     skip.add(x.index)
             c = pos[c_index]
-            u.text = join(u.text, c.text)
+            u.text = join(u.text, c.text, page)
             u.open = c.open
             u.byline = c.byline or u.byline
             u.merged.append(c_index)

@@ -23,6 +23,8 @@ How a sentence is chosen:
   news card, ``LONG_MAX`` for a text reply) and printed in story order. The budget is kept by
   choosing shorter sentences, never by cutting one; only a story with no sentence that fits
   gets its shortest one.
+- A sentence holding a gap the import marked where the page lost text (``store.text.GAP``) is
+  taken only when the story has no other sentence.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from store.ingest_blocks import BENBAO, GLUED_BYLINE
-from store.text import CLOSERS, is_closed, sentences
+from store.text import CLOSERS, GAP, is_closed, sentences
 
 SHORT_MIN, SHORT_MAX = 80, 120
 LONG_MIN, LONG_MAX = 200, 260
@@ -222,7 +224,8 @@ def _pick(sents: list[Sentence], texts: list[str], scores: list[float], low: int
     """The best-scoring whole sentences within ``high`` characters. When they stay far short
     of ``low`` (a lead too long for the budget), each of the next best few is tried as the one
     taken first, and the first choice that reaches ``low`` wins."""
-    order = sorted(range(len(sents)), key=lambda i: (-scores[i], i))
+    whole = [i for i in range(len(sents)) if GAP not in texts[i]] or list(range(len(sents)))
+    order = sorted(whole, key=lambda i: (-scores[i], i))
     found: set[int] = set()
     for first in order[:6]:
         chosen = _fill(sents, texts, [first] + [i for i in order if i != first], low, high)
@@ -231,7 +234,7 @@ def _pick(sents: list[Sentence], texts: list[str], scores: list[float], low: int
             break
         found = found or chosen
     if not found:  # no sentence fits: the shortest that stands alone, else the shortest
-        fits = [i for i in range(len(sents)) if not leans_back(texts[i])] or list(range(len(sents)))
+        fits = [i for i in whole if not leans_back(texts[i])] or whole
         return texts[min(fits, key=lambda i: (len(texts[i]), i))]
     return "".join(texts[i] for i in sorted(found))
 

@@ -9,7 +9,8 @@ import re
 
 # Sentence-final marks. An ASCII '.' is left out: it is a decimal point far more often.
 TERMINAL = set("。！？!?；;…")
-OPENERS = {"“": "”", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")", "‘": "’", "【": "】"}
+OPENERS = {"“": "”", "「": "」", "『": "』", "《": "》", "（": "）", "(": ")", "‘": "’", "【": "】",
+           "〔": "〕"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
 # A paragraph may end with a closing quote or bracket right after its final mark: 。” or ！）
 TRAILING_CLOSERS = set(CLOSERS)
@@ -17,7 +18,10 @@ COMMAS = set("，,、")
 # Characters that do not begin a sentence: particles and suffixes left behind by a cut word.
 NO_START = set("的了们着过地得之吗呢吧啊么")
 
-_BRACKETS = set("）)】")
+_BRACKETS = set("）)】〕")
+# Where a page lost text at a column break: an ellipsis for what is missing, in the brackets
+# that set an editor's word apart from the writer's (see store.ingest_mend.torn)
+GAP = "〔……〕"
 # A quoted span longer than this is taken for an unclosed quote, and splitting resumes.
 _MAX_QUOTE = 160
 

@@ -107,6 +107,21 @@ def test_every_story_has_a_category(kind, prefix):
         assert classify(a.title, a.body), a.title
 
 
+# Joins whose seam is torn (the page lost the text between the halves), marked with a gap; every
+# other join of these pages is clean and stays unmarked.
+GAPS = {"own": dict.fromkeys(OWN, 0), "seed": {"000": 0, "001": 0, "002": 1, "003": 0, "004": 0}}
+
+
+@pytest.mark.parametrize("kind,prefix", PAGES)
+def test_gaps_are_marked_only_where_the_page_lost_text(kind, prefix):
+    from store.ingest_mend import gaps_in
+
+    marked = [g.around for a in stories(prefix, kind) for g in gaps_in(a.body)]
+    assert len(marked) == GAPS[kind][prefix], marked
+    if (kind, prefix) == ("seed", "002"):
+        assert "相关单〔……〕商共同努力" in marked[0]
+
+
 def test_cuts_across_columns_are_mended_on_the_samples():
     [first, *_] = stories("06", "own")
     # cut after 解, a section head and a paragraph between, the block printed twice

@@ -16,12 +16,15 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.cli import CliState, main, operator, progress_bar
 from store.categories import CATEGORIES
+
+if TYPE_CHECKING:
+    from store.ingest import FileStories, ImportReport
 
 # The service's modules are imported inside the commands: heavy, and each needs its own.
 
@@ -79,7 +82,8 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
     changed (#改, newsbot edit) is kept unless --overwrite-edits. Folders are searched.
     Every file is read and checked first; then each is saved in a transaction of its own, so
     the service keeps answering during a long import and an interrupted one is finished by
-    running it again.
+    running it again. Where a page lost text at a column break the story shows 〔……〕, and
+    the report names each such gap (story, paragraph) for `newsbot edit --paragraph`.
 
     \b
     Example:
@@ -124,15 +128,35 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
     if bad and strict and not report.pages:
         raise click.ClickException(f"{len(bad)} bad file(s): nothing imported (--strict)")
     if dry_run:
-        for p in parsed:
-            for a in p.stories:
-                name = p.name if "://" in p.name else Path(p.name).name
-                click.echo(f"{name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
-        click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
+        _echo_dry_run(parsed)
     else:
-        click.echo(report.line())
+        _echo_report(report)
     if bad:
         raise click.ClickException(f"{len(bad)} of {len(files)} file(s) could not be imported")
+
+
+def _echo_dry_run(parsed: list[FileStories]) -> None:
+    """Each story found, and each gap the import would mark in it."""
+    from store.ingest_mend import gaps_in
+
+    for p in parsed:
+        for a in p.stories:
+            name = p.name if "://" in p.name else Path(p.name).name
+            click.echo(f"{name}\t{'、'.join(a.authors) or '-'}\t{len(a.body)} ¶\t{a.title}")
+            for g in gaps_in(a.body):
+                click.echo(f"gap: 《{a.title}》 paragraph {g.paragraph}: “{g.around}”")
+    stories = sum(len(p.stories) for p in parsed)
+    click.echo(f"{len(parsed)} pages, {stories} stories found (dry run, nothing saved)")
+
+
+def _echo_report(report: ImportReport) -> None:
+    """The import's counts, then each gap marked where a page lost text, for an editor."""
+    click.echo(report.line())
+    for line in report.gap_lines():
+        click.echo(line)
+    if report.gaps:
+        click.echo("Fill each gap from the printed page: newsbot show ID, then"
+                   ' newsbot edit ID --paragraph N "the paragraph, whole"')
 
 
 def _row(a: Any) -> dict[str, Any]:
