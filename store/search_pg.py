@@ -201,6 +201,23 @@ def token_idfs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
     return {t: idf(nrow, dfs[t]) for t in _tokens(e)}
 
 
+def word_counts(db: Any, ids: list[int], toks: list[str]) -> dict[int, tuple[int, dict[str, float]]]:
+    """Each story's length and weighted count of each of ``toks`` it holds, looked up by the
+    primary key of search_terms (the stories' texts need not be read)."""
+    lowered = {t.lower(): t for t in toks}
+    rows = db.execute(
+        "SELECT d.article_id, d.length, t.term, t.f FROM search_docs d LEFT JOIN search_terms t"
+        " ON t.article_id = d.article_id AND t.term = ANY(?) WHERE d.article_id = ANY(?)",
+        [list(lowered), list(ids)],
+    ).fetchall()
+    out: dict[int, tuple[int, dict[str, float]]] = {}
+    for a, dl, term, f in rows:
+        got = out.setdefault(int(a), (int(dl or 0), {}))[1]
+        if term is not None:
+            got[lowered.get(str(term), str(term))] = float(f)
+    return out
+
+
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
     """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
     ``names : "key"``): the word's rows narrow the stories, the column confirms the place (in

@@ -341,18 +341,26 @@ def _keep(best: list[tuple[float, int]], need: int, s: float, d: int) -> None:
 
 def _exact(db: sqlite_utils.Database, ids: list[int], toks: list[str], coef: dict[str, float],
            e: Expr, avgdl: float) -> dict[int, float]:
-    """Exact scores of the stories that match, by counting the words in their stored tokens."""
+    """Exact scores of the stories that match, from each story's count of each word: on
+    PostgreSQL its rows of search_terms, here the words counted in its stored tokens."""
+    if search_pg.is_pg(db):
+        counted = search_pg.word_counts(db, ids, toks)
+    else:
+        counted = {}
+        q = ("SELECT article_id, title, body, names, length FROM search_docs"
+             f" WHERE article_id IN ({','.join('?' * len(ids))})")
+        for a, title, body, names, dl in db.execute(q, ids):
+            cols = tuple(f"  {c.replace(' ', '  ')}  " if c else "" for c in (title, body, names))
+            counted[int(a)] = (dl, {t: weighted_tf(cols, t, spaced=True)  # type: ignore[arg-type]
+                                    for t in toks})
     out: dict[int, float] = {}
-    q = ("SELECT article_id, title, body, names, length FROM search_docs"
-         f" WHERE article_id IN ({','.join('?' * len(ids))})")
-    for a, title, body, names, dl in db.execute(q, ids):
-        cols = tuple(f"  {c.replace(' ', '  ')}  " if c else "" for c in (title, body, names))
+    for a, (dl, fs) in counted.items():
         state: dict[str, bool | None] = {}
         s = 0.0
         for t in toks:
-            f = weighted_tf(cols, t, spaced=True)  # type: ignore[arg-type]
+            f = fs.get(t, 0.0)
             state[t] = f > 0
             s += coef[t] * impact(f, dl, avgdl)
         if _eval(e, state):
-            out[int(a)] = s
+            out[a] = s
     return out

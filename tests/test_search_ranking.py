@@ -169,3 +169,43 @@ def test_a_list_built_while_the_store_is_locked_is_used_unstored(
         other.db.execute("ROLLBACK")
     check(s, "党员")
     assert s.db.execute("SELECT count(*) FROM search_hot").fetchone()[0] == 1
+
+
+@pytest.fixture(scope="module")
+def pg_shared(shared: Store, pg_server: str) -> Iterator[Store]:
+    """The shared stories copied into PostgreSQL (ids kept), searched by the same engine."""
+    import os
+
+    from store.copy import copy
+    from tests.pg_support import create_database, drop_database
+
+    name = f"newsbot_ranking_{os.getpid()}"
+    s = open_store(create_database(pg_server, name))
+    copy(shared, s)
+    yield s
+    s.close()
+    drop_database(pg_server, name)
+
+
+PG_QUERIES = [*QUERIES, "党建 社区 量子", "社区 火箭", "居民 志愿服务 量子"]
+
+
+@pytest.mark.parametrize("query", PG_QUERIES)
+def test_postgresql_ranks_as_sqlite_through_the_lists_and_over_every_match(
+        shared: Store, pg_shared: Store, query: str) -> None:
+    for mode in ("all", "any"):
+        q = parse(query)
+        e = search_rank.expr_all(q.slots) if mode == "all" else search_rank.expr_any(q.slots)
+        for limit, offset in ((5, 0), (5, 5), (10, 0)):
+            fast = search_rank.rank(pg_shared, e, limit, offset)
+            exact = search_rank.rank_fts(pg_shared.db, e, limit, offset)
+            fts5 = search_rank.rank_fts(shared.db, e, limit, offset)
+            same(exact, fts5)  # every match scored on PostgreSQL: FTS5's page
+            same(fast, search_rank.rank(shared, e, limit, offset))
+            if fast.method == "lists":
+                same(fast, exact)
+            assert fast.total == search_rank.rank(shared, e, limit, offset).total
+    wide = widened(parse(query))
+    if wide is not None:
+        e = search_rank.expr_all(wide.slots)
+        same(search_rank.rank_fts(pg_shared.db, e, 5, 0), search_rank.rank_fts(shared.db, e, 5, 0))
