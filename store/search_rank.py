@@ -169,8 +169,23 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
 
 
 def _total(db: sqlite_utils.Database, e: Expr, dfs: dict[str, int], nrow: int) -> int:
+    """Matching stories: counted up to COUNT_CAP, estimated past it. An OR holding a word
+    of more stories than that needs no count (walking a common word's matches is the cost)."""
+    low = _lower_matches(e, dfs)
+    if low > COUNT_CAP:
+        return max(low, _estimate(e, dfs, nrow))
     n = count(db, e, COUNT_CAP + 1)
     return n if n <= COUNT_CAP else max(n, _estimate(e, dfs, nrow))
+
+
+def _lower_matches(e: Expr, dfs: dict[str, int]) -> int:
+    """At least how many stories match (a word: its count; OR: its largest part)."""
+    if isinstance(e, str):
+        return dfs[e]
+    vals = [_lower_matches(c, dfs) for c in e[1]]
+    if e[0] == "or" or len(vals) == 1:
+        return max(vals)
+    return 0
 
 
 def _estimate(e: Expr, dfs: dict[str, int], nrow: int) -> int:
@@ -203,9 +218,10 @@ def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
             " ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
             (match_string(e), limit, offset),
         ).fetchall()
-    total = count(db, e, COUNT_CAP + 1)
-    if total > COUNT_CAP and dfs and nrow:
-        total = max(total, _estimate(e, dfs, nrow))
+    if dfs and nrow and all(t in dfs for t in phrases(e)):
+        total = _total(db, e, dfs, nrow)
+    else:
+        total = count(db, e, COUNT_CAP + 1)
     return Ranked([(int(a), -float(r)) for a, r in rows], total, "fts")
 
 
