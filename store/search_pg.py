@@ -63,18 +63,29 @@ def _tsquery(e: Expr) -> str | None:
     return "(" + (" & " if e[0] == "and" else " | ").join(parts) + ")"  # type: ignore[arg-type]
 
 
-def _matches(e: Expr) -> tuple[str, list[Any]]:
-    """SQL of the ids of the stories matching ``e``, and its arguments: a word is its rows of
-    ``search_terms`` (its primary key holds them in id order); several words are answered by
-    search_match's GIN index, which intersects or unites their posting lists."""
+COMMON = 1000  # a word in more stories than this is common (search_rank.RARE_DF)
+
+
+def _matches(e: Expr, dfs: dict[str, int] | None = None) -> tuple[str, list[Any]]:
+    """SQL of the ids of the stories matching ``e``, and its arguments. A word is its rows of
+    ``search_terms`` (its primary key holds them in id order). Several words are answered by
+    search_match's GIN index, which intersects or unites their posting lists, except an AND
+    of common words (``dfs``: their counts): their stories mostly meet, so walking the rarest
+    word's rows and probing the others stops at a count's limit long before the index has
+    gathered every story of every word."""
     if isinstance(e, str):
         return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
     if len(e[1]) == 1:
-        return _matches(e[1][0])
-    q = _tsquery(e)
+        return _matches(e[1][0], dfs)
+    kids = [_unwrap(c) for c in e[1]]
+    dense = (e[0] == "and" and dfs is not None and all(isinstance(k, str) for k in kids)
+             and all(dfs.get(k, 0) > COMMON for k in kids))
+    q = None if dense else _tsquery(e)
     if q is not None:
         return "SELECT article_id FROM search_match WHERE words @@ ?::tsquery", [q]
-    parts = [_matches(c) for c in e[1]]
+    if dense:
+        kids.sort(key=lambda k: dfs[k])  # type: ignore[index]
+    parts = [_matches(c) for c in kids]
     args = [a for _, part_args in parts for a in part_args]
     if e[0] == "or":
         return " UNION ".join(f"({sql})" for sql, _ in parts), args
@@ -85,7 +96,12 @@ def _matches(e: Expr) -> tuple[str, list[Any]]:
 
 def count(db: Any, e: Expr, cap: int) -> int:
     """Matching stories, counting no further than ``cap``."""
-    sql, args = _matches(e)
+    top = _unwrap(e)
+    kids = [] if isinstance(top, str) or top[0] != "and" else [_unwrap(c) for c in top[1]]
+    dfs = None
+    if len(kids) > 1 and all(isinstance(k, str) for k in kids):
+        dfs = counts(db, kids, COMMON + 1)  # read once per search (pinned memo)
+    sql, args = _matches(e, dfs)
     row = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?) m", [*args, cap]).fetchone()
     return int(row[0])
 
@@ -95,13 +111,22 @@ def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
     for the lot (each word's count walks its index range only)."""
     if not terms:
         return {}
+    memo = db.store.pinned_memo()
+    known = memo.setdefault(("counts", cap), {}) if memo is not None else {}
+    missing = [t for t in dict.fromkeys(t.lower() for t in terms) if t not in known]
+    if missing:
+        known.update(_count_each(db, missing, cap))
+    return {t: known.get(t.lower(), 0) for t in terms}
+
+
+def _count_each(db: Any, terms: list[str], cap: int) -> dict[str, int]:
     rows = db.execute(
         "SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM search_terms t"
         " WHERE t.term = w.term LIMIT ?) m) FROM unnest(?::text[]) AS w(term)",
-        [cap, [t.lower() for t in terms]],
+        [cap, terms],
     ).fetchall()
     got = {str(t): int(n) for t, n in rows}
-    return {t: got.get(t.lower(), 0) for t in terms}
+    return {t: got.get(t, 0) for t in terms}
 
 
 def scored(db: Any, e: Expr, idfs: dict[str, float], limit: int | None = None,
