@@ -166,7 +166,9 @@ _PUBLICATION = "ALTER TABLE articles ADD COLUMN publication TEXT NOT NULL DEFAUL
 # would walk every row of a common word to find the few stories it shares with another).
 # Kept by its own trigger, so hosts of the previous release keep it true as they write.
 # Words past MATCH_BYTES stay out (a GIN key must fit in a page); store/search_pg.py matches
-# them from search_terms.
+# them from search_terms. Matches are read through functions that leave the planner only the
+# index: it prices a scan of the table without the cost of unpacking every story's words, and
+# with a LIMIT it would scan them all when few or none match.
 _SEARCH_MATCH = """
 CREATE TABLE search_match (article_id BIGINT PRIMARY KEY, words tsvector NOT NULL);
 CREATE FUNCTION newsbot_words(title TEXT, body TEXT, names TEXT) RETURNS tsvector
@@ -191,6 +193,12 @@ CREATE TRIGGER search_docs_match AFTER INSERT OR UPDATE OR DELETE ON search_docs
 INSERT INTO search_match
   SELECT article_id, newsbot_words(title, body, names) FROM search_docs;
 CREATE INDEX idx_search_match_words ON search_match USING gin (words);
+CREATE FUNCTION newsbot_match(q tsquery) RETURNS SETOF bigint LANGUAGE sql STABLE
+  SET enable_seqscan = off SET enable_indexscan = off
+  AS $$ SELECT article_id FROM search_match WHERE words @@ q $$;
+CREATE FUNCTION newsbot_match_count(q tsquery, cap bigint) RETURNS bigint LANGUAGE sql STABLE
+  SET enable_seqscan = off SET enable_indexscan = off
+  AS $$ SELECT count(*) FROM (SELECT 1 FROM search_match WHERE words @@ q LIMIT cap) m $$;
 """
 
 MIGRATIONS: list[str] = [

@@ -14,6 +14,7 @@ An expression is ``("and"|"or", [children])`` or a token, as in store/search_ran
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from store.search_bm25 import K1, B, idf
@@ -64,28 +65,26 @@ def _tsquery(e: Expr) -> str | None:
 
 
 COMMON = 1000  # a word in more stories than this is common (search_rank.RARE_DF)
+# What reading one posting of the GIN index costs, in probes of search_terms' primary key: an
+# AND of common words is walked (rarest word's rows, probing the others) when that costs less
+# than gathering every posting of its words (docs/performance.md has the measurements).
+POSTINGS_PER_PROBE = 25
 
 
-def _matches(e: Expr, dfs: dict[str, int] | None = None) -> tuple[str, list[Any]]:
+def _matches(e: Expr, walk: list[str] | None = None) -> tuple[str, list[Any]]:
     """SQL of the ids of the stories matching ``e``, and its arguments. A word is its rows of
     ``search_terms`` (its primary key holds them in id order). Several words are answered by
-    search_match's GIN index, which intersects or unites their posting lists, except an AND
-    of common words (``dfs``: their counts): their stories mostly meet, so walking the rarest
-    word's rows and probing the others stops at a count's limit long before the index has
-    gathered every story of every word."""
+    search_match's GIN index (newsbot_match), which intersects or unites their posting lists;
+    ``walk`` instead gives an AND's words in the order to walk them: the first word's rows,
+    each probed for the others, which stops at a count's limit when most stories match."""
     if isinstance(e, str):
         return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
     if len(e[1]) == 1:
-        return _matches(e[1][0], dfs)
-    kids = [_unwrap(c) for c in e[1]]
-    dense = (e[0] == "and" and dfs is not None and all(isinstance(k, str) for k in kids)
-             and all(dfs.get(k, 0) > COMMON for k in kids))
-    q = None if dense else _tsquery(e)
+        return _matches(e[1][0], walk)
+    q = None if walk else _tsquery(e)
     if q is not None:
-        return "SELECT article_id FROM search_match WHERE words @@ ?::tsquery", [q]
-    if dense:
-        kids.sort(key=lambda k: dfs[k])  # type: ignore[index]
-    parts = [_matches(c) for c in kids]
+        return "SELECT article_id FROM newsbot_match(?::tsquery) AS m(article_id)", [q]
+    parts = [_matches(c) for c in (walk or e[1])]
     args = [a for _, part_args in parts for a in part_args]
     if e[0] == "or":
         return " UNION ".join(f"({sql})" for sql, _ in parts), args
@@ -95,15 +94,69 @@ def _matches(e: Expr, dfs: dict[str, int] | None = None) -> tuple[str, list[Any]
 
 
 def count(db: Any, e: Expr, cap: int) -> int:
-    """Matching stories, counting no further than ``cap``."""
-    top = _unwrap(e)
-    kids = [] if isinstance(top, str) or top[0] != "and" else [_unwrap(c) for c in top[1]]
-    dfs = None
-    if len(kids) > 1 and all(isinstance(k, str) for k in kids):
-        dfs = counts(db, kids, COMMON + 1)  # read once per search (pinned memo)
-    sql, args = _matches(e, dfs)
+    """Matching stories, counting no further than ``cap``. The words' own counts (read once
+    per search) settle most questions: an AND with an absent word, an OR or a word with at
+    least ``cap`` stories."""
+    toks = list(dict.fromkeys(_tokens(e)))
+    dfs = counts(db, toks, COMMON + 1)
+    low, high = _bounds(e, dfs)
+    if high == 0 or low >= cap or low == high:
+        return min(cap, low) if high else 0
+    walk = _walk_order(db, e, dfs, cap)
+    sql, args = _matches(e, walk)
+    if walk is None and sql.startswith("SELECT article_id FROM newsbot_match("):
+        return int(db.execute("SELECT newsbot_match_count(?::tsquery, ?)",
+                              [args[0], cap]).fetchone()[0])
     row = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?) m", [*args, cap]).fetchone()
     return int(row[0])
+
+
+_MANY = 1 << 62
+
+
+def _bounds(e: Expr, dfs: dict[str, int]) -> tuple[int, int]:
+    """(at least, at most) how many stories match ``e``, from its words' counts (counted up to
+    COMMON + 1: a word past COMMON may hold any number more)."""
+    if isinstance(e, str):
+        n = dfs[e]
+        return n, (n if n <= COMMON else _MANY)
+    parts = [_bounds(c, dfs) for c in e[1]]
+    if len(parts) == 1:
+        return parts[0]
+    if e[0] == "and":
+        return 0, min(h for _, h in parts)
+    return max(lo for lo, _ in parts), min(_MANY, sum(h for _, h in parts))
+
+
+def _walk_order(db: Any, e: Expr, dfs: dict[str, int], cap: int) -> list[str] | None:
+    """The words of an AND of common words, rarest first, when walking them costs less than
+    the GIN index's postings (see POSTINGS_PER_PROBE); ``None`` for the index."""
+    top = _unwrap(e)
+    if isinstance(top, str) or top[0] != "and":
+        return None
+    kids = [_unwrap(c) for c in top[1]]
+    if not all(isinstance(k, str) and dfs[k] > COMMON for k in kids):
+        return None
+    nrow = stats(db)[0] or 1
+    kept = hot_dfs(db, kids)
+    real = {k: kept.get(k.lower(), nrow) for k in kids}
+    kids.sort(key=lambda k: real[k])
+    share = math.prod(min(1.0, real[k] / nrow) for k in kids[1:])  # a row's chance to match
+    walked = min(real[kids[0]], cap / share if share else real[kids[0]])
+    probes = walked * (len(kids) - 1)
+    return kids if probes * POSTINGS_PER_PROBE < sum(real.values()) else None
+
+
+def hot_dfs(db: Any, terms: list[str]) -> dict[str, int]:
+    """The story counts kept with the common words' top lists (search_hot), once per search."""
+    memo = db.store.pinned_memo()
+    known = memo.setdefault("hot", {}) if memo is not None else {}
+    missing = [t for t in dict.fromkeys(t.lower() for t in terms) if t not in known]
+    if missing:
+        rows = db.execute("SELECT term, df FROM search_hot WHERE term = ANY(?)", [missing])
+        known.update(dict.fromkeys(missing))
+        known.update({str(t): int(n) for t, n in rows.fetchall()})
+    return {t: n for t, n in known.items() if n is not None}
 
 
 def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
