@@ -162,6 +162,8 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
     out: dict[str, int] = {}
     firsts = (search_pg.counts(store.db, toks, RARE_DF + 1) if search_pg.is_pg(store.db)
               else {t: count(store.db, t, RARE_DF + 1) for t in toks})
+    if search_pg.is_pg(store.db):  # the common words' rows in one statement
+        search_lists.hot_rows(store, [t for t in toks if firsts[t] > RARE_DF])
     for t in toks:
         n = firsts[t]
         out[t] = n if n <= RARE_DF else search_lists.doc_freq(store, t, nrow, avgdl)
