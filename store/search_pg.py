@@ -298,12 +298,39 @@ def word_counts(db: Any, ids: list[int], toks: list[str]) -> dict[int, tuple[int
 
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
     """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
-    ``names : "key"``): the word's rows narrow the stories, the column confirms the place (in
-    that order, held by the lateral lookup: the planner cannot tell how rare the word is, and
+    ``names : "key"``), from the search's prefetched rows when there are some."""
+    memo = db.store.pinned_memo()
+    known = memo.get("names", {}) if memo is not None else {}
+    if key.lower() in known:
+        return known[key.lower()]  # type: ignore[no-any-return]
+    return _name_rows(db, [key.lower()]).get(key.lower(), [])
+
+
+def prefetch_names(db: Any, keys: list[str]) -> None:
+    """name_rows of several keys in one statement, kept for the rest of the search."""
+    memo = db.store.pinned_memo()
+    if memo is None or not keys:
+        return
+    known = memo.setdefault("names", {})
+    missing = [k for k in dict.fromkeys(k.lower() for k in keys) if k not in known]
+    if missing:
+        got = _name_rows(db, missing)
+        known.update({k: got.get(k, []) for k in missing})
+
+
+def _name_rows(db: Any, keys: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each key's rows narrow the stories, the names column confirms the place (in that
+    order, held by the lateral lookups: the planner cannot tell how rare the word is, and
     would rather test every story's names)."""
-    return db.execute(
-        "SELECT d.name_words FROM search_terms t CROSS JOIN LATERAL (SELECT name_words, names"
-        " FROM search_docs WHERE article_id = t.article_id OFFSET 0) d"
-        " WHERE t.term = ? AND ' ' || lower(d.names) || ' ' LIKE ? LIMIT 50",
-        (key.lower(), f"% {key.lower()} %"),
+    rows = db.execute(
+        "SELECT k.key, d.name_words FROM unnest(?::text[]) AS k(key) CROSS JOIN LATERAL ("
+        " SELECT s.name_words FROM search_terms t CROSS JOIN LATERAL (SELECT name_words, names"
+        " FROM search_docs WHERE article_id = t.article_id OFFSET 0) s"
+        " WHERE t.term = k.key AND ' ' || lower(s.names) || ' ' LIKE '% ' || k.key || ' %'"
+        " LIMIT 50) d",
+        [keys],
     ).fetchall()
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for key, name_words in rows:
+        out.setdefault(str(key), []).append((name_words,))
+    return out
