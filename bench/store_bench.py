@@ -1,6 +1,7 @@
 """Search on both store backends in one run: the same stories, the same queries.
 
-    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10] [--json]
+    python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10]
+                                 [--keep DIR] [--json]
 
 Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
 it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
@@ -118,9 +119,26 @@ def _figures(times: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(times), 3)}
 
 
-def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
-        webhook_s: float = 0.0) -> dict[str, Any]:
+def _built(folder: Path, stories_n: int) -> Any:
+    """The synthetic SQLite store of ``stories_n`` stories in ``folder``: built and indexed,
+    or opened when a previous run with ``--keep`` left it there."""
     from store import search
+    from store.db import open_store
+
+    path = folder / f"bench-{stories_n}.db"
+    if path.exists():
+        return open_store(path)
+    part = folder / f"bench-{stories_n}.part.db"
+    part.unlink(missing_ok=True)
+    lite = build_store(part, stories_n)
+    search.rebuild(lite)
+    lite.close()
+    part.rename(path)
+    return open_store(path)
+
+
+def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
+        webhook_s: float = 0.0, keep: str | None = None) -> dict[str, Any]:
     from store.copy import copy
     from store.db import open_store
 
@@ -131,15 +149,17 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         cluster = Cluster().start()
         pg = create_database(cluster.url, "bench")
     tmp = tempfile.TemporaryDirectory(prefix="newsbot-store-bench-")
+    folder = Path(keep) if keep else Path(tmp.name)
+    folder.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        lite = build_store(Path(tmp.name) / "bench.db", stories_n)
-        search.rebuild(lite)
+        lite = _built(folder, stories_n)
         t_build = time.perf_counter() - t0
         pgs = open_store(pg, pool_size=2)
         t0 = time.perf_counter()
-        copy(lite, pgs)
-        pgs.db.execute("ANALYZE")
+        if int(pgs.db.execute("SELECT count(*) FROM articles").fetchone()[0]) != stories_n:
+            copy(lite, pgs)  # an empty database; one that holds the stories is used as it is
+        pgs.db.execute("VACUUM ANALYZE")
         t_copy = time.perf_counter() - t0
         qs = queries_for(lite)
         times, pages = _times({"sqlite": lite, "postgres": pgs,
@@ -157,7 +177,7 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         out["p95_ratio_pinned_to_unpinned"] = round(
             out["postgres"]["p95_ms"] / out["postgres_unpinned"]["p95_ms"], 2)
         if webhook_s:
-            out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s)
+            out["webhook"] = webhook(folder / f"bench-{stories_n}.db", pg, webhook_s)
         return out
     finally:
         tmp.cleanup()
@@ -173,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="an empty PostgreSQL database (default: a private cluster)")
     ap.add_argument("--webhook", type=float, default=0.0, metavar="SECONDS",
                     help="also load `newsbot serve` on each store for SECONDS a round")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep the SQLite store in DIR and use it again on the next run (with"
+                         " --pg naming a database that already holds the stories, the copy"
+                         " is skipped too)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    fig = run(a.stories, a.repeat, a.pg, a.webhook)
+    fig = run(a.stories, a.repeat, a.pg, a.webhook, a.keep)
     if a.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))
         return 0
