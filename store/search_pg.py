@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from store.search_bm25 import K1, B, idf
+from store.search_bm25 import K1, B, group_score, grouped, idf, unwrap
 
 Expr = Any
 
@@ -131,10 +131,10 @@ def _bounds(e: Expr, dfs: dict[str, int]) -> tuple[int, int]:
 def _walk_order(db: Any, e: Expr, dfs: dict[str, int], cap: int) -> list[str] | None:
     """The words of an AND of common words, rarest first, when walking them costs less than
     the GIN index's postings (see POSTINGS_PER_PROBE); ``None`` for the index."""
-    top = _unwrap(e)
+    top = unwrap(e)
     if isinstance(top, str) or top[0] != "and":
         return None
-    kids = [_unwrap(c) for c in top[1]]
+    kids = [unwrap(c) for c in top[1]]
     if not all(isinstance(k, str) and dfs[k] > COMMON for k in kids):
         return None
     nrow = stats(db)[0] or 1
@@ -189,7 +189,7 @@ def scored(db: Any, e: Expr, idfs: dict[str, float], limit: int | None = None,
     nrow, avgdl = stats(db)
     if not nrow:
         return []
-    if _branchy(e):
+    if grouped(e):
         page = sorted(_branch_scores(db, e, idfs, avgdl).items(), key=lambda x: (-x[1], -x[0]))
         return page[offset:offset + limit] if limit is not None else page[offset:]
     sql, args = _matches(e)
@@ -216,23 +216,6 @@ def scored(db: Any, e: Expr, idfs: dict[str, float], limit: int | None = None,
 _IMPACT = "(t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?))"
 
 
-def _branchy(e: Expr) -> bool:
-    """Whether an OR in ``e`` offers a group of words (党的建设 | 党 AND 建设): FTS5 then counts
-    a word only where its whole group matched, which a sum over the words cannot say."""
-    if isinstance(e, str):
-        return False
-    kids = [_unwrap(c) for c in e[1]]
-    if e[0] == "or" and any(not isinstance(k, str) and k[0] == "and" for k in kids):
-        return True
-    return any(_branchy(k) for k in kids)
-
-
-def _unwrap(e: Expr) -> Expr:
-    while not isinstance(e, str) and len(e[1]) == 1:
-        e = e[1][0]
-    return e
-
-
 def _branch_scores(db: Any, e: Expr, idfs: dict[str, float], avgdl: float) -> dict[int, float]:
     """bm25 of every match of ``e`` as FTS5 sums it: a word's part counts where every group
     it belongs to matched (the matches' word rows are read, and the tree is walked here)."""
@@ -245,21 +228,10 @@ def _branch_scores(db: Any, e: Expr, idfs: dict[str, float], avgdl: float) -> di
     held: dict[int, dict[str, float]] = {}
     for a, term, v in db.execute(q, [*args, K1 + 1, K1, B, B, avgdl, terms]).fetchall():
         held.setdefault(int(a), {})[str(term)] = float(v)
-    weight = {t: idfs[t] for t in _tokens(e)}
-
-    def walk(x: Expr, got: dict[str, float]) -> tuple[bool, float]:
-        if isinstance(x, str):
-            v = got.get(x.lower(), 0.0)
-            return v > 0, weight[x] * v
-        parts = [walk(c, got) for c in x[1]]
-        if x[0] == "and":
-            ok = all(m for m, _ in parts)
-            return ok, sum(s for _, s in parts) if ok else 0.0
-        return any(m for m, _ in parts), sum(s for m, s in parts if m)
-
+    tokens = list(dict.fromkeys(_tokens(e)))
     out = {}
     for a, got in held.items():
-        ok, s = walk(e, got)
+        ok, s = group_score(e, {t: got.get(t.lower(), 0.0) for t in tokens}, idfs)
         if ok:
             out[a] = s
     return out

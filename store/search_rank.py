@@ -33,7 +33,17 @@ from typing import Any
 import sqlite_utils
 
 from store import search_lists, search_pg
-from store.search_bm25 import FTS, fts_string, idf, impact, stats, weighted_tf, weights_sql
+from store.search_bm25 import (
+    FTS,
+    fts_string,
+    group_score,
+    grouped,
+    idf,
+    impact,
+    stats,
+    weighted_tf,
+    weights_sql,
+)
 from store.search_lists import TopList, top_list
 
 RARE_DF = 1000  # a word in at most this many stories has no top list; FTS5 ranks its matches
@@ -46,6 +56,9 @@ DEPTH = 384  # list entries read, at most, for one page
 Expr = Any
 # expressions being ranked that are a plain AND or OR of tokens: evaluated without recursion
 _FLAT: dict[int, tuple[str, list[str]]] = {}
+# expressions being ranked whose ORs offer groups of words: each word's idf, to score them as
+# FTS5 does (store/search_bm25.group_score); the others are plain sums over the words
+_GROUPED: dict[int, dict[str, float]] = {}
 
 
 @dataclass
@@ -244,10 +257,13 @@ def _rank_lists(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow:
     flat = _flat(e)
     if flat is not None:
         _FLAT[id(e)] = flat
+    if grouped(e):
+        _GROUPED[id(e)] = {t: idf(nrow, dfs[t]) for t in toks}
     try:
         return _ta(store, e, toks, dfs, nrow, avgdl, need, coef)
     finally:
         _FLAT.pop(id(e), None)
+        _GROUPED.pop(id(e), None)
 
 
 def _ta(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int, avgdl: float,
@@ -304,17 +320,22 @@ def _threshold(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef
                depth: int) -> float:
     """The most a story not read by ``depth`` could score (-inf: none can match)."""
     state: dict[str, bool | None] = dict(absent)
+    most: dict[str, float] = {}
     ub = 0.0
     for t, tl in lists.items():
         if depth < len(tl.order):
             state[t] = None
-            ub += coef[t] * tl.order[depth][0]
+            most[t] = tl.order[depth][0]
         elif tl.complete:
             state[t] = False
         else:
             state[t] = None
-            ub += coef[t] * tl.bound
-    return -math.inf if _eval(e, state) is False else ub
+            most[t] = tl.bound
+        ub += coef[t] * most.get(t, 0.0)
+    if _eval(e, state) is False:
+        return -math.inf
+    idfs = _GROUPED.get(id(e))
+    return ub if idfs is None else group_score(e, most, idfs, maybe=True)[1]
 
 
 def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: dict[str, float],
@@ -322,18 +343,27 @@ def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: 
     """What the lists read so far say of story ``d``: whether it matches (``None``: not known
     yet), the score of its words found, and the most its other words could add."""
     state: dict[str, bool | None] = dict(absent)
+    found: dict[str, float] = {}
     s = ub = 0.0
     for t, other in lists.items():
         v = other.entries.get(d)
         if v is not None:
             state[t] = True
+            found[t] = v
             s += coef[t] * v
         elif other.complete:
             state[t] = False
         else:
             state[t] = None
             ub += coef[t] * other.bound
-    return _eval(e, state), s, ub
+    m = _eval(e, state)
+    idfs = _GROUPED.get(id(e))
+    if idfs is not None and m is not False:  # FTS5's sum: a group counts where it matched
+        s = group_score(e, found, idfs)[1]
+        if ub:
+            bounds = {t: other.bound for t, other in lists.items() if state.get(t) is None}
+            ub = max(0.0, group_score(e, {**found, **bounds}, idfs, maybe=True)[1] - s)
+    return m, s, ub
 
 
 def _rare_list(db: sqlite_utils.Database, t: str, nrow: int, n: int) -> TopList:
@@ -372,7 +402,13 @@ def _exact(db: sqlite_utils.Database, ids: list[int], toks: list[str], coef: dic
             counted[int(a)] = (dl, {t: weighted_tf(cols, t, spaced=True)  # type: ignore[arg-type]
                                     for t in toks})
     out: dict[int, float] = {}
+    idfs = _GROUPED.get(id(e))
     for a, (dl, fs) in counted.items():
+        if idfs is not None:
+            ok, s = group_score(e, {t: impact(fs.get(t, 0.0), dl, avgdl) for t in toks}, idfs)
+            if ok:
+                out[a] = s
+            continue
         state: dict[str, bool | None] = {}
         s = 0.0
         for t in toks:

@@ -214,3 +214,18 @@ def test_postgresql_ranks_as_sqlite_through_the_lists_and_over_every_match(
     if wide is not None:
         e = search_rank.expr_all(wide.slots)
         same(search_rank.rank_fts(pg_shared.db, e, 5, 0), search_rank.rank_fts(shared.db, e, 5, 0))
+
+
+def test_a_group_of_words_in_an_or_counts_only_where_the_whole_group_matched(
+        shared: Store, pg_shared: Store) -> None:
+    # 社区 AND 量子 matches no story (量子 is in none): FTS5 scores every match by 党员 alone,
+    # although most of them hold 社区 too; so must the lists and PostgreSQL
+    e = ("or", [("and", ["党员"]), ("and", ["社区", "量子"])])
+    fts5 = search_rank.rank_fts(shared.db, e, 10, 0)
+    alone = search_rank.rank_fts(shared.db, "党员", 10, 0)
+    same(fts5, alone)
+    for store in (shared, pg_shared):
+        fast = search_rank.rank(store, e, 10, 0)
+        assert fast.method == "lists"
+        same(fast, fts5)
+    same(search_rank.rank_fts(pg_shared.db, e, 10, 0), fts5)
