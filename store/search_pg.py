@@ -137,26 +137,16 @@ def _walk_order(db: Any, e: Expr, dfs: dict[str, int], cap: int) -> list[str] | 
     kids = [unwrap(c) for c in top[1]]
     if not all(isinstance(k, str) and dfs[k] > COMMON for k in kids):
         return None
+    from store import search_lists  # here: store.search_lists imports this module
+
     nrow = stats(db)[0] or 1
-    kept = hot_dfs(db, kids)
-    real = {k: kept.get(k.lower(), nrow) for k in kids}
+    kept = search_lists.hot_rows(db.store, kids)  # the counts kept with their top lists
+    real = {k: int(kept[k][3]) if kept[k] else nrow for k in kids}
     kids.sort(key=lambda k: real[k])
     share = math.prod(min(1.0, real[k] / nrow) for k in kids[1:])  # a row's chance to match
     walked = min(real[kids[0]], cap / share if share else real[kids[0]])
     probes = walked * (len(kids) - 1)
     return kids if probes * POSTINGS_PER_PROBE < sum(real.values()) else None
-
-
-def hot_dfs(db: Any, terms: list[str]) -> dict[str, int]:
-    """The story counts kept with the common words' top lists (search_hot), once per search."""
-    memo = db.store.pinned_memo()
-    known = memo.setdefault("hot", {}) if memo is not None else {}
-    missing = [t for t in dict.fromkeys(t.lower() for t in terms) if t not in known]
-    if missing:
-        rows = db.execute("SELECT term, df FROM search_hot WHERE term = ANY(?)", [missing])
-        known.update(dict.fromkeys(missing))
-        known.update({str(t): int(n) for t, n in rows.fetchall()})
-    return {t: n for t, n in known.items() if n is not None}
 
 
 def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
