@@ -1,7 +1,7 @@
 """Search on both store backends in one run: the same stories, the same queries.
 
     python3 bench/store_bench.py [--stories 100000] [--repeat 5] [--pg URL] [--webhook 10]
-                                 [--rounds 3] [--webhook-only] [--json]
+                                 [--rounds 3] [--webhook-only] [--keep DIR] [--json]
 
 Builds a synthetic SQLite store (bench/search_corpus.py, indexed as search_bench does), copies
 it with ``store.copy`` into an empty PostgreSQL database (``--pg``, ``$NEWSBOT_BENCH_PG_URL``,
@@ -12,8 +12,8 @@ stories. A third row runs PostgreSQL without holding one connection for a search
 checkout per statement, the index totals read each time): the ratio shows what holding it buys.
 ``--webhook SECONDS`` then serves each store with ``newsbot serve`` and loads both with the load
 bench's keyword searches in alternating rounds (``--rounds``, after a vacuum and a checkpoint
-of the copied database): searches per second and their ratio.
-``--webhook-only`` skips the search rows (a quicker run when only the webhook row matters).
+of the database): searches per second and their ratio. ``--webhook-only`` skips the search
+rows (a quicker run when only the webhook row matters).
 """
 
 from __future__ import annotations
@@ -139,6 +139,24 @@ def _figures(times: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(times), 3)}
 
 
+def _built(folder: Path, stories_n: int) -> Any:
+    """The synthetic SQLite store of ``stories_n`` stories in ``folder``: built and indexed,
+    or opened when a previous run with ``--keep`` left it there."""
+    from store import search
+    from store.db import open_store
+
+    path = folder / f"bench-{stories_n}.db"
+    if path.exists():
+        return open_store(path)
+    part = folder / f"bench-{stories_n}.part.db"
+    part.unlink(missing_ok=True)
+    lite = build_store(part, stories_n)
+    search.rebuild(lite)
+    lite.close()
+    part.rename(path)
+    return open_store(path)
+
+
 def _search_rows(lite: Any, pgs: Any, repeat: int) -> dict[str, Any]:
     """The three search rows: p50/p95 per backend, their ratios, the same first pages."""
     qs = queries_for(lite)
@@ -155,9 +173,8 @@ def _search_rows(lite: Any, pgs: Any, repeat: int) -> dict[str, Any]:
 
 
 def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
-        webhook_s: float = 0.0, search_rows: bool = True,
+        webhook_s: float = 0.0, keep: str | None = None, search_rows: bool = True,
         webhook_rounds: int = 3) -> dict[str, Any]:
-    from store import search
     from store.copy import copy
     from store.db import open_store
 
@@ -168,15 +185,17 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         cluster = Cluster().start()
         pg = create_database(cluster.url, "bench")
     tmp = tempfile.TemporaryDirectory(prefix="newsbot-store-bench-")
+    folder = Path(keep) if keep else Path(tmp.name)
+    folder.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        lite = build_store(Path(tmp.name) / "bench.db", stories_n)
-        search.rebuild(lite)
+        lite = _built(folder, stories_n)
         t_build = time.perf_counter() - t0
         pgs = open_store(pg, pool_size=2)
         t0 = time.perf_counter()
-        copy(lite, pgs)
-        pgs.db.execute("ANALYZE")
+        if int(pgs.db.execute("SELECT count(*) FROM articles").fetchone()[0]) != stories_n:
+            copy(lite, pgs)  # an empty database; one that holds the stories is used as it is
+        pgs.db.execute("VACUUM ANALYZE")
         t_copy = time.perf_counter() - t0
         out: dict[str, Any] = {"stories": stories_n, "build_s": round(t_build, 1),
                                "copy_s": round(t_copy, 1)}
@@ -185,7 +204,8 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         lite.close()
         pgs.close()
         if webhook_s:
-            out["webhook"] = webhook(Path(tmp.name) / "bench.db", pg, webhook_s, webhook_rounds)
+            out["webhook"] = webhook(folder / f"bench-{stories_n}.db", pg, webhook_s,
+                                     webhook_rounds)
         return out
     finally:
         tmp.cleanup()
@@ -205,13 +225,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="alternating webhook rounds on each store (the median is reported)")
     ap.add_argument("--webhook-only", action="store_true",
                     help="skip the search rows (with --webhook: only the webhook row)")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep the SQLite store in DIR and use it again on the next run (with"
+                         " --pg naming a database that already holds the stories, the copy"
+                         " is skipped too)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if a.webhook_only and not a.webhook:
         ap.error("--webhook-only needs --webhook SECONDS")
     if a.rounds < 1:
         ap.error("--rounds must be 1 or more")
-    fig = run(a.stories, a.repeat, a.pg, a.webhook, search_rows=not a.webhook_only,
+    fig = run(a.stories, a.repeat, a.pg, a.webhook, a.keep, search_rows=not a.webhook_only,
               webhook_rounds=a.rounds)
     if a.json:
         print(json.dumps(fig, ensure_ascii=False, indent=2))

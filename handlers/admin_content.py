@@ -28,6 +28,7 @@ from store.categories import CATEGORIES
 from store.db import StoreError
 from store.edits import LABELS, EditError, field_of, read_body, read_value, set_paragraph
 from store.extract import article_from_url
+from store.ingest_mend import gaps_in
 from store.webfetch import FetchError, is_web_address
 
 LIST_DEFAULT = 10
@@ -324,6 +325,9 @@ def show(args: str, msg: Message, ctx: Context) -> str:
         f"添加：{shown(a.added_at, ctx.config, ctx.now)}",
         f"摘要：{a.summary or '-'}",
     ]
+    for g in gaps_in(a.body, a.id):
+        lines.append(f"缺字：第{g.paragraph}段“{g.around}”（版面原文缺失，#改正文 {a.id} {g.paragraph}"
+                     " 整段补全）")
     if a.edited:
         lines.append("编辑改过：" + "、".join(LABELS.get(n, "分类") for n in a.edited)
                      + "（再次导入时保留）")

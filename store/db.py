@@ -220,9 +220,14 @@ def _publication(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE articles ADD COLUMN publication TEXT NOT NULL DEFAULT ''")
 
 
+def _search_match(db: sqlite_utils.Database) -> None:
+    """PostgreSQL's index for matching several words at once (store/pg_schema.py); FTS5
+    already matches them here, so SQLite's schema only keeps the version in step."""
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _digest_push_log, _search_index, _search_top_lists, _search_doc_freq,
-    _articles_generation, _reply_rules, _editors_work, _publication,
+    _articles_generation, _reply_rules, _editors_work, _publication, _search_match,
 ]
 
 

@@ -32,6 +32,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "search_hot": ("term",),
     "search_terms": ("term", "article_id"),
     "search_stats": ("id",),
+    "search_match": ("article_id",),
     "schema_version": ("version",),
     "reply_rules": ("id",),
     "images": ("id",),
@@ -160,9 +161,50 @@ CREATE INDEX idx_images_article ON images (article_id);
 
 _PUBLICATION = "ALTER TABLE articles ADD COLUMN publication TEXT NOT NULL DEFAULT '';"
 
+# Which stories hold which words, for matching several words at once: a GIN index over each
+# story's distinct words intersects and unites posting lists (``search_terms``' primary key
+# would walk every row of a common word to find the few stories it shares with another).
+# Kept by its own trigger, so hosts of the previous release keep it true as they write.
+# Words past MATCH_BYTES stay out (a GIN key must fit in a page); store/search_pg.py matches
+# them from search_terms. Matches are read through functions that leave the planner only the
+# index: it prices a scan of the table without the cost of unpacking every story's words, and
+# with a LIMIT it would scan them all when few or none match.
+_SEARCH_MATCH = """
+CREATE TABLE search_match (article_id BIGINT PRIMARY KEY, words tsvector NOT NULL);
+CREATE FUNCTION newsbot_words(title TEXT, body TEXT, names TEXT) RETURNS tsvector
+  LANGUAGE sql IMMUTABLE AS $$
+  SELECT array_to_tsvector(ARRAY(
+    SELECT DISTINCT lower(t) FROM regexp_split_to_table(
+      COALESCE(title, '') || ' ' || COALESCE(body, '') || ' ' || COALESCE(names, ''), '\\s+') t
+    WHERE t <> '' AND octet_length(t) <= 1000))
+$$;
+CREATE FUNCTION newsbot_search_match() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    DELETE FROM search_match WHERE article_id = OLD.article_id;
+  ELSE
+    INSERT INTO search_match VALUES (NEW.article_id, newsbot_words(NEW.title, NEW.body, NEW.names))
+      ON CONFLICT (article_id) DO UPDATE SET words = excluded.words;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER search_docs_match AFTER INSERT OR UPDATE OR DELETE ON search_docs
+  FOR EACH ROW EXECUTE FUNCTION newsbot_search_match();
+INSERT INTO search_match
+  SELECT article_id, newsbot_words(title, body, names) FROM search_docs;
+CREATE INDEX idx_search_match_words ON search_match USING gin (words);
+CREATE FUNCTION newsbot_match(q tsquery) RETURNS SETOF bigint LANGUAGE sql STABLE
+  SET enable_seqscan = off SET enable_indexscan = off
+  AS $$ SELECT article_id FROM search_match WHERE words @@ q $$;
+CREATE FUNCTION newsbot_match_count(q tsquery, cap bigint) RETURNS bigint LANGUAGE sql STABLE
+  SET enable_seqscan = off SET enable_indexscan = off
+  AS $$ SELECT count(*) FROM (SELECT 1 FROM search_match WHERE words @@ q LIMIT cap) m $$;
+"""
+
 MIGRATIONS: list[str] = [
     _V1, _DIGEST_PUSH_LOG, _SEARCH_INDEX, _SEARCH_TOP_LISTS, _SEARCH_DOC_FREQ,
     _ARTICLES_GENERATION, _REPLY_RULES, _EDITORS_WORK, _PUBLICATION,
+    _SEARCH_MATCH,
 ]
 READERS_KEY = "schema.readers_from"  # as on SQLite: store.db.BREAKING marks both
 _MIGRATE_LOCK = 0x6D696772  # one host migrates; the others wait, then find it done

@@ -121,12 +121,14 @@ def _sound_alike(store: Store, q: Query) -> tuple[list[Correction], Query] | Non
     slots: list[list[tuple[str, ...]]] = []
     labels = dict(q.labels)
     corrected: list[Correction] = []
+    if search_pg.is_pg(store.db):  # every span's names in one round trip
+        search_pg.prefetch_names(store.db, [k[0] for k in map(pinyin.keys, _spans(q)) if k])
     i = 0
     while i < len(q.slots):
         for span in (3, 2, 1):
             group = q.slots[i:i + span]
-            typed = "".join(q.labels.get(s[0]) or "".join(s[0]) for s in group)
-            if len(group) < span or not 2 <= len(typed) <= 6:
+            typed = _typed(q, i, span)
+            if typed is None:
                 continue
             if span == 1 and _count(store, expr_all(group), 1):
                 continue  # a word the stories hold
@@ -145,6 +147,19 @@ def _sound_alike(store: Store, q: Query) -> tuple[list[Correction], Query] | Non
         return None
     fq = Query(text=q.text, slots=slots, labels=labels)
     return (corrected, fq) if _count(store, expr_all(fq.slots), 1) else None
+
+
+def _typed(q: Query, i: int, span: int) -> str | None:
+    """Slots ``i`` to ``i + span`` as the user typed them, when that could be a name."""
+    group = q.slots[i:i + span]
+    typed = "".join(q.labels.get(s[0]) or "".join(s[0]) for s in group)
+    return typed if len(group) == span and 2 <= len(typed) <= 6 else None
+
+
+def _spans(q: Query) -> list[str]:
+    """Every word _sound_alike may look up."""
+    return [t for i in range(len(q.slots)) for span in (3, 2, 1)
+            if (t := _typed(q, i, span)) is not None]
 
 
 def _known_name(store: Store, word: str) -> str | None:

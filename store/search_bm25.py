@@ -11,6 +11,7 @@ store/search_rank.py use these functions; tests check they agree with FTS5 to th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import sqlite_utils
 
@@ -77,3 +78,37 @@ def weighted_tf(cols: tuple[str, str, str], t: str, spaced: bool = False) -> flo
     if not spaced:
         cols = tuple(f"  {c.replace(' ', '  ')}  " if c else "" for c in cols)  # type: ignore[assignment]
     return sum(w * c.count(needle) for w, c in zip(WEIGHTS, cols) if c)
+
+
+def unwrap(e: Any) -> Any:
+    """An expression without its one-child AND/OR wrappers."""
+    while not isinstance(e, str) and len(e[1]) == 1:
+        e = e[1][0]
+    return e
+
+
+def grouped(e: Any) -> bool:
+    """Whether an OR in expression ``e`` offers a group of words (党的建设 | 党 AND 建设): FTS5
+    then counts a word only where its whole group matched, which a plain sum cannot say."""
+    if isinstance(e, str):
+        return False
+    kids = [unwrap(c) for c in e[1]]
+    if e[0] == "or" and any(not isinstance(k, str) and k[0] == "and" for k in kids):
+        return True
+    return any(grouped(k) for k in kids)
+
+
+def group_score(e: Any, impacts: dict[str, float], idfs: dict[str, float],
+                maybe: bool = False) -> tuple[bool, float]:
+    """(matches, bm25) of a story holding words with ``impacts`` as FTS5 sums it: each place a
+    word holds in ``e`` adds ``idf * impact`` when every group around it matched. ``maybe``:
+    the impacts are the most the words could have (a bound), a word without one is absent."""
+    if isinstance(e, str):
+        v = impacts.get(e)
+        held = v is not None if maybe else bool(v)
+        return held, idfs[e] * (v or 0.0)
+    parts = [group_score(c, impacts, idfs, maybe) for c in e[1]]
+    if e[0] == "and":
+        ok = all(m for m, _ in parts)
+        return ok, (sum(x for _, x in parts) if ok else 0.0)
+    return any(m for m, _ in parts), sum(x for m, x in parts if m)

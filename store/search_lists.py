@@ -64,21 +64,41 @@ _CACHE: dict[tuple[str, str], tuple[int, float, TopList]] = {}
 
 def doc_freq(store: Any, term: str, nrow: int, avgdl: float) -> int:
     """Stories holding ``term``, kept with its list (a list is built for it when missing)."""
-    row = store.db.execute("SELECT df FROM search_hot WHERE term = ?", (term,)).fetchone()
+    row = hot_rows(store, [term])[term]
     if row is None:
         return _build(store, term, nrow, avgdl)[1]
-    return int(row[0])
+    return int(row[3])
+
+
+def hot_rows(store: Any, terms: list[str]) -> dict[str, tuple[Any, ...] | None]:
+    """Each word's (gen, avgdl, floor, df) from search_hot, ``None`` when it has no list: on
+    PostgreSQL read for all the words in one statement and kept for the rest of the search
+    (a round trip each would cost more than the lookups)."""
+    memo = store.pinned_memo() if hasattr(store, "pinned_memo") else None
+    known: dict[str, tuple[Any, ...] | None] = (
+        memo.setdefault("hot_rows", {}) if memo is not None else {})
+    missing = [t for t in dict.fromkeys(terms) if t not in known]
+    if len(missing) == 1:
+        row = store.db.execute("SELECT gen, avgdl, floor, df FROM search_hot WHERE term = ?",
+                               (missing[0],)).fetchone()
+        known[missing[0]] = tuple(row) if row else None
+    elif missing:
+        known.update(dict.fromkeys(missing))
+        marks = ",".join("?" * len(missing))
+        for term, *rest in store.db.execute(
+                "SELECT term, gen, avgdl, floor, df FROM search_hot"
+                f" WHERE term IN ({marks})", missing).fetchall():
+            known[str(term)] = tuple(rest)
+    return {t: known[t] for t in terms}
 
 
 def top_list(store: Any, term: str, nrow: int, avgdl: float) -> TopList:
     """The word's top list, built (and stored) from FTS5 when missing or stale."""
     db = store.db
-    row = db.execute(
-        "SELECT gen, avgdl, floor FROM search_hot WHERE term = ?", (term,)
-    ).fetchone()
+    row = hot_rows(store, [term])[term]
     if row is None or abs(row[1] / avgdl - 1) > DRIFT:
         return _build(store, term, nrow, avgdl)[0]
-    gen, list_avgdl, floor = row
+    gen, list_avgdl, floor, _ = row
     key = (str(store.path), term)
     hit = _CACHE.get(key)
     if hit and hit[0] == gen and hit[1] == avgdl:
@@ -136,6 +156,9 @@ def _build(store: Any, term: str, nrow: int, avgdl: float) -> tuple[TopList, int
         log.info("top list of %r not stored: %s", term, e)
     finally:
         db.execute(f"PRAGMA busy_timeout={int(wait)}")
+    memo = store.pinned_memo() if hasattr(store, "pinned_memo") else None
+    if memo is not None:
+        memo.get("hot_rows", {}).pop(term, None)  # read again: stored now, or still missing
     return TopList({a: imp for imp, a in top}, floor, floor == 0), len(rows)
 
 

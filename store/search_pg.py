@@ -14,9 +14,10 @@ An expression is ``("and"|"or", [children])`` or a token, as in store/search_ran
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from store.search_bm25 import K1, B, idf
+from store.search_bm25 import K1, B, group_score, grouped, idf, unwrap
 
 Expr = Any
 
@@ -44,15 +45,46 @@ def _tokens(e: Expr) -> list[str]:
     return [t for c in e[1] for t in _tokens(c)]
 
 
-def _matches(e: Expr) -> tuple[str, list[Any]]:
-    """SQL of the ids of the stories matching ``e``, and its arguments: a word is its rows of
-    ``search_terms``; AND filters the first part by the others (semi-joins, which the planner
-    runs as primary-key lookups when one side is small); OR is a union."""
+MATCH_BYTES = 1000  # words longer than this are left out of search_match (store/pg_schema.py)
+
+
+def _tsquery(e: Expr) -> str | None:
+    """``e`` as a tsquery of verbatim lexemes (quoted: no parser or dictionary touches them),
+    or ``None`` when a word is too long for search_match."""
     if isinstance(e, str):
-        return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
-    parts = [_matches(c) for c in e[1]]
+        t = e.lower()
+        if len(t.encode("utf-8")) > MATCH_BYTES:
+            return None
+        return "'" + t.replace("\\", "\\\\").replace("'", "''") + "'"
+    parts = [_tsquery(c) for c in e[1]]
+    if any(p is None for p in parts):
+        return None
     if len(parts) == 1:
         return parts[0]
+    return "(" + (" & " if e[0] == "and" else " | ").join(parts) + ")"  # type: ignore[arg-type]
+
+
+COMMON = 1000  # a word in more stories than this is common (search_rank.RARE_DF)
+# What reading one posting of the GIN index costs, in probes of search_terms' primary key: an
+# AND of common words is walked (rarest word's rows, probing the others) when that costs less
+# than gathering every posting of its words (docs/performance.md has the measurements).
+POSTINGS_PER_PROBE = 25
+
+
+def _matches(e: Expr, walk: list[str] | None = None) -> tuple[str, list[Any]]:
+    """SQL of the ids of the stories matching ``e``, and its arguments. A word is its rows of
+    ``search_terms`` (its primary key holds them in id order). Several words are answered by
+    search_match's GIN index (newsbot_match), which intersects or unites their posting lists;
+    ``walk`` instead gives an AND's words in the order to walk them: the first word's rows,
+    each probed for the others, which stops at a count's limit when most stories match."""
+    if isinstance(e, str):
+        return "SELECT article_id FROM search_terms WHERE term = ?", [e.lower()]
+    if len(e[1]) == 1:
+        return _matches(e[1][0], walk)
+    q = None if walk else _tsquery(e)
+    if q is not None:
+        return "SELECT article_id FROM newsbot_match(?::tsquery) AS m(article_id)", [q]
+    parts = [_matches(c) for c in (walk or e[1])]
     args = [a for _, part_args in parts for a in part_args]
     if e[0] == "or":
         return " UNION ".join(f"({sql})" for sql, _ in parts), args
@@ -62,10 +94,59 @@ def _matches(e: Expr) -> tuple[str, list[Any]]:
 
 
 def count(db: Any, e: Expr, cap: int) -> int:
-    """Matching stories, counting no further than ``cap``."""
-    sql, args = _matches(e)
+    """Matching stories, counting no further than ``cap``. The words' own counts (read once
+    per search) settle most questions: an AND with an absent word, an OR or a word with at
+    least ``cap`` stories."""
+    toks = list(dict.fromkeys(_tokens(e)))
+    dfs = counts(db, toks, COMMON + 1)
+    low, high = _bounds(e, dfs)
+    if high == 0 or low >= cap or low == high:
+        return min(cap, low) if high else 0
+    walk = _walk_order(db, e, dfs, cap)
+    sql, args = _matches(e, walk)
+    if walk is None and sql.startswith("SELECT article_id FROM newsbot_match("):
+        return int(db.execute("SELECT newsbot_match_count(?::tsquery, ?)",
+                              [args[0], cap]).fetchone()[0])
     row = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?) m", [*args, cap]).fetchone()
     return int(row[0])
+
+
+_MANY = 1 << 62
+
+
+def _bounds(e: Expr, dfs: dict[str, int]) -> tuple[int, int]:
+    """(at least, at most) how many stories match ``e``, from its words' counts (counted up to
+    COMMON + 1: a word past COMMON may hold any number more)."""
+    if isinstance(e, str):
+        n = dfs[e]
+        return n, (n if n <= COMMON else _MANY)
+    parts = [_bounds(c, dfs) for c in e[1]]
+    if len(parts) == 1:
+        return parts[0]
+    if e[0] == "and":
+        return 0, min(h for _, h in parts)
+    return max(lo for lo, _ in parts), min(_MANY, sum(h for _, h in parts))
+
+
+def _walk_order(db: Any, e: Expr, dfs: dict[str, int], cap: int) -> list[str] | None:
+    """The words of an AND of common words, rarest first, when walking them costs less than
+    the GIN index's postings (see POSTINGS_PER_PROBE); ``None`` for the index."""
+    top = unwrap(e)
+    if isinstance(top, str) or top[0] != "and":
+        return None
+    kids = [unwrap(c) for c in top[1]]
+    if not all(isinstance(k, str) and dfs[k] > COMMON for k in kids):
+        return None
+    from store import search_lists  # here: store.search_lists imports this module
+
+    nrow = stats(db)[0] or 1
+    kept = search_lists.hot_rows(db.store, kids)  # the counts kept with their top lists
+    real = {k: int(kept[k][3]) if kept[k] else nrow for k in kids}
+    kids.sort(key=lambda k: real[k])
+    share = math.prod(min(1.0, real[k] / nrow) for k in kids[1:])  # a row's chance to match
+    walked = min(real[kids[0]], cap / share if share else real[kids[0]])
+    probes = walked * (len(kids) - 1)
+    return kids if probes * POSTINGS_PER_PROBE < sum(real.values()) else None
 
 
 def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
@@ -73,38 +154,77 @@ def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
     for the lot (each word's count walks its index range only)."""
     if not terms:
         return {}
+    memo = db.store.pinned_memo()
+    known = memo.setdefault(("counts", cap), {}) if memo is not None else {}
+    missing = [t for t in dict.fromkeys(t.lower() for t in terms) if t not in known]
+    if missing:
+        known.update(_count_each(db, missing, cap))
+    return {t: known.get(t.lower(), 0) for t in terms}
+
+
+def _count_each(db: Any, terms: list[str], cap: int) -> dict[str, int]:
     rows = db.execute(
         "SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM search_terms t"
         " WHERE t.term = w.term LIMIT ?) m) FROM unnest(?::text[]) AS w(term)",
-        [cap, [t.lower() for t in terms]],
+        [cap, terms],
     ).fetchall()
     got = {str(t): int(n) for t, n in rows}
-    return {t: got.get(t.lower(), 0) for t in terms}
+    return {t: got.get(t, 0) for t in terms}
 
 
-def scored(db: Any, e: Expr, coef: dict[str, float], limit: int | None = None,
+def scored(db: Any, e: Expr, idfs: dict[str, float], limit: int | None = None,
            offset: int = 0) -> list[tuple[int, float]]:
     """(id, bm25) of the stories matching ``e``, best first (ties: newest id first), where a
-    story scores ``sum(coef[t] * impact(f_t))`` over the words it holds."""
+    story scores ``idfs[t] * impact(f_t)`` for each place a word ``t`` holds in the query."""
     nrow, avgdl = stats(db)
     if not nrow:
         return []
+    if grouped(e):
+        page = sorted(_branch_scores(db, e, idfs, avgdl).items(), key=lambda x: (-x[1], -x[0]))
+        return page[offset:offset + limit] if limit is not None else page[offset:]
     sql, args = _matches(e)
+    coef: dict[str, float] = {}
+    for t in _tokens(e):
+        coef[t] = coef.get(t, 0.0) + idfs[t]
     terms = list(coef)
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
     # each word's weight picked from an array: a join on the words (in a function scan) hides
     # their row counts from the planner, which then scans the matches once per word's row
     q = ("WITH m AS MATERIALIZED (" + sql + ")"
          " SELECT m.article_id, sum((?::float8[])[array_position(?::text[], t.term)]"
-         " * (t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?)))"
-         " AS s FROM m JOIN search_terms t ON t.article_id = m.article_id AND t.term = ANY(?)"
-         " JOIN search_docs d ON d.article_id = m.article_id"
+         f" * {_IMPACT}) AS s FROM m JOIN search_terms t ON t.article_id = m.article_id"
+         " AND t.term = ANY(?) JOIN search_docs d ON d.article_id = m.article_id"
          " GROUP BY m.article_id ORDER BY s DESC, m.article_id DESC" + page)
     lowered = [t.lower() for t in terms]
     params = [*args, [coef[t] for t in terms], lowered, K1 + 1, K1, B, B, avgdl, lowered]
     if limit is not None:
         params += [limit, offset]
     return [(int(a), float(s)) for a, s in db.execute(q, params).fetchall()]
+
+
+# bm25's impact of a word's row ``t`` in story ``d``: its parameters k1 + 1, k1, b, b, avgdl
+_IMPACT = "(t.f * ?) / (t.f + ? * (1 - ? + ? * d.length / ?))"
+
+
+def _branch_scores(db: Any, e: Expr, idfs: dict[str, float], avgdl: float) -> dict[int, float]:
+    """bm25 of every match of ``e`` as FTS5 sums it: a word's part counts where every group
+    it belongs to matched (the matches' word rows are read, and the tree is walked here)."""
+    sql, args = _matches(e)
+    terms = [t.lower() for t in dict.fromkeys(_tokens(e))]
+    q = ("WITH m AS MATERIALIZED (" + sql + ")"
+         f" SELECT m.article_id, t.term, {_IMPACT} FROM m JOIN search_terms t"
+         " ON t.article_id = m.article_id AND t.term = ANY(?)"
+         " JOIN search_docs d ON d.article_id = m.article_id")
+    held: dict[int, dict[str, float]] = {}
+    for a, term, v in db.execute(q, [*args, K1 + 1, K1, B, B, avgdl, terms]).fetchall():
+        held.setdefault(int(a), {})[str(term)] = float(v)
+    tokens = list(dict.fromkeys(_tokens(e)))
+    out = {}
+    for a, got in held.items():
+        ok, s = group_score(e, {t: got.get(t.lower(), 0.0) for t in tokens}, idfs)
+        if ok:
+            out[a] = s
+    return out
 
 
 def term_bm25(db: Any, term: str, n: int | None = None) -> list[tuple[int, float]]:
@@ -116,22 +236,63 @@ def term_bm25(db: Any, term: str, n: int | None = None) -> list[tuple[int, float
     return [(a, -s) for a, s in scored(db, term, {term: idf(nrow, n)})]
 
 
-def phrase_coefs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
-    """Each token's weight in the sum: its idf once per time it appears in the query."""
-    out: dict[str, float] = {}
-    for t in _tokens(e):
-        out[t] = out.get(t, 0.0) + idf(nrow, dfs[t])
+def token_idfs(e: Expr, nrow: int, dfs: dict[str, int]) -> dict[str, float]:
+    """Each token's idf (its weight each time it appears in the query)."""
+    return {t: idf(nrow, dfs[t]) for t in _tokens(e)}
+
+
+def word_counts(db: Any, ids: list[int], toks: list[str]) -> dict[int, tuple[int, dict[str, float]]]:
+    """Each story's length and weighted count of each of ``toks`` it holds, looked up by the
+    primary key of search_terms (the stories' texts need not be read)."""
+    lowered = {t.lower(): t for t in toks}
+    rows = db.execute(
+        "SELECT d.article_id, d.length, t.term, t.f FROM search_docs d LEFT JOIN search_terms t"
+        " ON t.article_id = d.article_id AND t.term = ANY(?) WHERE d.article_id = ANY(?)",
+        [list(lowered), list(ids)],
+    ).fetchall()
+    out: dict[int, tuple[int, dict[str, float]]] = {}
+    for a, dl, term, f in rows:
+        got = out.setdefault(int(a), (int(dl or 0), {}))[1]
+        if term is not None:
+            got[lowered.get(str(term), str(term))] = float(f)
     return out
 
 
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
     """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
-    ``names : "key"``): the word's rows narrow the stories, the column confirms the place (in
-    that order, held by the lateral lookup: the planner cannot tell how rare the word is, and
+    ``names : "key"``), from the search's prefetched rows when there are some."""
+    memo = db.store.pinned_memo()
+    known = memo.get("names", {}) if memo is not None else {}
+    if key.lower() in known:
+        return known[key.lower()]  # type: ignore[no-any-return]
+    return _name_rows(db, [key.lower()]).get(key.lower(), [])
+
+
+def prefetch_names(db: Any, keys: list[str]) -> None:
+    """name_rows of several keys in one statement, kept for the rest of the search."""
+    memo = db.store.pinned_memo()
+    if memo is None or not keys:
+        return
+    known = memo.setdefault("names", {})
+    missing = [k for k in dict.fromkeys(k.lower() for k in keys) if k not in known]
+    if missing:
+        got = _name_rows(db, missing)
+        known.update({k: got.get(k, []) for k in missing})
+
+
+def _name_rows(db: Any, keys: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each key's rows narrow the stories, the names column confirms the place (in that
+    order, held by the lateral lookups: the planner cannot tell how rare the word is, and
     would rather test every story's names)."""
-    return db.execute(
-        "SELECT d.name_words FROM search_terms t CROSS JOIN LATERAL (SELECT name_words, names"
-        " FROM search_docs WHERE article_id = t.article_id OFFSET 0) d"
-        " WHERE t.term = ? AND ' ' || lower(d.names) || ' ' LIKE ? LIMIT 50",
-        (key.lower(), f"% {key.lower()} %"),
+    rows = db.execute(
+        "SELECT k.key, d.name_words FROM unnest(?::text[]) AS k(key) CROSS JOIN LATERAL ("
+        " SELECT s.name_words FROM search_terms t CROSS JOIN LATERAL (SELECT name_words, names"
+        " FROM search_docs WHERE article_id = t.article_id OFFSET 0) s"
+        " WHERE t.term = k.key AND ' ' || lower(s.names) || ' ' LIKE '% ' || k.key || ' %'"
+        " LIMIT 50) d",
+        [keys],
     ).fetchall()
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for key, name_words in rows:
+        out.setdefault(str(key), []).append((name_words,))
+    return out

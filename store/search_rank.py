@@ -33,7 +33,17 @@ from typing import Any
 import sqlite_utils
 
 from store import search_lists, search_pg
-from store.search_bm25 import FTS, fts_string, idf, impact, stats, weighted_tf, weights_sql
+from store.search_bm25 import (
+    FTS,
+    fts_string,
+    group_score,
+    grouped,
+    idf,
+    impact,
+    stats,
+    weighted_tf,
+    weights_sql,
+)
 from store.search_lists import TopList, top_list
 
 RARE_DF = 1000  # a word in at most this many stories has no top list; FTS5 ranks its matches
@@ -46,6 +56,9 @@ DEPTH = 384  # list entries read, at most, for one page
 Expr = Any
 # expressions being ranked that are a plain AND or OR of tokens: evaluated without recursion
 _FLAT: dict[int, tuple[str, list[str]]] = {}
+# expressions being ranked whose ORs offer groups of words: each word's idf, to score them as
+# FTS5 does (store/search_bm25.group_score); the others are plain sums over the words
+_GROUPED: dict[int, dict[str, float]] = {}
 
 
 @dataclass
@@ -162,6 +175,8 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
     out: dict[str, int] = {}
     firsts = (search_pg.counts(store.db, toks, RARE_DF + 1) if search_pg.is_pg(store.db)
               else {t: count(store.db, t, RARE_DF + 1) for t in toks})
+    if search_pg.is_pg(store.db):  # the common words' rows in one statement
+        search_lists.hot_rows(store, [t for t in toks if firsts[t] > RARE_DF])
     for t in toks:
         n = firsts[t]
         out[t] = n if n <= RARE_DF else search_lists.doc_freq(store, t, nrow, avgdl)
@@ -169,8 +184,23 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
 
 
 def _total(db: sqlite_utils.Database, e: Expr, dfs: dict[str, int], nrow: int) -> int:
+    """Matching stories: counted up to COUNT_CAP, estimated past it. An OR holding a word
+    of more stories than that needs no count (walking a common word's matches is the cost)."""
+    low = _lower_matches(e, dfs)
+    if low > COUNT_CAP:
+        return max(low, _estimate(e, dfs, nrow))
     n = count(db, e, COUNT_CAP + 1)
     return n if n <= COUNT_CAP else max(n, _estimate(e, dfs, nrow))
+
+
+def _lower_matches(e: Expr, dfs: dict[str, int]) -> int:
+    """At least how many stories match (a word: its count; OR: its largest part)."""
+    if isinstance(e, str):
+        return dfs[e]
+    vals = [_lower_matches(c, dfs) for c in e[1]]
+    if e[0] == "or" or len(vals) == 1:
+        return max(vals)
+    return 0
 
 
 def _estimate(e: Expr, dfs: dict[str, int], nrow: int) -> int:
@@ -195,7 +225,7 @@ def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
         toks = list(dict.fromkeys(phrases(e)))
         missing = [t for t in toks if t not in (dfs or {})]
         dfs = {**search_pg.counts(db, missing, nrow + 1), **(dfs or {})}
-        page = search_pg.scored(db, e, search_pg.phrase_coefs(e, nrow, dfs), limit, offset)
+        page = search_pg.scored(db, e, search_pg.token_idfs(e, nrow, dfs), limit, offset)
         rows = [(a, -s) for a, s in page]
     else:
         rows = db.execute(
@@ -203,9 +233,10 @@ def rank_fts(db: sqlite_utils.Database, e: Expr, limit: int, offset: int,
             " ORDER BY r, rowid DESC LIMIT ? OFFSET ?",
             (match_string(e), limit, offset),
         ).fetchall()
-    total = count(db, e, COUNT_CAP + 1)
-    if total > COUNT_CAP and dfs and nrow:
-        total = max(total, _estimate(e, dfs, nrow))
+    if dfs and nrow and all(t in dfs for t in phrases(e)):
+        total = _total(db, e, dfs, nrow)
+    else:
+        total = count(db, e, COUNT_CAP + 1)
     return Ranked([(int(a), -float(r)) for a, r in rows], total, "fts")
 
 
@@ -226,10 +257,13 @@ def _rank_lists(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow:
     flat = _flat(e)
     if flat is not None:
         _FLAT[id(e)] = flat
+    if grouped(e):
+        _GROUPED[id(e)] = {t: idf(nrow, dfs[t]) for t in toks}
     try:
         return _ta(store, e, toks, dfs, nrow, avgdl, need, coef)
     finally:
         _FLAT.pop(id(e), None)
+        _GROUPED.pop(id(e), None)
 
 
 def _ta(store: Any, e: Expr, toks: list[str], dfs: dict[str, int], nrow: int, avgdl: float,
@@ -286,17 +320,22 @@ def _threshold(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef
                depth: int) -> float:
     """The most a story not read by ``depth`` could score (-inf: none can match)."""
     state: dict[str, bool | None] = dict(absent)
+    most: dict[str, float] = {}
     ub = 0.0
     for t, tl in lists.items():
         if depth < len(tl.order):
             state[t] = None
-            ub += coef[t] * tl.order[depth][0]
+            most[t] = tl.order[depth][0]
         elif tl.complete:
             state[t] = False
         else:
             state[t] = None
-            ub += coef[t] * tl.bound
-    return -math.inf if _eval(e, state) is False else ub
+            most[t] = tl.bound
+        ub += coef[t] * most.get(t, 0.0)
+    if _eval(e, state) is False:
+        return -math.inf
+    idfs = _GROUPED.get(id(e))
+    return ub if idfs is None else group_score(e, most, idfs, maybe=True)[1]
 
 
 def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: dict[str, float],
@@ -304,18 +343,27 @@ def _partial(e: Expr, lists: dict[str, TopList], absent: dict[str, bool], coef: 
     """What the lists read so far say of story ``d``: whether it matches (``None``: not known
     yet), the score of its words found, and the most its other words could add."""
     state: dict[str, bool | None] = dict(absent)
+    found: dict[str, float] = {}
     s = ub = 0.0
     for t, other in lists.items():
         v = other.entries.get(d)
         if v is not None:
             state[t] = True
+            found[t] = v
             s += coef[t] * v
         elif other.complete:
             state[t] = False
         else:
             state[t] = None
             ub += coef[t] * other.bound
-    return _eval(e, state), s, ub
+    m = _eval(e, state)
+    idfs = _GROUPED.get(id(e))
+    if idfs is not None and m is not False:  # FTS5's sum: a group counts where it matched
+        s = group_score(e, found, idfs)[1]
+        if ub:
+            bounds = {t: other.bound for t, other in lists.items() if state.get(t) is None}
+            ub = max(0.0, group_score(e, {**found, **bounds}, idfs, maybe=True)[1] - s)
+    return m, s, ub
 
 
 def _rare_list(db: sqlite_utils.Database, t: str, nrow: int, n: int) -> TopList:
@@ -341,18 +389,32 @@ def _keep(best: list[tuple[float, int]], need: int, s: float, d: int) -> None:
 
 def _exact(db: sqlite_utils.Database, ids: list[int], toks: list[str], coef: dict[str, float],
            e: Expr, avgdl: float) -> dict[int, float]:
-    """Exact scores of the stories that match, by counting the words in their stored tokens."""
+    """Exact scores of the stories that match, from each story's count of each word: on
+    PostgreSQL its rows of search_terms, here the words counted in its stored tokens."""
+    if search_pg.is_pg(db):
+        counted = search_pg.word_counts(db, ids, toks)
+    else:
+        counted = {}
+        q = ("SELECT article_id, title, body, names, length FROM search_docs"
+             f" WHERE article_id IN ({','.join('?' * len(ids))})")
+        for a, title, body, names, dl in db.execute(q, ids):
+            cols = tuple(f"  {c.replace(' ', '  ')}  " if c else "" for c in (title, body, names))
+            counted[int(a)] = (dl, {t: weighted_tf(cols, t, spaced=True)  # type: ignore[arg-type]
+                                    for t in toks})
     out: dict[int, float] = {}
-    q = ("SELECT article_id, title, body, names, length FROM search_docs"
-         f" WHERE article_id IN ({','.join('?' * len(ids))})")
-    for a, title, body, names, dl in db.execute(q, ids):
-        cols = tuple(f"  {c.replace(' ', '  ')}  " if c else "" for c in (title, body, names))
+    idfs = _GROUPED.get(id(e))
+    for a, (dl, fs) in counted.items():
+        if idfs is not None:
+            ok, s = group_score(e, {t: impact(fs.get(t, 0.0), dl, avgdl) for t in toks}, idfs)
+            if ok:
+                out[a] = s
+            continue
         state: dict[str, bool | None] = {}
         s = 0.0
         for t in toks:
-            f = weighted_tf(cols, t, spaced=True)  # type: ignore[arg-type]
+            f = fs.get(t, 0.0)
             state[t] = f > 0
             s += coef[t] * impact(f, dl, avgdl)
         if _eval(e, state):
-            out[int(a)] = s
+            out[a] = s
     return out

@@ -113,6 +113,9 @@ def test_a_torn_join_is_marked_and_the_clean_joins_beside_it_are_not(
     assert "2 stories added" in out and f"1 gap marked {GAP} where the page lost text" in out
     assert f"gap: #{sid} paragraph 2: “组织各物业服务企{GAP}民代表一起商量方”" in out, out
     assert "newsbot edit ID --paragraph N" in out
+    shown = _cli(config, "show", str(sid))
+    assert f"gap: paragraph 2: “组织各物业服务企{GAP}民代表一起商量方”" in shown, shown
+    assert f"newsbot edit {sid} --paragraph 2" in shown
 
     html = client.get(f"/articles/{sid}").text
     assert TORN in html  # both halves kept whole, the loss shown, nothing made up
@@ -139,6 +142,9 @@ def test_the_admin_is_told_of_the_gap_and_fills_it_with_a_paragraph_edit(
     assert "版面原文缺字 1 处" in reply and "#改正文" in reply, reply
     assert f"#{sid} 第2段：“组织各物业服务企{GAP}民代表一起商量方”" in reply, reply
 
+    summary = bot.send(f"#查看 {sid}", user=ADMIN).text
+    assert f"缺字：第2段“组织各物业服务企{GAP}民代表一起商量方”" in summary, summary
+    assert f"#改正文 {sid} 2" in summary
     view = bot.send(f"#查看 {sid} 正文", user=ADMIN).text
     assert "\n2. 改造开工前" in view  # the paragraph the report names, numbered as it says
     mended = ("改造开工前，街道把图纸贴到楼道口，挨家挨户征求意见，又组织各物业服务企业代表和居"
@@ -146,6 +152,7 @@ def test_the_admin_is_told_of_the_gap_and_fills_it_with_a_paragraph_edit(
     assert bot.send(f"#改正文 {sid} 2 {mended}", user=ADMIN).text.startswith(f"已修改 #{sid}")
     assert mended in client.get(f"/articles/{sid}").text
 
+    assert "缺字" not in bot.send(f"#查看 {sid}", user=ADMIN).text
     again = bot.send("#版面\n" + PAGE, user=ADMIN).text
     assert "缺字" not in again and GAP not in again, again  # the editor's text is kept
     assert GAP not in client.get(f"/articles/{sid}").text

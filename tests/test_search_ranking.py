@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.search_corpus import stories
-from store import articles, search, search_lists, search_rank
+from store import articles, search, search_lists, search_pg, search_rank
 from store.articles import Article
 from store.db import Store, open_store
 from store.query import parse, widened
@@ -27,6 +27,7 @@ N = 600
 def small_lists() -> Iterator[None]:
     mp = pytest.MonkeyPatch()
     mp.setattr(search_rank, "RARE_DF", 15)
+    mp.setattr(search_pg, "COMMON", 15)  # PostgreSQL's count walks common words' rows
     mp.setattr(search_rank, "COUNT_CAP", 40)
     mp.setattr(search_lists, "LIST_SIZE", 150)
     mp.setattr(search_rank, "LOOKUPS", 1000)  # let the proof run to the end of the lists
@@ -169,3 +170,62 @@ def test_a_list_built_while_the_store_is_locked_is_used_unstored(
         other.db.execute("ROLLBACK")
     check(s, "党员")
     assert s.db.execute("SELECT count(*) FROM search_hot").fetchone()[0] == 1
+
+
+@pytest.fixture(scope="module")
+def pg_shared(shared: Store, pg_server: str) -> Iterator[Store]:
+    """The shared stories copied into PostgreSQL (ids kept), searched by the same engine."""
+    import os
+
+    from store.copy import copy
+    from tests.pg_support import create_database, drop_database
+
+    name = f"newsbot_ranking_{os.getpid()}"
+    s = open_store(create_database(pg_server, name))
+    copy(shared, s)
+    yield s
+    s.close()
+    drop_database(pg_server, name)
+
+
+PG_QUERIES = [*QUERIES, "党建 社区 量子", "社区 火箭", "居民 志愿服务 量子"]
+
+
+@pytest.mark.parametrize("plan", ["walk", "index"])
+@pytest.mark.parametrize("query", PG_QUERIES)
+def test_postgresql_ranks_as_sqlite_through_the_lists_and_over_every_match(
+        shared: Store, pg_shared: Store, query: str, plan: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # an AND of common words is counted by walking its rarest word, or through the GIN index
+    monkeypatch.setattr(search_pg, "POSTINGS_PER_PROBE", 0 if plan == "walk" else 10**9)
+    for mode in ("all", "any"):
+        q = parse(query)
+        e = search_rank.expr_all(q.slots) if mode == "all" else search_rank.expr_any(q.slots)
+        for limit, offset in ((5, 0), (5, 5), (10, 0)):
+            fast = search_rank.rank(pg_shared, e, limit, offset)
+            exact = search_rank.rank_fts(pg_shared.db, e, limit, offset)
+            fts5 = search_rank.rank_fts(shared.db, e, limit, offset)
+            same(exact, fts5)  # every match scored on PostgreSQL: FTS5's page
+            same(fast, search_rank.rank(shared, e, limit, offset))
+            if fast.method == "lists":
+                same(fast, exact)
+            assert fast.total == search_rank.rank(shared, e, limit, offset).total
+    wide = widened(parse(query))
+    if wide is not None:
+        e = search_rank.expr_all(wide.slots)
+        same(search_rank.rank_fts(pg_shared.db, e, 5, 0), search_rank.rank_fts(shared.db, e, 5, 0))
+
+
+def test_a_group_of_words_in_an_or_counts_only_where_the_whole_group_matched(
+        shared: Store, pg_shared: Store) -> None:
+    # 社区 AND 量子 matches no story (量子 is in none): FTS5 scores every match by 党员 alone,
+    # although most of them hold 社区 too; so must the lists and PostgreSQL
+    e = ("or", [("and", ["党员"]), ("and", ["社区", "量子"])])
+    fts5 = search_rank.rank_fts(shared.db, e, 10, 0)
+    alone = search_rank.rank_fts(shared.db, "党员", 10, 0)
+    same(fts5, alone)
+    for store in (shared, pg_shared):
+        fast = search_rank.rank(store, e, 10, 0)
+        assert fast.method == "lists"
+        same(fast, fts5)
+    same(search_rank.rank_fts(pg_shared.db, e, 10, 0), fts5)

@@ -254,6 +254,7 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
     """
     from handlers.clock import shown
     from store.articles import require
+    from store.ingest_mend import gaps_in
 
     a = require(obj.store(), article_id)
     if as_json:
@@ -269,6 +270,9 @@ def show(obj: CliState, article_id: int, as_json: bool) -> None:
                          ("summary", a.summary), ("summary (long)", a.summary_long)):
         if value:
             lines.append(f"{label}: {value}")
+    for g in gaps_in(a.body, a.id):
+        lines.append(f"gap: paragraph {g.paragraph}: “{g.around}” (text the page lost; fill it"
+                     f" with newsbot edit {a.id} --paragraph {g.paragraph} \"the paragraph\")")
     lines.append("")
     lines += a.body
     if a.captions:
