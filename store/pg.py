@@ -130,7 +130,7 @@ PREPARE_AFTER = 5  # runs of one statement on a connection before its plan is ke
 CHECK_IDLE = 2.0  # seconds a pooled connection may sit unused before it is checked on checkout
 
 
-def _note_return(conn: psycopg.Connection[Any]) -> None:
+def _note_use(conn: psycopg.Connection[Any]) -> None:
     conn._newsbot_idle_since = time.monotonic()  # type: ignore[attr-defined]
 
 
@@ -274,7 +274,9 @@ class PgStore:
             open=False, name="newsbot-store", reconnect_timeout=0,
             # a connection left from before a restart or failover is found out on checkout,
             # not by the reader whose statement it would fail
-            check=_check_if_idle, reset=_note_return,
+            # (no ``reset`` callback: with one, the pool hands every returned connection to
+            # its worker thread, a thread switch per statement; see _borrow)
+            check=_check_if_idle,
         )
         try:
             self.pool.open(wait=True, timeout=connect_timeout)
@@ -282,13 +284,23 @@ class PgStore:
             self.pool.close()
             raise StoreUnavailable(f"store {self.path} cannot be reached") from None
         try:
-            with _errors(url), self.pool.connection() as conn:
+            with _errors(url), self._borrow() as conn:
                 pg_schema.migrate(conn, self.path)
         except BaseException:
             self.pool.close()
             raise
 
     # -- statements ----------------------------------------------------------------------------
+    @contextmanager
+    def _borrow(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection for one statement or operation, noted as used when it goes back
+        (what _check_if_idle reads)."""
+        with self.pool.connection() as conn:
+            try:
+                yield conn
+            finally:
+                _note_use(conn)
+
     def _held(self) -> psycopg.Connection[Any] | None:
         return getattr(self._local, "conn", None)
 
@@ -304,7 +316,7 @@ class PgStore:
         if self._current() is not None:
             yield
             return
-        with _errors(self.url), self.pool.connection() as conn:
+        with _errors(self.url), self._borrow() as conn:
             self._local.pinned, self._local.pinned_memo = conn, {}
             try:
                 yield
@@ -323,7 +335,7 @@ class PgStore:
         with _errors(self.url):
             if conn is not None:
                 return _run(conn, sql, params)
-            with self.pool.connection() as c:
+            with self._borrow() as c:
                 return _run(c, sql, params)
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Result:
@@ -340,7 +352,7 @@ class PgStore:
             elif conn is not None:
                 conn.cursor().executemany(text, rows)  # type: ignore[arg-type]
             else:
-                with self.pool.connection() as c, c.transaction():
+                with self._borrow() as c, c.transaction():
                     c.cursor().executemany(text, rows)  # type: ignore[arg-type]
         return Result(rowcount=len(rows))
 
@@ -356,7 +368,7 @@ class PgStore:
             yield self.db.conn
             return
         pin = getattr(self._local, "pinned", None)
-        with _errors(self.url), (nullcontext(pin) if pin else self.pool.connection()) as conn:
+        with _errors(self.url), (nullcontext(pin) if pin else self._borrow()) as conn:
             self._local.conn = conn
             try:
                 with conn.transaction():
