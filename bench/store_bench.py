@@ -96,7 +96,8 @@ def _settle(pg: str) -> None:
             pass
 
 
-def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3) -> dict[str, Any]:
+def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3,
+            workdir: Path | None = None) -> dict[str, Any]:
     """Searches per second through ``newsbot serve`` on each store, in alternating rounds (the
     load bench's keyword searches, 32 connections); each round's figure, the medians and their
     ratio."""
@@ -104,7 +105,7 @@ def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3) -> dict[s
     from bench.procs import Server, free_port
 
     _settle(pg)
-    workdir = lite_path.parent
+    workdir = workdir or lite_path.parent  # the servers' configs, state files and logs
     cfgs = {"sqlite": fixtures.write_config(workdir, "lite", lite_path),
             "postgres": _pg_config(workdir, "pg", pg)}
     rps: dict[str, list[float]] = {name: [] for name in cfgs}
@@ -205,7 +206,7 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         pgs.close()
         if webhook_s:
             out["webhook"] = webhook(folder / f"bench-{stories_n}.db", pg, webhook_s,
-                                     webhook_rounds)
+                                     webhook_rounds, workdir=Path(tmp.name))
         return out
     finally:
         tmp.cleanup()
