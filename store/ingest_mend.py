@@ -14,7 +14,7 @@ Each open block is paired with the block that most plausibly continues it, score
 The best pairs win first. When a continuation sits away from its fragment, the blocks that follow
 it in its column move along with it, which also restores the reading order of shuffled columns.
 
-A join whose seam is torn (the page lost the text between the halves: 通过相关单|商共同努力) is
+A join whose seam is torn (the page lost the text between the halves: 物业服务企|民代表) is
 kept with the gap marked, ``store.text.GAP``, so that no reader takes it for a typo and an editor
 can find it; see :func:`torn`.
 """
