@@ -11,8 +11,7 @@ the ratio of PostgreSQL's to SQLite's, and whether each query's first page holds
 stories. A third row runs PostgreSQL without holding one connection for a search (a pool
 checkout per statement, the index totals read each time): the ratio shows what holding it buys.
 ``--webhook SECONDS`` then serves each store with ``newsbot serve`` and loads both with the load
-bench's keyword searches in alternating rounds (``--rounds``, after a vacuum and a checkpoint
-of the database): searches per second and their ratio. ``--webhook-only`` skips the search
+bench's keyword searches in alternating rounds (``--rounds``): searches per second and their ratio. ``--webhook-only`` skips the search
 rows (a quicker run when only the webhook row matters).
 """
 
@@ -83,7 +82,7 @@ def _pg_config(workdir: Path, name: str, url: str) -> Path:
 
 
 def _settle(pg: str) -> None:
-    """The server's upkeep after the bulk copy done now, not during a timed round: vacuum and
+    """The server's upkeep after the bulk copy done now, before any timed row: vacuum and
     statistics (autovacuum would start on its own a minute after the copy) and a checkpoint
     (CHECKPOINT needs a superuser: skipped on a server where the bench is not one)."""
     import psycopg
@@ -104,7 +103,6 @@ def webhook(lite_path: Path, pg: str, seconds: float, rounds: int = 3,
     from bench import fixtures, runs
     from bench.procs import Server, free_port
 
-    _settle(pg)
     workdir = workdir or lite_path.parent  # the servers' configs, state files and logs
     cfgs = {"sqlite": fixtures.write_config(workdir, "lite", lite_path),
             "postgres": _pg_config(workdir, "pg", pg)}
@@ -196,7 +194,7 @@ def run(stories_n: int = 100_000, repeat: int = 5, pg: str | None = None,
         t0 = time.perf_counter()
         if int(pgs.db.execute("SELECT count(*) FROM articles").fetchone()[0]) != stories_n:
             copy(lite, pgs)  # an empty database; one that holds the stories is used as it is
-        pgs.db.execute("VACUUM ANALYZE")
+        _settle(pg)
         t_copy = time.perf_counter() - t0
         out: dict[str, Any] = {"stories": stories_n, "build_s": round(t_build, 1),
                                "copy_s": round(t_copy, 1)}

@@ -112,3 +112,17 @@ def group_score(e: Any, impacts: dict[str, float], idfs: dict[str, float],
         ok = all(m for m, _ in parts)
         return ok, (sum(x for _, x in parts) if ok else 0.0)
     return any(m for m, _ in parts), sum(x for m, x in parts if m)
+
+
+def match_bounds(e: Any, dfs: dict[str, int], counted_to: int | None = None) -> tuple[int, float]:
+    """(at least, at most) how many stories match expression ``e``, from its words' story
+    counts; a count past ``counted_to`` was stopped there (the word may hold any number more)."""
+    if isinstance(e, str):
+        n = dfs[e]
+        return n, (math.inf if counted_to is not None and n > counted_to else n)
+    parts = [match_bounds(c, dfs, counted_to) for c in e[1]]
+    if len(parts) == 1:
+        return parts[0]
+    if e[0] == "and":
+        return 0, min(h for _, h in parts)
+    return max(lo for lo, _ in parts), sum(h for _, h in parts)

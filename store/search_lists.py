@@ -74,9 +74,7 @@ def hot_rows(store: Any, terms: list[str]) -> dict[str, tuple[Any, ...] | None]:
     """Each word's (gen, avgdl, floor, df) from search_hot, ``None`` when it has no list: on
     PostgreSQL read for all the words in one statement and kept for the rest of the search
     (a round trip each would cost more than the lookups)."""
-    memo = store.pinned_memo() if hasattr(store, "pinned_memo") else None
-    known: dict[str, tuple[Any, ...] | None] = (
-        memo.setdefault("hot_rows", {}) if memo is not None else {})
+    known: dict[str, tuple[Any, ...] | None] = search_pg.kept(store.db, "hot_rows")
     missing = [t for t in dict.fromkeys(terms) if t not in known]
     if len(missing) == 1:
         row = store.db.execute("SELECT gen, avgdl, floor, df FROM search_hot WHERE term = ?",
@@ -156,9 +154,7 @@ def _build(store: Any, term: str, nrow: int, avgdl: float) -> tuple[TopList, int
         log.info("top list of %r not stored: %s", term, e)
     finally:
         db.execute(f"PRAGMA busy_timeout={int(wait)}")
-    memo = store.pinned_memo() if hasattr(store, "pinned_memo") else None
-    if memo is not None:
-        memo.get("hot_rows", {}).pop(term, None)  # read again: stored now, or still missing
+    search_pg.kept(db, "hot_rows").pop(term, None)  # read again: stored now, or still missing
     return TopList({a: imp for imp, a in top}, floor, floor == 0), len(rows)
 
 

@@ -1,13 +1,15 @@
-"""Search on the PostgreSQL store: FTS5's pieces, answered from impact data.
+"""Search on the PostgreSQL store: FTS5's pieces, answered from impact data and a word index.
 
 The SQLite engine ranks with FTS5's bm25 and, for common words, with top lists of impacts
 (store/search_rank.py). PostgreSQL has no bm25: ``ts_rank`` weighs words differently, so the
 same query would rank other stories first. Instead the PostgreSQL schema keeps what bm25 needs,
 per story and word: the column-weighted count ``f`` (``search_terms``, filled by a trigger on
 ``search_docs`` from the same pre-cut columns FTS5 reads) and the collection's totals
-(``search_stats``). The few FTS5 calls of the engine are answered from them with the same
-formula (store/search_bm25.py); the plan, the top lists and the threshold algorithm above them
-are the engine's own, shared by both backends. docs/search.md says why this beat a tsvector.
+(``search_stats``); and, to find the stories holding several words at once, each story's words
+as a tsvector under a GIN index (``search_match``). The few FTS5 calls of the engine are
+answered from them with the same formula (store/search_bm25.py); the plan, the top lists and
+the threshold algorithm above them are the engine's own, shared by both backends.
+docs/search.md says why each piece is there.
 
 An expression is ``("and"|"or", [children])`` or a token, as in store/search_rank.py.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from store.search_bm25 import K1, B, group_score, grouped, idf, unwrap
+from store.search_bm25 import K1, B, group_score, grouped, idf, match_bounds, unwrap
 
 Expr = Any
 
@@ -26,17 +28,23 @@ def is_pg(db: Any) -> bool:
     return getattr(db, "engine", "") == "postgres"
 
 
+def kept(db: Any, key: str) -> dict[Any, Any]:
+    """A dict kept for the rest of the thread's pinned operation (a search), for what it reads
+    more than once; a fresh one, kept nowhere, when nothing is pinned (or on SQLite)."""
+    store = getattr(db, "store", None)
+    memo = store.pinned_memo() if store is not None else None
+    return memo.setdefault(key, {}) if memo is not None else {}
+
+
 def stats(db: Any) -> tuple[int, float]:
     """(stories in the index, average tokens per story), read once per pinned operation: a
     search needs them in several places and they move only when stories do."""
-    memo = db.store.pinned_memo()
-    if memo is not None and "stats" in memo:
-        return memo["stats"]  # type: ignore[no-any-return]
-    row = db.execute("SELECT nrow, total FROM search_stats WHERE id = 1").fetchone()
-    got = (0, 0.0) if not row or not row[0] else (int(row[0]), int(row[1]) / int(row[0]))
-    if memo is not None:
-        memo["stats"] = got
-    return got
+    known = kept(db, "stats")
+    if "stats" not in known:
+        row = db.execute("SELECT nrow, total FROM search_stats WHERE id = 1").fetchone()
+        known["stats"] = (0, 0.0) if not row or not row[0] else (
+            int(row[0]), int(row[1]) / int(row[0]))
+    return known["stats"]  # type: ignore[no-any-return]
 
 
 def _tokens(e: Expr) -> list[str]:
@@ -97,35 +105,18 @@ def count(db: Any, e: Expr, cap: int) -> int:
     """Matching stories, counting no further than ``cap``. The words' own counts (read once
     per search) settle most questions: an AND with an absent word, an OR or a word with at
     least ``cap`` stories."""
-    toks = list(dict.fromkeys(_tokens(e)))
-    dfs = counts(db, toks, COMMON + 1)
-    low, high = _bounds(e, dfs)
+    dfs = counts(db, list(dict.fromkeys(_tokens(e))), COMMON + 1)
+    low, high = match_bounds(e, dfs, COMMON)
     if high == 0 or low >= cap or low == high:
-        return min(cap, low) if high else 0
+        return min(cap, low)
     walk = _walk_order(db, e, dfs, cap)
+    q = None if walk or isinstance(unwrap(e), str) else _tsquery(e)
+    if q is not None:
+        return int(db.execute("SELECT newsbot_match_count(?::tsquery, ?)", [q, cap])
+                   .fetchone()[0])
     sql, args = _matches(e, walk)
-    if walk is None and sql.startswith("SELECT article_id FROM newsbot_match("):
-        return int(db.execute("SELECT newsbot_match_count(?::tsquery, ?)",
-                              [args[0], cap]).fetchone()[0])
     row = db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?) m", [*args, cap]).fetchone()
     return int(row[0])
-
-
-_MANY = 1 << 62
-
-
-def _bounds(e: Expr, dfs: dict[str, int]) -> tuple[int, int]:
-    """(at least, at most) how many stories match ``e``, from its words' counts (counted up to
-    COMMON + 1: a word past COMMON may hold any number more)."""
-    if isinstance(e, str):
-        n = dfs[e]
-        return n, (n if n <= COMMON else _MANY)
-    parts = [_bounds(c, dfs) for c in e[1]]
-    if len(parts) == 1:
-        return parts[0]
-    if e[0] == "and":
-        return 0, min(h for _, h in parts)
-    return max(lo for lo, _ in parts), min(_MANY, sum(h for _, h in parts))
 
 
 def _walk_order(db: Any, e: Expr, dfs: dict[str, int], cap: int) -> list[str] | None:
@@ -154,8 +145,7 @@ def counts(db: Any, terms: list[str], cap: int) -> dict[str, int]:
     for the lot (each word's count walks its index range only)."""
     if not terms:
         return {}
-    memo = db.store.pinned_memo()
-    known = memo.setdefault(("counts", cap), {}) if memo is not None else {}
+    known = kept(db, f"counts to {cap}")
     missing = [t for t in dict.fromkeys(t.lower() for t in terms) if t not in known]
     if missing:
         known.update(_count_each(db, missing, cap))
@@ -261,23 +251,21 @@ def word_counts(db: Any, ids: list[int], toks: list[str]) -> dict[int, tuple[int
 def name_rows(db: Any, key: str) -> list[tuple[Any, ...]]:
     """``name_words`` of up to 50 stories whose ``names`` column holds the token ``key`` (FTS5's
     ``names : "key"``), from the search's prefetched rows when there are some."""
-    memo = db.store.pinned_memo()
-    known = memo.get("names", {}) if memo is not None else {}
-    if key.lower() in known:
-        return known[key.lower()]  # type: ignore[no-any-return]
-    return _name_rows(db, [key.lower()]).get(key.lower(), [])
+    return _names(db, [key])[key.lower()]  # type: ignore[no-any-return]
 
 
 def prefetch_names(db: Any, keys: list[str]) -> None:
     """name_rows of several keys in one statement, kept for the rest of the search."""
-    memo = db.store.pinned_memo()
-    if memo is None or not keys:
-        return
-    known = memo.setdefault("names", {})
+    _names(db, keys)
+
+
+def _names(db: Any, keys: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    known = kept(db, "names")
     missing = [k for k in dict.fromkeys(k.lower() for k in keys) if k not in known]
     if missing:
         got = _name_rows(db, missing)
         known.update({k: got.get(k, []) for k in missing})
+    return known
 
 
 def _name_rows(db: Any, keys: list[str]) -> dict[str, list[tuple[Any, ...]]]:

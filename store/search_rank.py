@@ -40,6 +40,7 @@ from store.search_bm25 import (
     grouped,
     idf,
     impact,
+    match_bounds,
     stats,
     weighted_tf,
     weights_sql,
@@ -128,14 +129,6 @@ def match_string(e: Expr) -> str:
     return _fts_string(e)
 
 
-def _upper_matches(e: Expr, dfs: dict[str, int]) -> int:
-    """At most how many stories can match (AND: the smallest part; OR: the sum)."""
-    if isinstance(e, str):
-        return dfs[e]
-    vals = [_upper_matches(c, dfs) for c in e[1]]
-    return min(vals) if e[0] == "and" else sum(vals)
-
-
 def count(db: sqlite_utils.Database, e: Expr, cap: int) -> int:
     """Matching stories, counting no further than ``cap``."""
     if search_pg.is_pg(db):
@@ -173,10 +166,11 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
     """Stories holding each token: counted by FTS5 up to RARE_DF; past that the word is
     common and its count is kept with its top list (FTS5's own count walks every match)."""
     out: dict[str, int] = {}
-    firsts = (search_pg.counts(store.db, toks, RARE_DF + 1) if search_pg.is_pg(store.db)
-              else {t: count(store.db, t, RARE_DF + 1) for t in toks})
-    if search_pg.is_pg(store.db):  # the common words' rows in one statement
+    if search_pg.is_pg(store.db):  # the counts, then the common words' rows: a statement each
+        firsts = search_pg.counts(store.db, toks, RARE_DF + 1)
         search_lists.hot_rows(store, [t for t in toks if firsts[t] > RARE_DF])
+    else:
+        firsts = {t: count(store.db, t, RARE_DF + 1) for t in toks}
     for t in toks:
         n = firsts[t]
         out[t] = n if n <= RARE_DF else search_lists.doc_freq(store, t, nrow, avgdl)
@@ -186,21 +180,11 @@ def doc_freqs(store: Any, toks: list[str], nrow: int, avgdl: float) -> dict[str,
 def _total(db: sqlite_utils.Database, e: Expr, dfs: dict[str, int], nrow: int) -> int:
     """Matching stories: counted up to COUNT_CAP, estimated past it. An OR holding a word
     of more stories than that needs no count (walking a common word's matches is the cost)."""
-    low = _lower_matches(e, dfs)
+    low = match_bounds(e, dfs)[0]
     if low > COUNT_CAP:
         return max(low, _estimate(e, dfs, nrow))
     n = count(db, e, COUNT_CAP + 1)
     return n if n <= COUNT_CAP else max(n, _estimate(e, dfs, nrow))
-
-
-def _lower_matches(e: Expr, dfs: dict[str, int]) -> int:
-    """At least how many stories match (a word: its count; OR: its largest part)."""
-    if isinstance(e, str):
-        return dfs[e]
-    vals = [_lower_matches(c, dfs) for c in e[1]]
-    if e[0] == "or" or len(vals) == 1:
-        return max(vals)
-    return 0
 
 
 def _estimate(e: Expr, dfs: dict[str, int], nrow: int) -> int:
