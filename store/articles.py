@@ -437,11 +437,13 @@ def count(store: Store) -> int:
     return int(store.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
 
+GENERATION_KEY = "articles.generation"
+
+
 def generation(store: Store) -> int:
     """A number that changes whenever any story is added, edited or deleted (or the index is
     rebuilt), by any process: moved by triggers of the store's schema. One primary-key read."""
-    row = store.db.execute(
-        "SELECT value FROM meta WHERE key = 'articles.generation'").fetchone()
+    row = store.db.execute("SELECT value FROM meta WHERE key = ?", [GENERATION_KEY]).fetchone()
     return int(row[0]) if row else 0
 
 

@@ -547,11 +547,15 @@ def is_url(path: str | os.PathLike[str]) -> bool:
     return str(path).startswith(("postgresql://", "postgres://"))
 
 
-def open_configured(config: Any) -> Any:
-    """The store ``[store]`` of ``config`` names: ``backend`` picks the file or the server."""
+def open_configured(config: Any, where: str | None = None) -> Any:
+    """The store ``[store]`` of ``config`` names (``backend`` picks the file or the server), or
+    the one at ``where`` (a file or a PostgreSQL URL) with the section's connection settings."""
     st = config.store
-    if st.get("backend", "sqlite") == "postgres":
-        return open_store(st["url"], pool_size=int(st["pool_size"]),
+    if where is None:
+        where = st["url"] if st.get("backend", "sqlite") == "postgres" else str(
+            config.resolve(st["path"]))
+    if is_url(where):
+        return open_store(where, pool_size=int(st["pool_size"]),
                           connect_timeout=float(st["connect_timeout"]),
                           prepare=bool(st["prepared_statements"]))
-    return open_store(config.resolve(st["path"]))
+    return open_store(where)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from store.articles import GENERATION_KEY as ARTICLES_KEY
 from store.db import Store
-
-ARTICLES_KEY = "articles.generation"
-RULES_KEY = "rules.generation"
+from store.rules import GENERATION_KEY as RULES_KEY
 
 
 class Generations(NamedTuple):

@@ -274,8 +274,6 @@ class PgStore:
             open=False, name="newsbot-store", reconnect_timeout=0,
             # a connection left from before a restart or failover is found out on checkout,
             # not by the reader whose statement it would fail
-            # (no ``reset`` callback: with one, the pool hands every returned connection to
-            # its worker thread, a thread switch per statement; see _borrow)
             check=_check_if_idle,
         )
         try:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from store.db import StoreError, now_iso, readers_from
+from store.db import READERS_KEY, StoreError, now_iso, readers_from
+from store.search_pg import MATCH_BYTES
 
 log = logging.getLogger("newsbot.store")
 
@@ -176,7 +177,7 @@ CREATE FUNCTION newsbot_words(title TEXT, body TEXT, names TEXT) RETURNS tsvecto
   SELECT array_to_tsvector(ARRAY(
     SELECT DISTINCT lower(t) FROM regexp_split_to_table(
       COALESCE(title, '') || ' ' || COALESCE(body, '') || ' ' || COALESCE(names, ''), '\\s+') t
-    WHERE t <> '' AND octet_length(t) <= 1000))
+    WHERE t <> '' AND octet_length(t) <= MATCH_BYTES))
 $$;
 CREATE FUNCTION newsbot_search_match() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -199,14 +200,13 @@ CREATE FUNCTION newsbot_match(q tsquery) RETURNS SETOF bigint LANGUAGE sql STABL
 CREATE FUNCTION newsbot_match_count(q tsquery, cap bigint) RETURNS bigint LANGUAGE sql STABLE
   SET enable_seqscan = off SET enable_indexscan = off
   AS $$ SELECT count(*) FROM (SELECT 1 FROM search_match WHERE words @@ q LIMIT cap) m $$;
-"""
+""".replace("MATCH_BYTES", str(MATCH_BYTES))
 
 MIGRATIONS: list[str] = [
     _V1, _DIGEST_PUSH_LOG, _SEARCH_INDEX, _SEARCH_TOP_LISTS, _SEARCH_DOC_FREQ,
     _ARTICLES_GENERATION, _REPLY_RULES, _EDITORS_WORK, _PUBLICATION,
     _SEARCH_MATCH,
 ]
-READERS_KEY = "schema.readers_from"  # as on SQLite: store.db.BREAKING marks both
 _MIGRATE_LOCK = 0x6D696772  # one host migrates; the others wait, then find it done
 
 

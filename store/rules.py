@@ -101,11 +101,6 @@ def get(store: Store, rule_id: int) -> Rule | None:
     return _rule(row) if row else None
 
 
-def generation(store: Store) -> int:
-    row = store.db.execute("SELECT value FROM meta WHERE key = ?", [GENERATION_KEY]).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _bump(store: Store) -> None:
     store.db.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
                      " WHERE key = ?", [GENERATION_KEY])

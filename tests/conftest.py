@@ -89,8 +89,6 @@ _PG_EVERYWHERE: list[str] = []
 
 
 def _fresh_pg_database(server: str) -> str:
-    import os
-
     from tests.pg_support import create_database
 
     return create_database(server, f"newsbot_c{os.getpid()}_{next(_pg_db)}")
@@ -110,18 +108,14 @@ def _newsbot_environment() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _store_backend_choice(request: pytest.FixtureRequest) -> None:
-    import os
-
     if os.environ.get("NEWSBOT_TEST_STORE", "sqlite") == "postgres":
         _PG_EVERYWHERE[:] = [request.getfixturevalue("pg_server")]
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    cfg = load_config(write_config(tmp_path), env={})
-    # Never the real WeChat from a test: a closed loopback port until `emulator` points it.
-    cfg.values["wechat"]["api_base_url"] = NOWHERE
-    return cfg
+    # write_config points WeChat at NOWHERE, a closed loopback port, until `emulator` does
+    return load_config(write_config(tmp_path), env={})
 
 
 @pytest.fixture
@@ -228,7 +222,6 @@ def _redis_ping(url: str) -> bool:
 def redis_server() -> Iterator[str]:
     """A Redis URL: ``$NEWSBOT_TEST_REDIS_URL`` (CI starts one), else a private ``redis-server``
     on a free loopback port, stopped at the end. Without the binary: skip, or fail under CI."""
-    import os
     import shutil
     import subprocess
 
@@ -329,8 +322,6 @@ def pg_server() -> Iterator[str]:
     """A PostgreSQL server URL: ``$NEWSBOT_TEST_PG_URL`` (CI starts one), else a private
     cluster (initdb into a temporary folder, a free loopback port), removed at the end.
     Without PostgreSQL's programs: skip, or fail under CI."""
-    import os
-
     from tests.pg_support import Cluster, find_bin, ping
 
     url = os.environ.get("NEWSBOT_TEST_PG_URL")
@@ -363,8 +354,6 @@ _pg_db = iter(range(10**9))
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """The test's own, empty PostgreSQL database, dropped afterwards."""
-    import os
-
     from tests.pg_support import create_database, drop_database
 
     name = f"newsbot_t{os.getpid()}_{next(_pg_db)}"

@@ -107,7 +107,7 @@ def test_a_run_paused_past_its_lease_sends_nothing_after_another_run_finished(
     # documents it for mass sends only) delivers it: that one person, and nobody else, twice.
     assert delivered(rig.emu) == once and set(once) == set(people.inside)
     twice = [o for o, n in once.items() if n > 1]
-    assert twice == [] if custom_clientmsgid else len(twice) <= 1
+    assert len(twice) <= (0 if custom_clientmsgid else 1)
     # The run that took over wrote the digest's report; the woken one left it alone.
     report = pushlog.get(rig.store, stalled.id)
     assert report is not None and report.status == "done"

@@ -34,15 +34,12 @@ def copy_cmd(obj: CliState, dest: str) -> None:
     from pathlib import Path
 
     from store.copy import copy
-    from store.db import is_url, open_store
+    from store.db import is_url, open_configured
 
     source = obj.store()
     if not is_url(dest) and Path(dest).exists() and Path(dest).stat().st_size:
         raise click.ClickException(f"{dest} exists: copy into a new file only")
-    st = obj.config.store
-    target = open_store(dest, pool_size=int(st["pool_size"]),
-                        connect_timeout=float(st["connect_timeout"]),
-                        prepare=bool(st["prepared_statements"]))
+    target = open_configured(obj.config, dest)
     try:
         with progress_bar(eta=True) as bar:
             task = bar.add_task("copying", total=None)
