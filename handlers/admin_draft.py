@@ -22,7 +22,7 @@ from handlers.admin_base import (
 )
 from handlers.base import Context, Message
 from store import articles, audit
-from store.articles import Article
+from store.articles import SOURCE_STORY, Article
 from store.audit import snapshot
 from store.extract import TITLE_MAX, read_lines  # a longer first line is body text
 from store.ingest import IngestError, import_text, parse_page
@@ -30,7 +30,6 @@ from store.text import GAP
 
 MAX_CHARS = 30_000  # a whole printed page is 3,000-7,000 characters
 PAGE_MIN_CHARS = 1500  # shorter text is never taken for a whole page
-SOURCE_STORY = "微信后台"
 SOURCE_PAGE = "微信后台版面"
 
 DRAFT_KEY = "draft"

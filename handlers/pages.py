@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from handlers import related
-from handlers.admin_draft import SOURCE_STORY
 from store import articles, images
+from store.articles import SOURCE_STORY
 
 _ID = re.compile(r"[0-9]{1,12}")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")

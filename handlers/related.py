@@ -30,12 +30,9 @@ def links(store: Any, config: Any, a: Article, cache: Any = None) -> list[Link]:
     def run(st: Any, q: str, n: int, off: int) -> Any:
         return search_cache.search(cache, st, q, n, off)
 
-    out = []
-    for r in related.related(store, a, search=run):
-        b = articles.get(store, r.article_id)
-        if b is not None:
-            out.append(Link(b.title, listing.article_url(config, b)))
-    return out
+    found = related.related(store, a, search=run)
+    return [Link(b.title, listing.article_url(config, b))
+            for b in articles.many(store, [r.article_id for r in found])]
 
 
 def text_block(ctx: Context, a: Article, room: int) -> str:

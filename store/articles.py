@@ -438,6 +438,7 @@ def count(store: Store) -> int:
 
 
 GENERATION_KEY = "articles.generation"
+SOURCE_STORY = "微信后台"  # the source of a story an admin wrote by message (#添加)
 
 
 def generation(store: Store) -> int:

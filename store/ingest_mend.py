@@ -25,8 +25,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from jieba.posseg import POSTokenizer
-
+from store import segment
 from store.ingest_blocks import Unit
 from store.segment import tokenizer
 from store.text import COMMAS, GAP, NO_START, normal_key, sentences
@@ -186,10 +185,6 @@ _PLACE = re.compile(r"[\u4e00-\u9fff]{2,}(?:镇|乡|街道|社区|村|区|县|�
 _PLACE_END = re.compile(r"^[\u4e00-\u9fff]{6,28}(?:镇|乡|街道|社区|村|区|县|市|办事处)$")
 
 
-@lru_cache(maxsize=1)
-def _tagger() -> POSTokenizer:
-    return POSTokenizer(tokenizer())
-
 
 def unglue_place(line: str) -> list[str]:
     """``line`` as printed, or as two lines when a place name is glued to the end of a head:
@@ -198,7 +193,7 @@ def unglue_place(line: str) -> list[str]:
     text = line.strip()
     if not _PLACE_END.match(text):
         return [line]
-    words = list(_tagger().cut(text))
+    words = list(segment.tagger().cut(text))
     last = words[-1]
     # a place of the project's dictionary has no part of speech there ("x")
     if len(words) < 2 or last.flag not in ("ns", "x") or not _PLACE.search(last.word):

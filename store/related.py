@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any, NamedTuple
-
-from jieba.analyse import TFIDF
 
 from store import articles, segment
 from store.articles import Article
@@ -34,17 +31,9 @@ class Related(NamedTuple):
     title: str
 
 
-@lru_cache(maxsize=1)
-def _tfidf() -> TFIDF:
-    """jieba's TF-IDF keyword extractor, made once a process (it reads its IDF table)."""
-    tfidf = TFIDF()
-    tfidf.tokenizer = segment.tokenizer()  # the project's words (网格员, 党群服务中心) whole
-    return tfidf
-
-
 def key_words(a: Article, n: int = KEY_WORDS) -> list[str]:
     """The ``n`` words that most set the story apart; its title counts twice."""
-    tfidf = _tfidf()
+    tfidf = segment.tfidf()  # the project's words (网格员, 党群服务中心) whole
     text = f"{a.title}。{a.title}。{a.subtitle}。" + "".join(a.body)[:OPENING_CHARS]
     return [w for w in tfidf.extract_tags(text, topK=n * 2) if not w.isdigit()][:n]
 

@@ -11,8 +11,10 @@ import marshal
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jieba
 
@@ -81,6 +83,26 @@ def tokenizer() -> jieba.Tokenizer:
                         tk.load_userdict(str(p))
                 _tokenizer = tk
     return _tokenizer
+
+
+@lru_cache(maxsize=1)
+def tfidf() -> Any:
+    """jieba's TF-IDF keyword extractor on the process's tokenizer (made once: it reads its
+    IDF table); summaries and related stories weigh words with it."""
+    import jieba.analyse  # here: the model is heavy, and a search-only worker never needs it
+
+    t = jieba.analyse.TFIDF()
+    t.tokenizer = tokenizer()
+    t.postokenizer.tokenizer = t.tokenizer
+    return t
+
+
+@lru_cache(maxsize=1)
+def tagger() -> Any:
+    """jieba's part-of-speech tagger on the process's tokenizer (made once)."""
+    import jieba.posseg  # here: as tfidf
+
+    return jieba.posseg.POSTokenizer(tokenizer())
 
 
 def cut_for_index(text: str) -> Iterator[str]:

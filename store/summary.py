@@ -30,10 +30,10 @@ How a sentence is chosen:
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from store import segment
 from store.ingest_blocks import BENBAO, GLUED_BYLINE
 from store.text import CLOSERS, GAP, is_closed, sentences
 
@@ -58,42 +58,14 @@ _BACK_NEAR = re.compile(
 _NEAR = 15  # characters in which a pointer makes a sentence lean back
 _PRONOUN = re.compile(r"^[他她](?![们])")
 
-_lock = threading.Lock()
-_tfidf = None
-_pos = None
-
-
 def _keywords(text: str, top: int = 25) -> dict[str, float]:
     """TF-IDF keyword weights with the project's tokenizer (user dictionary loaded)."""
-    global _tfidf
-    if _tfidf is None:
-        with _lock:
-            if _tfidf is None:
-                # imported here: jieba's TF-IDF model is heavy, and only summaries use it
-                import jieba.analyse
-
-                from store.segment import tokenizer
-
-                t = jieba.analyse.TFIDF()
-                t.tokenizer = tokenizer()
-                t.postokenizer.tokenizer = t.tokenizer
-                _tfidf = t
-    return dict(_tfidf.extract_tags(text, topK=top, withWeight=True))
+    return dict(segment.tfidf().extract_tags(text, topK=top, withWeight=True))
 
 
 def _tagged(text: str) -> list[tuple[str, str]]:
     """(word, part of speech) by jieba's tagger with the project's dictionary."""
-    global _pos
-    if _pos is None:
-        with _lock:
-            if _pos is None:
-                # imported here: jieba's part-of-speech model is heavy, and only summaries use it
-                import jieba.posseg
-
-                from store.segment import tokenizer
-
-                _pos = jieba.posseg.POSTokenizer(tokenizer())
-    return [(w, f) for w, f in _pos.cut(text)]
+    return [(w, f) for w, f in segment.tagger().cut(text)]
 
 
 def people(text: str) -> list[str]:

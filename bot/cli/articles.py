@@ -92,6 +92,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
       newsbot import https://mp.weixin.qq.com/s/AbCdEf
       newsbot import --overwrite-edits pages/2024-07-02.txt
     """
+    from store.db import StoreError
     from store.ingest import FileStories, ImportReport, IngestError, load_file, save_files
 
     files = _files(paths)
@@ -118,7 +119,7 @@ def import_(obj: CliState, paths: tuple[str, ...], strict: bool, dry_run: bool,
                 save_files(obj.store(), parsed, report,
                            progress=lambda _a: progress.advance(saving),
                            actor=operator(), overwrite_edits=overwrite_edits)
-            except sqlite3.Error:  # the store's own error follows as the command's error line
+            except (StoreError, sqlite3.Error):  # the store's error follows as the command's line
                 click.echo(f"newsbot: {parsed[report.pages].name}: not saved; the"
                            f" {report.pages} file(s) before it are saved, and importing again"
                            " skips them", err=True)
