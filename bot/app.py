@@ -133,7 +133,8 @@ class NewsbotApp:
     async def article_page(self, request: Request) -> Response:
         raw = request.path_params["article_id"]
         status, html = await asyncio.get_running_loop().run_in_executor(
-            self.webhook.pool, render_article_page, self.services.store, raw, self.services.config
+            self.webhook.pool, render_article_page, self.services.store, raw, self.services.config,
+            self.services.shared.search_cache,
         )
         return HTMLResponse(html, status_code=status)
 

@@ -164,11 +164,13 @@ def render_image(store: Any, raw_id: str) -> tuple[int, str, bytes]:
     return 200, pic.content_type, pic.data
 
 
-def render_article_page(store: Any, raw_id: str, config: Any) -> tuple[int, str]:
-    """``(status, html)`` for the story ``raw_id``: 200 with the story, or 404."""
+def render_article_page(store: Any, raw_id: str, config: Any,
+                        cache: Any = None) -> tuple[int, str]:
+    """``(status, html)`` for the story ``raw_id``: 200 with the story, or 404. ``cache``: the
+    process's search cache, which the related stories' searches go through."""
     if not _ID.fullmatch(raw_id or ""):
         return 404, render_missing(config)
     a = articles.get(store, int(raw_id))
     if a is None:
         return 404, render_missing(config)
-    return 200, render_story(config, a, related.links(store, config, a))
+    return 200, render_story(config, a, related.links(store, config, a, cache))

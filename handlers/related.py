@@ -30,7 +30,9 @@ def links(store: Any, config: Any, a: Article, cache: Any = None) -> list[Link]:
     def run(st: Any, q: str, n: int, off: int) -> Any:
         return search_cache.search(cache, st, q, n, off)
 
-    found = related.related(store, a, search=run)
+    stories = (cache.derived(store, "stories", lambda: articles.count(store))
+               if cache is not None else None)
+    found = related.related(store, a, search=run, stories=stories)
     return [Link(b.title, listing.article_url(config, b))
             for b in articles.many(store, [r.article_id for r in found])]
 

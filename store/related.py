@@ -38,12 +38,14 @@ def key_words(a: Article, n: int = KEY_WORDS) -> list[str]:
     return [w for w in tfidf.extract_tags(text, topK=n * 2) if not w.isdigit()][:n]
 
 
-def related(store: Any, a: Article, limit: int = RELATED,
-            search: Search | None = None) -> list[Related]:
+def related(store: Any, a: Article, limit: int = RELATED, search: Search | None = None,
+            stories: int | None = None) -> list[Related]:
     """Up to ``limit`` stories related to ``a``, best first (none when nothing else matches).
-    ``search(store, query, limit, offset)`` is the engine, or a cache in front of it."""
+    ``search(store, query, limit, offset)`` is the engine, or a cache in front of it;
+    ``stories``: how many the store holds, when the caller keeps that count."""
     run = search or (lambda st, q, n, off: engine_search(st, q, limit=n, offset=off))
-    stories = articles.count(store)
+    if stories is None:
+        stories = articles.count(store)
     words = key_words(a, KEY_WORDS * 2)  # the later ones only while too little is found
     score: dict[int, float] = {}
     titles: dict[int, str] = {}
